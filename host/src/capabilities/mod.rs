@@ -1,0 +1,149 @@
+//! Host capabilities: what a plugin can ask the host to do.
+//!
+//! Each WIT import interface has its own unit here, implementing the trait
+//! `bindgen!` generated for it, and [`add_to_linker`] registers them all in
+//! one place (the Spin pattern):
+//!
+//! | WIT interface | unit |
+//! |---|---|
+//! | `switchboard:plugin/messenger` | [`Messenger`] (Send API) |
+//! | `switchboard:plugin/handover`  | [`Handover`] (thread control) |
+//! | `switchboard:plugin/log`       | [`Log`] (structured logs) |
+//!
+//! Every unit acts for exactly one invocation: one plugin handling one event
+//! of one Page ([`CallContext`]). It can only use that Page's token, and it
+//! draws on the invocation's [`Budget`] of host calls.
+
+mod handover;
+mod log;
+mod messenger;
+
+use std::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use wasmtime::component::{HasSelf, Linker};
+
+pub use self::handover::Handover;
+pub use self::log::Log;
+pub use self::messenger::Messenger;
+use crate::config::{PluginLimits, Secret};
+use crate::graph::{GraphClient, GraphError};
+use crate::runtime::bindings::switchboard::plugin::types::{self, MessengerError};
+use crate::runtime::InvocationState;
+
+/// Registers every capability's WIT interface in `linker`.
+pub fn add_to_linker(linker: &mut Linker<InvocationState>) -> wasmtime::Result<()> {
+    use crate::runtime::bindings::switchboard::plugin as wit;
+    wit::types::add_to_linker::<_, HasSelf<Messenger>>(linker, |s| &mut s.messenger)?;
+    wit::messenger::add_to_linker::<_, HasSelf<Messenger>>(linker, |s| &mut s.messenger)?;
+    wit::handover::add_to_linker::<_, HasSelf<Handover>>(linker, |s| &mut s.handover)?;
+    wit::log::add_to_linker::<_, HasSelf<Log>>(linker, |s| &mut s.log)?;
+    Ok(())
+}
+
+/// The Page a plugin acts for, with what it takes to call the Graph API.
+pub struct PageAccess {
+    pub page_id: String,
+    pub app_id: String,
+    pub access_token: Secret,
+    pub graph: GraphClient,
+}
+
+/// Who is calling: a plugin, handling one event, for one Page.
+#[derive(Clone)]
+pub struct Invocation {
+    pub plugin: Arc<str>,
+    pub event_id: Arc<str>,
+    /// None while a plugin only describes itself: it cannot act then.
+    pub page: Option<Arc<PageAccess>>,
+}
+
+impl Invocation {
+    /// The load-time `describe()` call, which acts for no Page.
+    pub fn describe(path: &std::path::Path) -> Self {
+        Invocation { plugin: Arc::from(path.display().to_string()), event_id: Arc::from("describe"), page: None }
+    }
+}
+
+/// Per-invocation quotas and the accounting of time spent in host calls.
+pub struct Budget {
+    host_calls_left: AtomicU32,
+    log_bytes_left: AtomicI64,
+    host_nanos: AtomicU64,
+}
+
+impl Budget {
+    pub fn new(limits: &PluginLimits) -> Self {
+        Budget {
+            host_calls_left: AtomicU32::new(limits.host_calls),
+            log_bytes_left: AtomicI64::new(limits.log_bytes as i64),
+            host_nanos: AtomicU64::new(0),
+        }
+    }
+
+    /// Takes one host call from the quota.
+    fn take_call(&self) -> Result<(), MessengerError> {
+        self.host_calls_left
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
+            .map(drop)
+            .map_err(|_| MessengerError::QuotaExceeded)
+    }
+
+    /// Takes up to `wanted` log bytes; returns how many may be written.
+    fn take_log_bytes(&self, wanted: usize) -> usize {
+        let before = self.log_bytes_left.fetch_sub(wanted as i64, Ordering::Relaxed);
+        before.clamp(0, wanted as i64) as usize
+    }
+
+    pub fn host_time(&self) -> Duration {
+        Duration::from_nanos(self.host_nanos.load(Ordering::Relaxed))
+    }
+
+    fn add_host_time(&self, since: Instant) {
+        self.host_nanos.fetch_add(since.elapsed().as_nanos() as u64, Ordering::Relaxed);
+    }
+}
+
+/// What every capability of one invocation shares.
+pub struct CallContext {
+    pub invocation: Invocation,
+    pub budget: Budget,
+}
+
+impl CallContext {
+    /// The Page to act for, after charging one host call.
+    fn page_for_call(&self) -> Result<&PageAccess, MessengerError> {
+        self.budget.take_call()?;
+        self.invocation.page.as_deref().ok_or_else(|| {
+            MessengerError::InvalidRequest("plugins cannot call the Graph API from describe()".into())
+        })
+    }
+
+    /// Runs a Graph call, counting its time as host time, not guest CPU.
+    async fn graph<T>(&self, call: impl std::future::Future<Output = Result<T, GraphError>>) -> Result<T, MessengerError> {
+        let started = Instant::now();
+        let result = call.await;
+        self.budget.add_host_time(started);
+        result.map_err(|e| {
+            tracing::debug!(plugin = %self.invocation.plugin, event = %self.invocation.event_id, error = %e, "Graph call failed");
+            to_wit_error(e)
+        })
+    }
+}
+
+/// Graph errors as plugins see them; "another app owns the thread" gets its
+/// own case so plugins need not know the subcode.
+fn to_wit_error(e: GraphError) -> MessengerError {
+    match e {
+        GraphError::Api { code: 10, subcode: Some(2018300), .. } => MessengerError::NotThreadOwner,
+        GraphError::Api { http_status, code, subcode, message, fbtrace_id } => {
+            MessengerError::Graph(types::GraphError { http_status, code, subcode, message, fbtrace_id })
+        }
+        GraphError::Unavailable(why) => MessengerError::Unavailable(why),
+    }
+}
+
+// The `types` interface declares no functions; its (empty) host trait
+// rides on the messenger unit.
+impl types::Host for Messenger {}

@@ -1,0 +1,410 @@
+//! The operator's configuration file: parsing, `${VAR}` expansion, defaults
+//! and validation.
+//!
+//! `Config::load` reads the TOML, expands environment references in secrets,
+//! resolves plugin paths relative to the config file and checks every rule,
+//! collecting *all* mistakes so `switchboard check` can explain them at once.
+//! Secrets are wrapped in [`Secret`], whose `Debug` never prints the value.
+
+use std::collections::HashSet;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// A value that must never reach a log line.
+#[derive(Clone, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// The whole configuration, validated.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Address the webhook server listens on.
+    #[serde(default = "default_listen")]
+    pub listen: String,
+    /// Graph API base URL, version included; tests point it at the fake.
+    #[serde(default = "default_graph_api_url")]
+    pub graph_api_url: String,
+    #[serde(default)]
+    pub apps: Vec<AppConfig>,
+    #[serde(default)]
+    pub pages: Vec<PageConfig>,
+    #[serde(default)]
+    pub webhook: WebhookConfig,
+    #[serde(default)]
+    pub dispatch: DispatchConfig,
+    #[serde(default)]
+    pub graph: GraphConfig,
+    #[serde(default)]
+    pub limits: PluginLimits,
+    /// Directory of the config file; plugin paths are relative to it.
+    #[serde(skip)]
+    pub base_dir: PathBuf,
+}
+
+/// A Facebook app: the webhook's signing secret and verify token.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AppConfig {
+    pub id: String,
+    pub secret: Secret,
+    pub verify_token: Secret,
+}
+
+/// A Facebook Page served by this host.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PageConfig {
+    pub id: String,
+    /// The id of the app (in `[[apps]]`) whose webhook delivers this Page.
+    pub app: String,
+    pub access_token: Secret,
+    /// Plugin files, in the order they see each event.
+    #[serde(default)]
+    pub plugins: Vec<PathBuf>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebhookConfig {
+    /// Larger bodies get 413.
+    pub max_body_bytes: usize,
+}
+
+impl Default for WebhookConfig {
+    fn default() -> Self {
+        WebhookConfig { max_body_bytes: 1024 * 1024 }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DispatchConfig {
+    /// Conversations processed at the same time.
+    pub max_concurrent_conversations: usize,
+    /// Events accepted but not yet handled; past this, webhooks get 503 so
+    /// Messenger redelivers later instead of the host running out of memory.
+    pub max_queued_events: usize,
+    /// On shutdown, how long in-flight events may take to finish.
+    pub shutdown_grace_secs: u64,
+}
+
+impl Default for DispatchConfig {
+    fn default() -> Self {
+        DispatchConfig {
+            max_concurrent_conversations: 256,
+            max_queued_events: 100_000,
+            shutdown_grace_secs: 10,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GraphConfig {
+    /// Timeout of one Graph API request.
+    pub request_timeout_secs: u64,
+}
+
+impl Default for GraphConfig {
+    fn default() -> Self {
+        GraphConfig { request_timeout_secs: 20 }
+    }
+}
+
+/// What one plugin invocation (one event, one plugin) may use.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PluginLimits {
+    /// CPU time spent in the guest itself, host calls excluded.
+    pub cpu_ms: u64,
+    /// Wall time of the whole call, host calls included.
+    pub wall_ms: u64,
+    /// Linear memory, per plugin instance.
+    pub memory_mib: u64,
+    /// Host calls (sends, handover calls, log lines) per invocation.
+    pub host_calls: u32,
+    /// Bytes of log text per invocation; longer lines are cut.
+    pub log_bytes: usize,
+}
+
+impl Default for PluginLimits {
+    fn default() -> Self {
+        PluginLimits { cpu_ms: 200, wall_ms: 30_000, memory_mib: 64, host_calls: 64, log_bytes: 16 * 1024 }
+    }
+}
+
+impl PluginLimits {
+    pub fn cpu(&self) -> Duration {
+        Duration::from_millis(self.cpu_ms)
+    }
+    pub fn wall(&self) -> Duration {
+        Duration::from_millis(self.wall_ms)
+    }
+    pub fn memory_bytes(&self) -> usize {
+        (self.memory_mib as usize) * 1024 * 1024
+    }
+}
+
+fn default_listen() -> String {
+    "127.0.0.1:8080".into()
+}
+
+fn default_graph_api_url() -> String {
+    "https://graph.facebook.com/v23.0".into()
+}
+
+/// Every mistake found in a configuration file, one per line.
+#[derive(Debug)]
+pub struct ConfigErrors {
+    pub path: PathBuf,
+    pub problems: Vec<String>,
+}
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "{} has {} problem(s):", self.path.display(), self.problems.len())?;
+        for p in &self.problems {
+            writeln!(f, "  - {p}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigErrors {}
+
+impl Config {
+    /// Reads, expands and validates the file at `path`.
+    pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
+        let fail = |problem: String| ConfigErrors { path: path.to_path_buf(), problems: vec![problem] };
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| fail(format!("cannot read the file: {e}")))?;
+        let base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        Config::parse(&text, &base_dir, &|name| std::env::var(name).ok())
+            .map_err(|problems| ConfigErrors { path: path.to_path_buf(), problems })
+    }
+
+    /// Parses `text`; `env` resolves `${VAR}` references (injected for tests).
+    pub fn parse(
+        text: &str,
+        base_dir: &Path,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Config, Vec<String>> {
+        let mut config: Config = toml::from_str(text).map_err(|e| vec![e.to_string()])?;
+        config.base_dir = base_dir.to_path_buf();
+        let mut problems = Vec::new();
+        config.expand_env(env, &mut problems);
+        config.validate(&mut problems);
+        if problems.is_empty() {
+            Ok(config)
+        } else {
+            Err(problems)
+        }
+    }
+
+    fn expand_env(&mut self, env: &dyn Fn(&str) -> Option<String>, problems: &mut Vec<String>) {
+        let mut expand = |what: String, value: &mut String| match expand_vars(value, env) {
+            Ok(v) => *value = v,
+            Err(e) => problems.push(format!("{what}: {e}")),
+        };
+        expand("graph_api_url".into(), &mut self.graph_api_url);
+        expand("listen".into(), &mut self.listen);
+        for (i, app) in self.apps.iter_mut().enumerate() {
+            expand(format!("apps[{i}].secret"), &mut app.secret.0);
+            expand(format!("apps[{i}].verify_token"), &mut app.verify_token.0);
+        }
+        for (i, page) in self.pages.iter_mut().enumerate() {
+            expand(format!("pages[{i}].access_token"), &mut page.access_token.0);
+        }
+    }
+
+    fn validate(&mut self, problems: &mut Vec<String>) {
+        if self.listen.parse::<SocketAddr>().is_err() {
+            problems.push(format!("listen = {:?} is not an address like \"127.0.0.1:8080\"", self.listen));
+        }
+        let url = self.graph_api_url.trim_end_matches('/').to_string();
+        if !(url.starts_with("http://") || url.starts_with("https://")) {
+            problems.push(format!("graph_api_url = {url:?} must start with https:// (or http:// for a local fake)"));
+        }
+        self.graph_api_url = url;
+        if self.apps.is_empty() {
+            problems.push("no [[apps]]: add at least one app with its id, secret and verify_token".into());
+        }
+        let mut app_ids = HashSet::new();
+        for (i, app) in self.apps.iter().enumerate() {
+            if app.id.trim().is_empty() {
+                problems.push(format!("apps[{i}].id is empty"));
+            }
+            if !app_ids.insert(app.id.as_str()) {
+                problems.push(format!("apps[{i}]: app id {} is listed twice", app.id));
+            }
+            if app.secret.expose().is_empty() {
+                problems.push(format!(
+                    "apps[{i}] ({}): secret is empty; the host cannot verify webhook signatures without the app secret",
+                    app.id
+                ));
+            }
+            if app.verify_token.expose().is_empty() {
+                problems.push(format!(
+                    "apps[{i}] ({}): verify_token is empty; set the token you typed in the App Dashboard",
+                    app.id
+                ));
+            }
+        }
+        let mut page_ids = HashSet::new();
+        for (i, page) in self.pages.iter_mut().enumerate() {
+            if page.id.trim().is_empty() {
+                problems.push(format!("pages[{i}].id is empty"));
+            }
+            if !page_ids.insert(page.id.clone()) {
+                problems.push(format!("pages[{i}]: page id {} is listed twice", page.id));
+            }
+            if !app_ids.contains(page.app.as_str()) {
+                problems.push(format!(
+                    "pages[{i}] ({}): app = {:?} is not one of the [[apps]] ids",
+                    page.id, page.app
+                ));
+            }
+            if page.access_token.expose().is_empty() {
+                problems.push(format!("pages[{i}] ({}): access_token is empty", page.id));
+            }
+            for plugin in page.plugins.iter_mut() {
+                if plugin.is_relative() {
+                    *plugin = self.base_dir.join(&*plugin);
+                }
+                if !plugin.is_file() {
+                    problems.push(format!(
+                        "pages[{i}] ({}): plugin {} does not exist; build it first (`cargo build-plugins`) or fix the path (relative paths are relative to the config file)",
+                        page.id,
+                        plugin.display()
+                    ));
+                }
+            }
+        }
+        if self.webhook.max_body_bytes == 0 {
+            problems.push("webhook.max_body_bytes must be above 0".into());
+        }
+        if self.dispatch.max_concurrent_conversations == 0 || self.dispatch.max_queued_events == 0 {
+            problems.push("dispatch.max_concurrent_conversations and dispatch.max_queued_events must be above 0".into());
+        }
+        if self.limits.cpu_ms == 0 || self.limits.wall_ms == 0 || self.limits.memory_mib == 0 {
+            problems.push("limits.cpu_ms, limits.wall_ms and limits.memory_mib must be above 0".into());
+        }
+    }
+
+    pub fn listen_addr(&self) -> SocketAddr {
+        // validate() refused anything else.
+        self.listen.parse().unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 8080)))
+    }
+
+    pub fn app(&self, id: &str) -> Option<&AppConfig> {
+        self.apps.iter().find(|a| a.id == id)
+    }
+}
+
+/// Expands `${VAR}` and `${VAR:-default}`; `$$` is a literal `$`.
+fn expand_vars(input: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<String, String> {
+    let mut out = String::with_capacity(input.len());
+    let mut rest = input;
+    while let Some(pos) = rest.find('$') {
+        out.push_str(&rest[..pos]);
+        let after = &rest[pos + 1..];
+        if let Some(stripped) = after.strip_prefix('$') {
+            out.push('$');
+            rest = stripped;
+        } else if let Some(body) = after.strip_prefix('{') {
+            let end = body.find('}').ok_or_else(|| format!("unclosed ${{ in {input:?}"))?;
+            let reference = &body[..end];
+            let (name, default) = match reference.split_once(":-") {
+                Some((n, d)) => (n, Some(d)),
+                None => (reference, None),
+            };
+            match (env(name), default) {
+                (Some(v), _) if !v.is_empty() => out.push_str(&v),
+                (_, Some(d)) => out.push_str(d),
+                _ => return Err(format!("environment variable {name} is not set; export it, or write ${{{name}:-default}}")),
+            }
+            rest = &body[end + 1..];
+        } else {
+            out.push('$');
+            rest = after;
+        }
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(name: &str) -> Option<String> {
+        match name {
+            "SECRET" => Some("s3cret".into()),
+            "TOKEN" => Some("vt".into()),
+            _ => None,
+        }
+    }
+
+    const GOOD: &str = r#"
+        [[apps]]
+        id = "1234"
+        secret = "${SECRET}"
+        verify_token = "${TOKEN}"
+        [[pages]]
+        id = "1001"
+        app = "1234"
+        access_token = "${PAGE_TOKEN:-fallback}"
+    "#;
+
+    #[test]
+    fn expands_variables_and_defaults() {
+        let c = Config::parse(GOOD, Path::new("/etc"), &env).expect("valid");
+        assert_eq!(c.apps[0].secret.expose(), "s3cret");
+        assert_eq!(c.pages[0].access_token.expose(), "fallback");
+        assert_eq!(c.listen, "127.0.0.1:8080");
+        assert_eq!(format!("{:?}", c.apps[0].secret), "Secret(***)");
+    }
+
+    #[test]
+    fn refuses_missing_secret_and_explains_every_problem() {
+        let text = GOOD.replace("${SECRET}", "${MISSING}").replace("app = \"1234\"", "app = \"999\"");
+        let problems = Config::parse(&text, Path::new("/etc"), &env).expect_err("invalid");
+        assert!(problems.iter().any(|p| p.contains("MISSING is not set")), "{problems:?}");
+        assert!(problems.iter().any(|p| p.contains("not one of the [[apps]] ids")), "{problems:?}");
+    }
+
+    #[test]
+    fn rejects_unknown_keys_and_missing_plugins() {
+        let problems = Config::parse(&format!("{GOOD}\nlisen = \"x\""), Path::new("/"), &env).expect_err("typo");
+        assert!(problems[0].contains("unknown field `lisen`"), "{problems:?}");
+        let text = format!("{GOOD}\nplugins = [\"nope.wasm\"]");
+        let problems = Config::parse(&text, Path::new("/nonexistent"), &env).expect_err("missing plugin");
+        assert!(problems[0].contains("/nonexistent/nope.wasm does not exist"), "{problems:?}");
+    }
+
+    #[test]
+    fn expand_handles_literals() {
+        assert_eq!(expand_vars("a$$b$c", &env).as_deref(), Ok("a$b$c"));
+        assert!(expand_vars("${SECRET", &env).is_err());
+    }
+}

@@ -1,0 +1,21 @@
+//! Switchboard: a Messenger Platform bot engine.
+//!
+//! The host receives Messenger webhooks, verifies and parses them, and runs
+//! every event through the sandboxed WebAssembly plugins configured for its
+//! Page; plugins reply through host capabilities that call the Send API.
+//! See `ARCHITECTURE.md` at the repository root for the map.
+
+pub mod capabilities;
+pub mod config;
+pub mod dispatch;
+pub mod envelope;
+pub mod graph;
+pub mod registry;
+pub mod runtime;
+pub mod send_api;
+pub mod server;
+pub mod signature;
+pub mod webhook;
+
+pub use config::Config;
+pub use server::Server;

@@ -1,0 +1,89 @@
+//! Which plugins serve which Page.
+//!
+//! [`PluginRegistry`] holds an immutable [`Routes`] snapshot behind an
+//! `RwLock<Arc<_>>`: each event takes the current snapshot once and keeps it
+//! until it is handled, so a snapshot swapped in later (reload) never changes
+//! an event mid-chain. A plugin file used by several Pages is compiled once.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
+
+use anyhow::Context as _;
+
+use crate::capabilities::PageAccess;
+use crate::config::Config;
+use crate::graph::GraphClient;
+use crate::runtime::{CompiledPlugin, PluginRuntime};
+
+/// A Page and its plugin chain, in configured order.
+pub struct PageRoute {
+    pub access: Arc<PageAccess>,
+    pub plugins: Vec<Arc<CompiledPlugin>>,
+}
+
+/// Every configured Page, by Page id.
+#[derive(Default)]
+pub struct Routes {
+    pub pages: HashMap<String, PageRoute>,
+}
+
+impl Routes {
+    /// Compiles every plugin named in `config` (each file once) and builds
+    /// the Page routes.
+    pub async fn build(config: &Config, runtime: &PluginRuntime, graph: &GraphClient) -> anyhow::Result<Routes> {
+        let mut compiled: HashMap<PathBuf, Arc<CompiledPlugin>> = HashMap::new();
+        let mut pages = HashMap::new();
+        for page in &config.pages {
+            let mut plugins = Vec::with_capacity(page.plugins.len());
+            for path in &page.plugins {
+                let plugin = match compiled.get(path) {
+                    Some(p) => p.clone(),
+                    None => {
+                        let p = Arc::new(
+                            runtime.load(path).await.with_context(|| format!("loading a plugin of Page {}", page.id))?,
+                        );
+                        tracing::info!(page = %page.id, plugin = %p.info.name, version = %p.info.version,
+                            kinds = ?p.info.event_kinds, path = %path.display(), "plugin loaded");
+                        compiled.insert(path.clone(), p.clone());
+                        p
+                    }
+                };
+                plugins.push(plugin);
+            }
+            let access = Arc::new(PageAccess {
+                page_id: page.id.clone(),
+                app_id: page.app.clone(),
+                access_token: page.access_token.clone(),
+                graph: graph.clone(),
+            });
+            pages.insert(page.id.clone(), PageRoute { access, plugins });
+        }
+        Ok(Routes { pages })
+    }
+}
+
+#[derive(Clone, Default)]
+pub struct PluginRegistry {
+    current: Arc<RwLock<Arc<Routes>>>,
+}
+
+impl PluginRegistry {
+    pub fn new(routes: Routes) -> Self {
+        PluginRegistry { current: Arc::new(RwLock::new(Arc::new(routes))) }
+    }
+
+    /// The routes in force now.
+    pub fn snapshot(&self) -> Arc<Routes> {
+        self.current.read().unwrap_or_else(|poisoned| poisoned.into_inner()).clone()
+    }
+
+    /// Swaps in new routes; events already running keep the old ones.
+    pub fn replace(&self, routes: Routes) {
+        *self.current.write().unwrap_or_else(|poisoned| poisoned.into_inner()) = Arc::new(routes);
+    }
+
+    pub fn knows_page(&self, page_id: &str) -> bool {
+        self.snapshot().pages.contains_key(page_id)
+    }
+}

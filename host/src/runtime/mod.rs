@@ -1,0 +1,226 @@
+//! The plugin sandbox: compiling plugin components and running one event
+//! through one plugin.
+//!
+//! * [`PluginRuntime`] owns the wasmtime `Engine` (component model, async,
+//!   pooling allocator, epoch interruption), the `Linker` with every host
+//!   capability registered (see [`crate::capabilities`]) and the epoch
+//!   ticker thread.
+//! * [`CompiledPlugin`] is a component compiled once per file and
+//!   pre-linked (`InstancePre`), plus what its `describe` export declared.
+//! * [`PluginRuntime::invoke`] instantiates a **fresh** instance for every
+//!   event, in a fresh `Store`, so nothing leaks between events or Pages, and
+//!   throws the Store away afterwards, whatever happened.
+//!
+//! Limits per invocation: guest CPU time (epoch ticks, host-call time
+//! excluded), wall time (a timeout around the whole call), linear memory
+//! (a `StoreLimiter`), and a quota of host calls. Plugins get WASI with no
+//! preopened directories, no environment, no arguments and no network.
+
+mod event_model;
+mod state;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use wasmtime::component::{Component, Linker};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, UpdateDeadline};
+
+use crate::capabilities::{self, Invocation};
+use crate::config::PluginLimits;
+use crate::envelope::InboundEvent;
+
+pub use state::InvocationState;
+
+/// Bindings generated from `wit/`: the contract is the WIT, never
+/// hand-written ABI.
+pub mod bindings {
+    wasmtime::component::bindgen!({
+        path: "../wit",
+        world: "plugin",
+        imports: { default: async },
+        exports: { default: async },
+    });
+}
+
+use bindings::exports::switchboard::plugin::handler::Verdict;
+
+/// How often the engine's epoch advances; the CPU limit is checked at this
+/// granularity.
+const EPOCH_TICK: Duration = Duration::from_millis(5);
+
+/// How an invocation failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PluginFailure {
+    #[error("used more than {0:?} of CPU time")]
+    CpuTimeout(Duration),
+    #[error("did not finish within {0:?} of wall time")]
+    WallTimeout(Duration),
+    #[error("ran out of its {0} MiB of memory")]
+    OutOfMemory(u64),
+    #[error("trapped: {0}")]
+    Trap(String),
+    #[error("returned an error: {0}")]
+    Error(String),
+}
+
+/// Marker carried by the trap the epoch callback raises.
+#[derive(Debug, thiserror::Error)]
+#[error("CPU time limit exceeded")]
+struct CpuLimitExceeded;
+
+/// What a plugin says about itself, from its `describe` export.
+#[derive(Debug, Clone)]
+pub struct PluginInfo {
+    pub name: String,
+    pub version: String,
+    /// Event kinds it wants; empty means all.
+    pub event_kinds: Vec<String>,
+}
+
+/// A plugin file compiled and linked, ready to instantiate.
+pub struct CompiledPlugin {
+    pub path: PathBuf,
+    pub info: PluginInfo,
+    pre: bindings::PluginPre<InvocationState>,
+}
+
+impl CompiledPlugin {
+    pub fn wants(&self, kind: &str) -> bool {
+        self.info.event_kinds.is_empty() || self.info.event_kinds.iter().any(|k| k == kind)
+    }
+}
+
+/// The wasmtime engine and linker shared by every plugin.
+#[derive(Clone)]
+pub struct PluginRuntime {
+    engine: Engine,
+    linker: Arc<Linker<InvocationState>>,
+    limits: PluginLimits,
+}
+
+impl PluginRuntime {
+    pub fn new(limits: PluginLimits) -> anyhow::Result<Self> {
+        let mut pool = PoolingAllocationConfig::default();
+        pool.total_component_instances(1000)
+            .total_core_instances(4000)
+            .total_memories(2000)
+            .total_tables(2000)
+            .max_memories_per_component(4)
+            .max_core_instances_per_component(16)
+            .max_tables_per_component(8)
+            .max_memory_size(limits.memory_bytes());
+        let mut config = Config::new();
+        config
+            .wasm_component_model(true)
+            .epoch_interruption(true)
+            .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        let engine = Engine::new(&config).map_err(|e| anyhow::anyhow!("{e}")).context("creating the wasmtime engine")?;
+
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(|e| anyhow::anyhow!("{e}"))?;
+        capabilities::add_to_linker(&mut linker).map_err(|e| anyhow::anyhow!("{e}"))?;
+
+        // The ticker only holds a weak handle so it stops with the engine.
+        let weak = engine.weak();
+        std::thread::Builder::new().name("epoch-ticker".into()).spawn(move || {
+            while let Some(engine) = weak.upgrade() {
+                engine.increment_epoch();
+                drop(engine);
+                std::thread::sleep(EPOCH_TICK);
+            }
+        })?;
+        Ok(PluginRuntime { engine, linker: Arc::new(linker), limits })
+    }
+
+    pub fn limits(&self) -> &PluginLimits {
+        &self.limits
+    }
+
+    /// Compiles `path`, links it against our world and asks it to describe
+    /// itself (which also proves it instantiates and runs).
+    pub async fn load(&self, path: &Path) -> anyhow::Result<CompiledPlugin> {
+        let bytes = std::fs::read(path).with_context(|| format!("reading plugin {}", path.display()))?;
+        let engine = self.engine.clone();
+        let component = tokio::task::spawn_blocking(move || Component::new(&engine, &bytes))
+            .await?
+            .map_err(|e| anyhow::anyhow!("{e:?}"))
+            .with_context(|| format!("{} is not a valid WebAssembly component", path.display()))?;
+        let instance_pre = self
+            .linker
+            .instantiate_pre(&component)
+            .map_err(|e| anyhow::anyhow!("{e}"))
+            .with_context(|| format!("{} does not fit the switchboard:plugin world", path.display()))?;
+        let pre = bindings::PluginPre::new(instance_pre)
+            .map_err(|e| anyhow::anyhow!("{e}"))
+            .with_context(|| format!("{} does not export switchboard:plugin/handler", path.display()))?;
+
+        let mut store = self.store(Invocation::describe(path));
+        let plugin = pre.instantiate_async(&mut store).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+        let info = tokio::time::timeout(self.limits.wall(), plugin.switchboard_plugin_handler().call_describe(&mut store))
+            .await
+            .map_err(|_| anyhow::anyhow!("describe() did not return within {:?}", self.limits.wall()))?
+            .map_err(|e| anyhow::anyhow!("describe() failed: {e}"))?;
+        Ok(CompiledPlugin {
+            path: path.to_path_buf(),
+            info: PluginInfo { name: info.name, version: info.version, event_kinds: info.event_kinds },
+            pre,
+        })
+    }
+
+    /// Runs `event` through `plugin` in a fresh instance.
+    pub async fn invoke(
+        &self,
+        plugin: &CompiledPlugin,
+        event: &InboundEvent,
+        invocation: Invocation,
+    ) -> Result<Verdict, PluginFailure> {
+        let wit_event = event_model::to_wit(event);
+        let mut store = self.store(invocation);
+        let call = async {
+            let instance = plugin.pre.instantiate_async(&mut store).await?;
+            instance.switchboard_plugin_handler().call_handle(&mut store, &wit_event).await
+        };
+        let outcome = match tokio::time::timeout(self.limits.wall(), call).await {
+            Err(_) => return Err(PluginFailure::WallTimeout(self.limits.wall())),
+            Ok(outcome) => outcome,
+        };
+        match outcome {
+            Ok(Ok(verdict)) => Ok(verdict),
+            Ok(Err(message)) => Err(PluginFailure::Error(message)),
+            Err(error) => Err(self.classify(&store, error)),
+        }
+    }
+
+    fn classify(&self, store: &Store<InvocationState>, error: wasmtime::Error) -> PluginFailure {
+        if error.downcast_ref::<CpuLimitExceeded>().is_some() {
+            return PluginFailure::CpuTimeout(self.limits.cpu());
+        }
+        if store.data().limits_hit() {
+            return PluginFailure::OutOfMemory(self.limits.memory_mib);
+        }
+        PluginFailure::Trap(format!("{error:?}"))
+    }
+
+    /// A fresh Store with this invocation's limits armed.
+    fn store(&self, invocation: Invocation) -> Store<InvocationState> {
+        let state = InvocationState::new(invocation, &self.limits);
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|state| state.limiter());
+        let cpu_limit = self.limits.cpu();
+        let started = Instant::now();
+        store.set_epoch_deadline(1);
+        // Each tick: charge the guest its elapsed time minus the time spent
+        // waiting in host calls, then yield so a busy guest cannot starve
+        // the executor.
+        store.epoch_deadline_callback(move |ctx| {
+            let guest_time = started.elapsed().saturating_sub(ctx.data().host_time());
+            if guest_time > cpu_limit {
+                return Err(wasmtime::Error::new(CpuLimitExceeded));
+            }
+            Ok(UpdateDeadline::Yield(1))
+        });
+        store
+    }
+}

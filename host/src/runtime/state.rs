@@ -1,0 +1,81 @@
+//! What one `Store` holds for one invocation: the sandboxed WASI context,
+//! the memory limiter and the host capabilities acting for this event.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use wasmtime::component::ResourceTable;
+use wasmtime::ResourceLimiter;
+use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+
+use crate::capabilities::{Budget, CallContext, Handover, Invocation, Log, Messenger};
+use crate::config::PluginLimits;
+
+pub struct InvocationState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    limiter: MemoryLimiter,
+    call: Arc<CallContext>,
+    pub messenger: Messenger,
+    pub handover: Handover,
+    pub log: Log,
+}
+
+impl InvocationState {
+    pub fn new(invocation: Invocation, limits: &PluginLimits) -> Self {
+        let call = Arc::new(CallContext { invocation, budget: Budget::new(limits) });
+        // No preopens, no env, no args, no sockets: WasiCtxBuilder grants
+        // nothing unless asked. Clocks and randomness stay available.
+        let wasi = WasiCtxBuilder::new().allow_ip_name_lookup(false).allow_tcp(false).allow_udp(false).build();
+        InvocationState {
+            wasi,
+            table: ResourceTable::new(),
+            limiter: MemoryLimiter { max_memory: limits.memory_bytes(), hit: false },
+            messenger: Messenger::new(call.clone()),
+            handover: Handover::new(call.clone()),
+            log: Log::new(call.clone()),
+            call,
+        }
+    }
+
+    pub fn limiter(&mut self) -> &mut dyn ResourceLimiter {
+        &mut self.limiter
+    }
+
+    /// True once the guest asked for more memory than its limit.
+    pub fn limits_hit(&self) -> bool {
+        self.limiter.hit
+    }
+
+    /// Time spent waiting in host calls, which does not count as guest CPU.
+    pub fn host_time(&self) -> Duration {
+        self.call.budget.host_time()
+    }
+}
+
+impl WasiView for InvocationState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
+
+/// Caps linear memory and remembers that it had to refuse, so an abort
+/// after a failed allocation is reported as out-of-memory, not as a trap.
+struct MemoryLimiter {
+    max_memory: usize,
+    hit: bool,
+}
+
+impl ResourceLimiter for MemoryLimiter {
+    fn memory_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+        if desired > self.max_memory {
+            self.hit = true;
+            return Ok(false);
+        }
+        Ok(true)
+    }
+
+    fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+        Ok(desired <= 100_000)
+    }
+}

@@ -1,0 +1,154 @@
+//! The HTTP face of the host: Messenger's webhook endpoints.
+//!
+//! * `GET /webhook[/{app_id}]`: the subscription handshake (`hub.challenge`).
+//! * `POST /webhook/{app_id}` (and `POST /webhook` when one app is
+//!   configured): verify the signature over the raw bytes, parse every event,
+//!   hand the batch to the [`Dispatcher`] and answer 200 at once. Plugins and
+//!   Graph calls run later, so they can never delay the acknowledgement.
+//!
+//! Status codes: 200 accepted (or ignored: another `object`, unknown Pages);
+//! 400 a signed body that is not a webhook envelope; 401 no signature; 403
+//! wrong signature or verify token; 404 unknown app; 413 body over the
+//! limit; 503 queue full or shutting down (Messenger redelivers).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+
+use crate::config::{Config, Secret};
+use crate::dispatch::Dispatcher;
+use crate::envelope;
+use crate::registry::PluginRegistry;
+use crate::signature::{SignatureError, SignatureVerifier, SHA1_HEADER, SHA256_HEADER};
+
+struct App {
+    verifier: SignatureVerifier,
+    verify_token: Secret,
+}
+
+struct WebhookState {
+    apps: HashMap<String, App>,
+    /// The app `POST /webhook` means, when exactly one is configured.
+    only_app: Option<String>,
+    registry: PluginRegistry,
+    dispatcher: Dispatcher,
+}
+
+pub fn router(config: &Config, registry: PluginRegistry, dispatcher: Dispatcher) -> Router {
+    let apps: HashMap<String, App> = config
+        .apps
+        .iter()
+        .map(|a| {
+            (a.id.clone(), App { verifier: SignatureVerifier::new(a.secret.clone()), verify_token: a.verify_token.clone() })
+        })
+        .collect();
+    let only_app = (apps.len() == 1).then(|| config.apps[0].id.clone());
+    let state = Arc::new(WebhookState { apps, only_app, registry, dispatcher });
+    Router::new()
+        .route("/webhook", get(verify_any).post(receive_default))
+        .route("/webhook/{app_id}", get(verify_app).post(receive_app))
+        .route("/healthz", get(|| async { "ok" }))
+        .layer(DefaultBodyLimit::max(config.webhook.max_body_bytes))
+        .with_state(state)
+}
+
+type Params = Query<HashMap<String, String>>;
+
+async fn verify_any(State(state): State<Arc<WebhookState>>, Query(q): Params) -> Response {
+    let token_ok = |app: &App| q.get("hub.verify_token").is_some_and(|t| constant_time_eq(t, app.verify_token.expose()));
+    handshake(&q, state.apps.values().any(token_ok))
+}
+
+async fn verify_app(State(state): State<Arc<WebhookState>>, Path(app_id): Path<String>, Query(q): Params) -> Response {
+    let ok = state
+        .apps
+        .get(&app_id)
+        .zip(q.get("hub.verify_token"))
+        .is_some_and(|(app, t)| constant_time_eq(t, app.verify_token.expose()));
+    handshake(&q, ok)
+}
+
+fn handshake(q: &HashMap<String, String>, token_ok: bool) -> Response {
+    match (q.get("hub.mode").map(String::as_str), q.get("hub.challenge")) {
+        (Some("subscribe"), Some(challenge)) if token_ok => (StatusCode::OK, challenge.clone()).into_response(),
+        _ => {
+            tracing::warn!("webhook verification refused: wrong hub.mode or verify token");
+            (StatusCode::FORBIDDEN, "Forbidden").into_response()
+        }
+    }
+}
+
+async fn receive_default(State(state): State<Arc<WebhookState>>, headers: HeaderMap, body: Bytes) -> Response {
+    match state.only_app.clone() {
+        Some(app_id) => receive(&state, &app_id, &headers, &body),
+        None => (
+            StatusCode::NOT_FOUND,
+            "several apps are configured: point each app's callback URL at /webhook/{app_id}",
+        )
+            .into_response(),
+    }
+}
+
+async fn receive_app(
+    State(state): State<Arc<WebhookState>>,
+    Path(app_id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    receive(&state, &app_id, &headers, &body)
+}
+
+fn receive(state: &WebhookState, app_id: &str, headers: &HeaderMap, body: &[u8]) -> Response {
+    let Some(app) = state.apps.get(app_id) else {
+        tracing::warn!(app = app_id, "webhook for an app that is not configured");
+        return (StatusCode::NOT_FOUND, "unknown app id").into_response();
+    };
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    if let Err(e) = app.verifier.verify(body, header(SHA256_HEADER), header(SHA1_HEADER)) {
+        tracing::warn!(app = app_id, error = %e, bytes = body.len(), "webhook refused");
+        let status = if e == SignatureError::Missing { StatusCode::UNAUTHORIZED } else { StatusCode::FORBIDDEN };
+        return (status, e.to_string()).into_response();
+    }
+    let parsed = match envelope::parse(body) {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::warn!(app = app_id, error = %e, "signed webhook body refused");
+            return (StatusCode::BAD_REQUEST, e.to_string()).into_response();
+        }
+    };
+    if let Some(object) = parsed.ignored_object {
+        tracing::debug!(app = app_id, object, "webhook for another object type ignored");
+        return (StatusCode::OK, "EVENT_RECEIVED").into_response();
+    }
+    for why in &parsed.skipped {
+        tracing::warn!(app = app_id, "webhook item skipped: {why}");
+    }
+    let mut events = parsed.events;
+    events.retain(|e| {
+        let known = state.registry.knows_page(&e.page_id);
+        if !known {
+            tracing::warn!(page = %e.page_id, event = %e.id, "event for a Page this host does not serve; dropped");
+        }
+        known
+    });
+    // Per-conversation order is timestamp order; the sort is stable so
+    // equal timestamps keep their order in the body.
+    events.sort_by_key(|e| e.timestamp);
+    match state.dispatcher.submit(events) {
+        Ok(()) => (StatusCode::OK, "EVENT_RECEIVED").into_response(),
+        Err(busy) => {
+            tracing::warn!(app = app_id, "{busy}");
+            (StatusCode::SERVICE_UNAVAILABLE, busy.to_string()).into_response()
+        }
+    }
+}
+
+fn constant_time_eq(a: &str, b: &str) -> bool {
+    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
