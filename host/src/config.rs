@@ -56,6 +56,8 @@ pub struct Config {
     pub graph: GraphConfig,
     #[serde(default)]
     pub limits: PluginLimits,
+    #[serde(default)]
+    pub store: StoreConfig,
     /// Directory of the config file; plugin paths are relative to it.
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -106,6 +108,10 @@ pub struct DispatchConfig {
     pub max_queued_events: usize,
     /// On shutdown, how long in-flight events may take to finish.
     pub shutdown_grace_secs: u64,
+    /// Tries per event before it becomes a dead letter.
+    pub max_attempts: u32,
+    /// Wait before the first retry; doubles each time, up to a minute.
+    pub retry_backoff_ms: u64,
 }
 
 impl Default for DispatchConfig {
@@ -114,7 +120,25 @@ impl Default for DispatchConfig {
             max_concurrent_conversations: 256,
             max_queued_events: 100_000,
             shutdown_grace_secs: 10,
+            max_attempts: 5,
+            retry_backoff_ms: 500,
         }
+    }
+}
+
+/// The embedded store.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreConfig {
+    /// Data directory, relative to the config file.
+    pub path: PathBuf,
+    /// Finished events (and so their de-duplication keys) are kept this long.
+    pub retention_hours: u64,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig { path: PathBuf::from("data"), retention_hours: 24 }
     }
 }
 
@@ -299,6 +323,12 @@ impl Config {
                     ));
                 }
             }
+        }
+        if self.store.path.is_relative() {
+            self.store.path = self.base_dir.join(&self.store.path);
+        }
+        if self.dispatch.max_attempts == 0 {
+            problems.push("dispatch.max_attempts must be at least 1".into());
         }
         if self.webhook.max_body_bytes == 0 {
             problems.push("webhook.max_body_bytes must be above 0".into());

@@ -7,9 +7,14 @@
 //!   by timestamp first).
 //! * At most `max_concurrent_conversations` conversations run at once; a slow
 //!   conversation holds one slot and blocks nobody else.
-//! * At most `max_queued_events` events wait; past that [`Dispatcher::submit`]
-//!   refuses the whole batch with [`Busy`] (the webhook answers 503 and
-//!   Messenger redelivers), so memory stays bounded.
+//! * At most `max_queued_events` events wait; past that [`Dispatcher::has_room`]
+//!   refuses the whole batch with [`Busy`] before it is stored (the webhook
+//!   answers 503 and Messenger redelivers), so memory stays bounded.
+//!
+//! * An event that fails (a plugin trapped, timed out or returned an error)
+//!   is tried again after a backoff, holding its conversation back so order
+//!   is kept, up to `max_attempts`; then it becomes a dead letter and the
+//!   conversation moves on. The outbox keeps retries from repeating sends.
 //!
 //! A conversation with queued events has exactly one worker task; the map
 //! entry exists exactly while that worker runs, and both are created and
@@ -22,16 +27,41 @@ use std::time::Duration;
 
 use tokio::sync::{Notify, Semaphore};
 
-use crate::capabilities::Invocation;
+use crate::capabilities::{Invocation, SendLedger};
 use crate::envelope::{ConversationKey, InboundEvent};
 use crate::registry::PluginRegistry;
 use crate::runtime::bindings::exports::switchboard::plugin::handler::Verdict;
-use crate::runtime::PluginRuntime;
+use crate::runtime::{PluginFailure, PluginRuntime};
+use crate::store::{Store, WriteOp};
 
 /// The queue is full, or the host is shutting down: try again later.
 #[derive(Debug, thiserror::Error)]
 #[error("the host is busy ({0}); Messenger will redeliver")]
 pub struct Busy(&'static str);
+
+/// An event waiting for its conversation's turn.
+#[derive(Debug)]
+pub struct QueuedEvent {
+    pub event: InboundEvent,
+    /// Tries already made (from the store, after a restart).
+    pub attempts: u32,
+    /// The event may have been (partly) handled before: consult the outbox.
+    pub replay: bool,
+}
+
+/// How failed events are retried.
+#[derive(Debug, Clone)]
+pub struct RetryPolicy {
+    pub max_attempts: u32,
+    pub first_backoff: Duration,
+}
+
+impl RetryPolicy {
+    fn backoff(&self, attempts: u32) -> Duration {
+        let factor = 1u32 << attempts.saturating_sub(1).min(16);
+        (self.first_backoff * factor).min(Duration::from_secs(60))
+    }
+}
 
 #[derive(Clone)]
 pub struct Dispatcher {
@@ -39,7 +69,7 @@ pub struct Dispatcher {
 }
 
 struct Inner {
-    conversations: Mutex<HashMap<ConversationKey, VecDeque<InboundEvent>>>,
+    conversations: Mutex<HashMap<ConversationKey, VecDeque<QueuedEvent>>>,
     queued: AtomicUsize,
     max_queued: usize,
     slots: Semaphore,
@@ -47,10 +77,19 @@ struct Inner {
     idle: Notify,
     registry: PluginRegistry,
     runtime: PluginRuntime,
+    store: Store,
+    retry: RetryPolicy,
 }
 
 impl Dispatcher {
-    pub fn new(registry: PluginRegistry, runtime: PluginRuntime, max_concurrent: usize, max_queued: usize) -> Self {
+    pub fn new(
+        registry: PluginRegistry,
+        runtime: PluginRuntime,
+        store: Store,
+        retry: RetryPolicy,
+        max_concurrent: usize,
+        max_queued: usize,
+    ) -> Self {
         Dispatcher {
             inner: Arc::new(Inner {
                 conversations: Mutex::new(HashMap::new()),
@@ -61,24 +100,31 @@ impl Dispatcher {
                 idle: Notify::new(),
                 registry,
                 runtime,
+                store,
+                retry,
             }),
         }
     }
 
-    /// Accepts a batch of events, all or none.
-    pub fn submit(&self, events: Vec<InboundEvent>) -> Result<(), Busy> {
+    /// Whether `n` more events can be accepted now. Checked before events
+    /// are stored, so a stored event always gets a place in the queue.
+    pub fn has_room(&self, n: usize) -> Result<(), Busy> {
         if !self.inner.accepting.load(Ordering::Acquire) {
             return Err(Busy("shutting down"));
         }
-        let n = events.len();
-        let max = self.inner.max_queued;
-        self.inner
-            .queued
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |q| (q + n <= max).then_some(q + n))
-            .map_err(|_| Busy("event queue full"))?;
+        if self.queued() + n > self.inner.max_queued {
+            return Err(Busy("event queue full"));
+        }
+        Ok(())
+    }
+
+    /// Queues stored events for handling. Never refuses: they are durable
+    /// already, and `has_room` bounded what was let in.
+    pub fn submit(&self, events: Vec<QueuedEvent>) {
+        self.inner.queued.fetch_add(events.len(), Ordering::AcqRel);
         let mut conversations = self.lock();
         for event in events {
-            let key = event.conversation();
+            let key = event.event.conversation();
             match conversations.get_mut(&key) {
                 Some(queue) => queue.push_back(event),
                 None => {
@@ -87,7 +133,6 @@ impl Dispatcher {
                 }
             }
         }
-        Ok(())
     }
 
     /// Events accepted and not yet handled.
@@ -112,7 +157,7 @@ impl Dispatcher {
         self.queued()
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<ConversationKey, VecDeque<InboundEvent>>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<ConversationKey, VecDeque<QueuedEvent>>> {
         self.inner.conversations.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
@@ -135,28 +180,68 @@ impl Dispatcher {
         }
     }
 
-    /// Runs one event through its Page's plugin chain.
-    async fn handle(&self, event: &InboundEvent) {
+    /// Handles one event to the end: complete, or dead letter.
+    async fn handle(&self, queued: &QueuedEvent) {
+        let event = &queued.event;
+        let (page_id, event_id) = (event.page_id.clone(), event.id.clone());
+        let mut attempts = queued.attempts;
+        let mut replay = queued.replay;
+        loop {
+            let Err(failure) = self.run_chain(event, replay).await else {
+                self.inner.store.write_later(WriteOp::Complete { page_id, event_id });
+                return;
+            };
+            attempts += 1;
+            let error = failure.to_string();
+            if attempts >= self.inner.retry.max_attempts {
+                tracing::error!(page = %page_id, event = %event_id, attempts, %error,
+                    "event failed for good; moved to the dead letters (`switchboard dlq list`)");
+                self.inner.store.write_later(WriteOp::DeadLetter { page_id, event_id, attempts, error });
+                return;
+            }
+            if !self.inner.accepting.load(Ordering::Acquire) {
+                // Shutting down: leave it pending in the store for the next run.
+                self.inner.store.write_later(WriteOp::Retry { page_id, event_id, attempts, error });
+                return;
+            }
+            let wait = self.inner.retry.backoff(attempts);
+            tracing::warn!(page = %page_id, event = %event_id, attempts, ?wait, %error, "event failed; will retry");
+            self.inner.store.write_later(WriteOp::Retry { page_id: page_id.clone(), event_id: event_id.clone(), attempts, error });
+            tokio::time::sleep(wait).await;
+            replay = true;
+        }
+    }
+
+    /// Runs one event through its Page's plugin chain. Every plugin that
+    /// wants the event runs even if an earlier one failed; the first failure
+    /// is returned.
+    async fn run_chain(&self, event: &InboundEvent, replay: bool) -> Result<(), PluginFailure> {
         let routes = self.inner.registry.snapshot();
         let Some(route) = routes.pages.get(&event.page_id) else {
             tracing::warn!(page = %event.page_id, event = %event.id, "event for a Page that is no longer configured; dropped");
-            return;
+            return Ok(());
         };
         let event_id: Arc<str> = Arc::from(event.id.as_str());
-        for plugin in route.plugins.iter().filter(|p| p.wants(event.kind)) {
+        let mut first_failure = None;
+        for (position, plugin) in route.plugins.iter().enumerate().filter(|(_, p)| p.wants(event.kind)) {
             let invocation = Invocation {
                 plugin: Arc::from(plugin.info.name.as_str()),
                 event_id: event_id.clone(),
                 page: Some(route.access.clone()),
+                ledger: Some(SendLedger::new(self.inner.store.clone(), position, replay)),
             };
             match self.inner.runtime.invoke(plugin, event, invocation).await {
                 Ok(Verdict::Continue) => {}
                 Ok(Verdict::Stop) => break,
-                Err(failure) => tracing::error!(
-                    page = %event.page_id, plugin = %plugin.info.name, version = %plugin.info.version,
-                    event = %event.id, kind = event.kind, %failure, "plugin failed on an event; continuing with the next plugin"
-                ),
+                Err(failure) => {
+                    tracing::error!(
+                        page = %event.page_id, plugin = %plugin.info.name, version = %plugin.info.version,
+                        event = %event.id, kind = event.kind, %failure, "plugin failed on an event"
+                    );
+                    first_failure.get_or_insert(failure);
+                }
             }
         }
+        first_failure.map_or(Ok(()), Err)
     }
 }

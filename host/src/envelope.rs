@@ -129,7 +129,8 @@ pub fn parse(body: &[u8]) -> Result<Parsed, MalformedBody> {
 /// Keys every event carries; the one other key names the event's kind.
 const ENVELOPE_KEYS: &[&str] = &["sender", "recipient", "timestamp", "prior_message"];
 
-fn parse_event(page_id: &str, standby: bool, raw: &str) -> Result<InboundEvent, String> {
+/// Parses one stored or received event object.
+pub(crate) fn parse_event(page_id: &str, standby: bool, raw: &str) -> Result<InboundEvent, String> {
     let value: Value = serde_json::from_str(raw).map_err(|e| e.to_string())?;
     let obj = value.as_object().ok_or("the event is not a JSON object")?;
     let (kind, unknown_key) = kind_of(obj);

@@ -15,6 +15,7 @@ pub mod runtime;
 pub mod send_api;
 pub mod server;
 pub mod signature;
+pub mod store;
 pub mod webhook;
 
 pub use config::Config;

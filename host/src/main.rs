@@ -26,6 +26,28 @@ enum Command {
         #[arg(long, short)]
         config: PathBuf,
     },
+    /// Inspect and replay events that failed for good (dead letters).
+    Dlq {
+        #[arg(long, short, global = true)]
+        config: Option<PathBuf>,
+        #[command(subcommand)]
+        action: DlqAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum DlqAction {
+    /// List dead letters, newest first.
+    List {
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+    },
+    /// Show one dead letter with its event JSON.
+    Show { page_id: String, event_id: String },
+    /// Hand a dead letter back to the running host (within two seconds).
+    Retry { page_id: String, event_id: String },
+    /// Delete a dead letter.
+    Drop { page_id: String, event_id: String },
 }
 
 fn main() -> ExitCode {
@@ -46,6 +68,8 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Run { config } => run(config).await,
             Command::Check { config } => check(config).await,
+            Command::Dlq { config: Some(config), action } => dlq(config, action).await,
+            Command::Dlq { config: None, .. } => Err(anyhow::anyhow!("dlq needs --config FILE to find the store")),
         }
     });
     match result {
@@ -76,6 +100,46 @@ async fn check(path: PathBuf) -> anyhow::Result<()> {
             .map(|p| format!("{} {}", p.info.name, p.info.version))
             .collect();
         println!("  page {} (app {}): {}", page.id, page.app, if chain.is_empty() { "no plugins".into() } else { chain.join(" → ") });
+    }
+    Ok(())
+}
+
+async fn dlq(path: PathBuf, action: DlqAction) -> anyhow::Result<()> {
+    let config = Config::load(&path)?;
+    let store = switchboard::store::Store::open_sqlite(&config.store.path)?;
+    match action {
+        DlqAction::List { limit } => {
+            let letters = store.read(move |b| b.dead_letters(limit)).await?;
+            if letters.is_empty() {
+                println!("no dead letters");
+            }
+            for d in letters {
+                println!("{}\t{}\t{}\tattempts={}\t{}", d.page_id, d.event_id, d.kind, d.attempts, d.error);
+            }
+        }
+        DlqAction::Show { page_id, event_id } => {
+            let letters = store.read(|b| b.dead_letters(usize::MAX)).await?;
+            let d = letters
+                .into_iter()
+                .find(|d| d.page_id == page_id && d.event_id == event_id)
+                .ok_or_else(|| anyhow::anyhow!("no dead letter {event_id} for page {page_id} (see `dlq list`)"))?;
+            println!("page:     {}\nevent:    {}\nkind:     {}\nattempts: {}\nfailed:   {} ms since epoch\nerror:    {}\nevent JSON:\n{}",
+                d.page_id, d.event_id, d.kind, d.attempts, d.failed_at_ms, d.error, d.raw);
+        }
+        DlqAction::Retry { page_id, event_id } => {
+            let (p, e) = (page_id.clone(), event_id.clone());
+            if !store.read(move |b| b.requeue_dead_letter(&p, &e)).await? {
+                anyhow::bail!("no dead letter {event_id} for page {page_id} (see `dlq list`)");
+            }
+            println!("requeued {event_id}; a running host picks it up within two seconds, a stopped one at start");
+        }
+        DlqAction::Drop { page_id, event_id } => {
+            let (p, e) = (page_id.clone(), event_id.clone());
+            if !store.read(move |b| b.drop_dead_letter(&p, &e)).await? {
+                anyhow::bail!("no dead letter {event_id} for page {page_id} (see `dlq list`)");
+            }
+            println!("dropped {event_id}");
+        }
     }
     Ok(())
 }

@@ -1,9 +1,14 @@
-//! Assembling and running a host: config → plugins → dispatcher → HTTP.
+//! Assembling and running a host: config → store → plugins → dispatcher →
+//! HTTP.
 //!
-//! [`Server::build`] does everything that can fail at start (compiling
-//! plugins, binding the port) before any traffic is accepted;
+//! [`Server::build`] does everything that can fail at start (opening the
+//! store, compiling plugins, binding the port) and queues the events a
+//! previous run left unfinished, before any traffic is accepted.
 //! [`Server::run`] serves until the shutdown future resolves, then stops
-//! accepting, and gives in-flight events `shutdown_grace_secs` to finish.
+//! accepting, and gives in-flight events `shutdown_grace_secs` to finish;
+//! what is left stays pending in the store for the next run. Two background
+//! tasks run alongside: retention pruning and picking up dead letters an
+//! operator marked for retry.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -13,7 +18,8 @@ use anyhow::Context as _;
 use tokio::net::TcpListener;
 
 use crate::config::Config;
-use crate::dispatch::Dispatcher;
+use crate::dispatch::{Dispatcher, QueuedEvent, RetryPolicy};
+use crate::store::{Store, WriteOp};
 use crate::graph::GraphClient;
 use crate::registry::{PluginRegistry, Routes};
 use crate::runtime::PluginRuntime;
@@ -28,17 +34,30 @@ pub struct Server {
 
 impl Server {
     pub async fn build(config: Config) -> anyhow::Result<Server> {
+        let store = Store::open_sqlite(&config.store.path)?;
         let runtime = PluginRuntime::new(config.limits.clone())?;
         let graph = GraphClient::new(&config.graph_api_url, Duration::from_secs(config.graph.request_timeout_secs))?;
         let routes = Routes::build(&config, &runtime, &graph).await?;
         let registry = PluginRegistry::new(routes);
+        let retry = RetryPolicy {
+            max_attempts: config.dispatch.max_attempts,
+            first_backoff: Duration::from_millis(config.dispatch.retry_backoff_ms),
+        };
         let dispatcher = Dispatcher::new(
             registry.clone(),
             runtime,
+            store.clone(),
+            retry,
             config.dispatch.max_concurrent_conversations,
             config.dispatch.max_queued_events,
         );
-        let app = webhook::router(&config, registry, dispatcher.clone());
+        let pending = store.read(|b| b.pending()).await?;
+        if !pending.is_empty() {
+            tracing::info!(events = pending.len(), "resuming events a previous run left unfinished");
+        }
+        dispatcher.submit(pending.into_iter().map(|p| QueuedEvent { event: p.event, attempts: p.attempts, replay: true }).collect());
+        spawn_maintenance(store.clone(), dispatcher.clone(), Duration::from_secs(config.store.retention_hours * 3600));
+        let app = webhook::router(&config, registry, dispatcher.clone(), store);
         let addr = config.listen_addr();
         let listener = TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
         Ok(Server { listener, app, dispatcher, grace: Duration::from_secs(config.dispatch.shutdown_grace_secs) })
@@ -64,4 +83,33 @@ impl Server {
         }
         Ok(())
     }
+}
+
+/// Retention pruning (every minute) and dead letters marked for retry
+/// (every two seconds).
+fn spawn_maintenance(store: Store, dispatcher: Dispatcher, retention: Duration) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(2));
+        let mut n: u64 = 0;
+        loop {
+            tick.tick().await;
+            n += 1;
+            match store.read(|b| b.take_requeued()).await {
+                Ok(events) if !events.is_empty() => {
+                    tracing::info!(events = events.len(), "dead letters requeued by an operator");
+                    dispatcher.submit(events.into_iter().map(|p| QueuedEvent { event: p.event, attempts: 0, replay: true }).collect());
+                }
+                Ok(_) => {}
+                Err(e) => tracing::error!(error = %e, "could not check for requeued dead letters"),
+            }
+            if n % 30 == 1 {
+                let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+                let before_ms = now.saturating_sub(retention).as_millis() as i64;
+                match store.write(WriteOp::Prune { before_ms }).await {
+                    Ok(result) => tracing::debug!(?result, "pruned finished events past retention"),
+                    Err(e) => tracing::error!(error = %e, "pruning failed"),
+                }
+            }
+        }
+    });
 }

@@ -3,13 +3,16 @@
 //! * `GET /webhook[/{app_id}]`: the subscription handshake (`hub.challenge`).
 //! * `POST /webhook/{app_id}` (and `POST /webhook` when one app is
 //!   configured): verify the signature over the raw bytes, parse every event,
-//!   hand the batch to the [`Dispatcher`] and answer 200 at once. Plugins and
-//!   Graph calls run later, so they can never delay the acknowledgement.
+//!   append the batch to the durable inbox (group commit), hand the new
+//!   events to the [`Dispatcher`] and answer 200. Plugins and Graph calls run
+//!   later, so they can never delay the acknowledgement; the 200 goes out
+//!   only once the events are on disk.
 //!
-//! Status codes: 200 accepted (or ignored: another `object`, unknown Pages);
-//! 400 a signed body that is not a webhook envelope; 401 no signature; 403
-//! wrong signature or verify token; 404 unknown app; 413 body over the
-//! limit; 503 queue full or shutting down (Messenger redelivers).
+//! Status codes: 200 accepted (or ignored: another `object`, unknown Pages,
+//! redeliveries); 400 a signed body that is not a webhook envelope; 401 no
+//! signature; 403 wrong signature or verify token; 404 unknown app; 413 body
+//! over the limit; 500 the store failed; 503 queue full or shutting down
+//! (Messenger redelivers in both cases).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -22,9 +25,10 @@ use axum::routing::get;
 use axum::Router;
 
 use crate::config::{Config, Secret};
-use crate::dispatch::Dispatcher;
+use crate::dispatch::{Dispatcher, QueuedEvent};
 use crate::envelope;
 use crate::registry::PluginRegistry;
+use crate::store::Store;
 use crate::signature::{SignatureError, SignatureVerifier, SHA1_HEADER, SHA256_HEADER};
 
 struct App {
@@ -38,9 +42,10 @@ struct WebhookState {
     only_app: Option<String>,
     registry: PluginRegistry,
     dispatcher: Dispatcher,
+    store: Store,
 }
 
-pub fn router(config: &Config, registry: PluginRegistry, dispatcher: Dispatcher) -> Router {
+pub fn router(config: &Config, registry: PluginRegistry, dispatcher: Dispatcher, store: Store) -> Router {
     let apps: HashMap<String, App> = config
         .apps
         .iter()
@@ -49,7 +54,7 @@ pub fn router(config: &Config, registry: PluginRegistry, dispatcher: Dispatcher)
         })
         .collect();
     let only_app = (apps.len() == 1).then(|| config.apps[0].id.clone());
-    let state = Arc::new(WebhookState { apps, only_app, registry, dispatcher });
+    let state = Arc::new(WebhookState { apps, only_app, registry, dispatcher, store });
     Router::new()
         .route("/webhook", get(verify_any).post(receive_default))
         .route("/webhook/{app_id}", get(verify_app).post(receive_app))
@@ -86,7 +91,7 @@ fn handshake(q: &HashMap<String, String>, token_ok: bool) -> Response {
 
 async fn receive_default(State(state): State<Arc<WebhookState>>, headers: HeaderMap, body: Bytes) -> Response {
     match state.only_app.clone() {
-        Some(app_id) => receive(&state, &app_id, &headers, &body),
+        Some(app_id) => receive(&state, &app_id, &headers, &body).await,
         None => (
             StatusCode::NOT_FOUND,
             "several apps are configured: point each app's callback URL at /webhook/{app_id}",
@@ -101,10 +106,10 @@ async fn receive_app(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    receive(&state, &app_id, &headers, &body)
+    receive(&state, &app_id, &headers, &body).await
 }
 
-fn receive(state: &WebhookState, app_id: &str, headers: &HeaderMap, body: &[u8]) -> Response {
+async fn receive(state: &WebhookState, app_id: &str, headers: &HeaderMap, body: &[u8]) -> Response {
     let Some(app) = state.apps.get(app_id) else {
         tracing::warn!(app = app_id, "webhook for an app that is not configured");
         return (StatusCode::NOT_FOUND, "unknown app id").into_response();
@@ -140,13 +145,32 @@ fn receive(state: &WebhookState, app_id: &str, headers: &HeaderMap, body: &[u8])
     // Per-conversation order is timestamp order; the sort is stable so
     // equal timestamps keep their order in the body.
     events.sort_by_key(|e| e.timestamp);
-    match state.dispatcher.submit(events) {
-        Ok(()) => (StatusCode::OK, "EVENT_RECEIVED").into_response(),
-        Err(busy) => {
-            tracing::warn!(app = app_id, "{busy}");
-            (StatusCode::SERVICE_UNAVAILABLE, busy.to_string()).into_response()
-        }
+    if events.is_empty() {
+        return (StatusCode::OK, "EVENT_RECEIVED").into_response();
     }
+    if let Err(busy) = state.dispatcher.has_room(events.len()) {
+        tracing::warn!(app = app_id, "{busy}");
+        return (StatusCode::SERVICE_UNAVAILABLE, busy.to_string()).into_response();
+    }
+    let fresh = match state.store.append(events.clone()).await {
+        Ok(fresh) => fresh,
+        Err(e) => {
+            tracing::error!(app = app_id, error = %e, "could not store a webhook; Messenger will redeliver it");
+            return (StatusCode::INTERNAL_SERVER_ERROR, "could not store the events").into_response();
+        }
+    };
+    let queued: Vec<QueuedEvent> = events
+        .into_iter()
+        .zip(fresh)
+        .filter_map(|(event, fresh)| {
+            if !fresh {
+                tracing::debug!(page = %event.page_id, event = %event.id, "redelivered event ignored");
+            }
+            fresh.then_some(QueuedEvent { event, attempts: 0, replay: false })
+        })
+        .collect();
+    state.dispatcher.submit(queued);
+    (StatusCode::OK, "EVENT_RECEIVED").into_response()
 }
 
 fn constant_time_eq(a: &str, b: &str) -> bool {

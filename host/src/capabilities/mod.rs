@@ -31,6 +31,7 @@ use crate::config::{PluginLimits, Secret};
 use crate::graph::{GraphClient, GraphError};
 use crate::runtime::bindings::switchboard::plugin::types::{self, MessengerError};
 use crate::runtime::InvocationState;
+use crate::store::Store;
 
 /// Registers every capability's WIT interface in `linker`.
 pub fn add_to_linker(linker: &mut Linker<InvocationState>) -> wasmtime::Result<()> {
@@ -57,12 +58,38 @@ pub struct Invocation {
     pub event_id: Arc<str>,
     /// None while a plugin only describes itself: it cannot act then.
     pub page: Option<Arc<PageAccess>>,
+    /// Where this invocation's sends are recorded; None when not durable.
+    pub ledger: Option<SendLedger>,
 }
 
 impl Invocation {
     /// The load-time `describe()` call, which acts for no Page.
     pub fn describe(path: &std::path::Path) -> Self {
-        Invocation { plugin: Arc::from(path.display().to_string()), event_id: Arc::from("describe"), page: None }
+        Invocation { plugin: Arc::from(path.display().to_string()), event_id: Arc::from("describe"), page: None, ledger: None }
+    }
+}
+
+/// The outbox entries of one plugin handling one event.
+///
+/// Each send gets a slot, `{chain position}:{n-th send}`. When an event is
+/// handled again (a retry, or after a crash) a send whose slot is recorded
+/// is not repeated: the plugin gets the recorded answer instead.
+#[derive(Clone)]
+pub struct SendLedger {
+    pub store: Store,
+    pub chain_position: usize,
+    /// Whether this event may have been handled before (look slots up).
+    pub replay: bool,
+    next: Arc<AtomicU32>,
+}
+
+impl SendLedger {
+    pub fn new(store: Store, chain_position: usize, replay: bool) -> Self {
+        SendLedger { store, chain_position, replay, next: Arc::new(AtomicU32::new(0)) }
+    }
+
+    fn next_slot(&self) -> String {
+        format!("{}:{}", self.chain_position, self.next.fetch_add(1, Ordering::Relaxed))
     }
 }
 

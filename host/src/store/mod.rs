@@ -1,0 +1,185 @@
+//! Durable state: the inbox (accepted events), the outbox (sends done) and
+//! the dead letters.
+//!
+//! [`Store`] is the one handle the rest of the host uses. Writes go through a
+//! single writer thread that practises **group commit**: every write request
+//! queued while the previous transaction was committing goes into the next
+//! transaction, so many concurrent webhooks share one fsync. A write's future
+//! resolves only once its transaction is durable.
+//!
+//! The engine sits behind the narrow [`Backend`] trait (one batch of writes
+//! per transaction, plus a handful of reads), so a PostgreSQL backend for
+//! several hosts can follow; [`sqlite::SqliteBackend`] (WAL,
+//! `synchronous=FULL`) is the embedded default.
+//!
+//! Invariants:
+//! * An event is acknowledged to Messenger only after `append` returned, so
+//!   an acknowledged event is on disk.
+//! * `(page_id, event_id)` is unique: a redelivery within the retention
+//!   window is recognised and not handled again.
+//! * An event leaves the pending state only through `complete` or
+//!   `dead_letter`, written after its outbox rows (one FIFO writer).
+
+pub mod sqlite;
+
+use std::sync::mpsc;
+use std::thread;
+
+use tokio::sync::oneshot;
+
+use crate::envelope::InboundEvent;
+
+/// A write, applied inside a group-committed transaction.
+#[derive(Debug, Clone)]
+pub enum WriteOp {
+    /// Store events; the result says, per event, whether it was new.
+    Append(Vec<InboundEvent>),
+    /// The event was handled by its whole chain.
+    Complete { page_id: String, event_id: String },
+    /// The event failed and will be tried again.
+    Retry { page_id: String, event_id: String, attempts: u32, error: String },
+    /// The event failed for good.
+    DeadLetter { page_id: String, event_id: String, attempts: u32, error: String },
+    /// A send of this event succeeded; `slot` identifies it within the event.
+    OutboxSent { page_id: String, event_id: String, slot: String, response: String },
+    /// Delete finished events and outbox rows older than `before_ms`.
+    Prune { before_ms: i64 },
+}
+
+/// What a write produced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WriteResult {
+    /// For `Append`: one flag per event, true if it was new.
+    Appended(Vec<bool>),
+    /// For `Prune`: rows deleted.
+    Pruned(usize),
+    Done,
+}
+
+/// An event that is stored but not finished (found at start).
+#[derive(Debug, Clone)]
+pub struct PendingEvent {
+    pub event: InboundEvent,
+    pub attempts: u32,
+}
+
+/// A dead letter, for `switchboard dlq`.
+#[derive(Debug, Clone)]
+pub struct DeadLetter {
+    pub page_id: String,
+    pub event_id: String,
+    pub kind: String,
+    pub attempts: u32,
+    pub error: String,
+    pub failed_at_ms: i64,
+    pub raw: String,
+}
+
+/// A storage engine. Methods run on the store's own threads, never on the
+/// async executor.
+pub trait Backend: Send + 'static {
+    /// Applies `ops` in one transaction and makes it durable.
+    fn write_batch(&mut self, ops: &[WriteOp]) -> anyhow::Result<Vec<WriteResult>>;
+    /// Every event neither complete nor dead, oldest first within a
+    /// conversation (called once, at start).
+    fn pending(&mut self) -> anyhow::Result<Vec<PendingEvent>>;
+    /// Dead letters marked for retry (`switchboard dlq retry`), moved back
+    /// to pending and returned.
+    fn take_requeued(&mut self) -> anyhow::Result<Vec<PendingEvent>>;
+    /// The recorded response of a send, if it happened.
+    fn outbox_get(&mut self, page_id: &str, event_id: &str, slot: &str) -> anyhow::Result<Option<String>>;
+    fn dead_letters(&mut self, limit: usize) -> anyhow::Result<Vec<DeadLetter>>;
+    /// Marks a dead letter for another try; the host picks it up.
+    fn requeue_dead_letter(&mut self, page_id: &str, event_id: &str) -> anyhow::Result<bool>;
+    fn drop_dead_letter(&mut self, page_id: &str, event_id: &str) -> anyhow::Result<bool>;
+}
+
+/// Writes waiting for the writer thread, with their reply channels.
+type Request = (WriteOp, oneshot::Sender<anyhow::Result<WriteResult>>);
+
+/// The handle to durable state. Cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    writes: mpsc::Sender<Request>,
+    reads: std::sync::Arc<std::sync::Mutex<Box<dyn Backend>>>,
+}
+
+/// Largest number of writes committed in one transaction.
+const MAX_GROUP: usize = 4096;
+
+impl Store {
+    /// Starts the writer thread over `writer`; `reader` serves reads.
+    pub fn new(mut writer: Box<dyn Backend>, reader: Box<dyn Backend>) -> anyhow::Result<Store> {
+        let (tx, rx) = mpsc::channel::<Request>();
+        thread::Builder::new().name("store-writer".into()).spawn(move || {
+            // Block for the first request, then take everything else already
+            // queued: that is the group.
+            while let Ok(first) = rx.recv() {
+                let mut group = vec![first];
+                while group.len() < MAX_GROUP {
+                    match rx.try_recv() {
+                        Ok(next) => group.push(next),
+                        Err(_) => break,
+                    }
+                }
+                let (ops, replies): (Vec<WriteOp>, Vec<_>) = group.into_iter().unzip();
+                match writer.write_batch(&ops) {
+                    Ok(results) => {
+                        for (reply, result) in replies.into_iter().zip(results) {
+                            let _ = reply.send(Ok(result));
+                        }
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, writes = ops.len(), "store write failed; nothing in this group was committed");
+                        for reply in replies {
+                            let _ = reply.send(Err(anyhow::anyhow!("store write failed: {e}")));
+                        }
+                    }
+                }
+            }
+        })?;
+        Ok(Store { writes: tx, reads: std::sync::Arc::new(std::sync::Mutex::new(reader)) })
+    }
+
+    /// Opens the embedded SQLite store in `dir`.
+    pub fn open_sqlite(dir: &std::path::Path) -> anyhow::Result<Store> {
+        let (writer, reader) = sqlite::SqliteBackend::open_pair(dir)?;
+        Store::new(Box::new(writer), Box::new(reader))
+    }
+
+    /// Queues a write and waits until it is durable.
+    pub async fn write(&self, op: WriteOp) -> anyhow::Result<WriteResult> {
+        let (tx, rx) = oneshot::channel();
+        self.writes.send((op, tx)).map_err(|_| anyhow::anyhow!("the store writer has stopped"))?;
+        rx.await.map_err(|_| anyhow::anyhow!("the store writer has stopped"))?
+    }
+
+    /// Queues a write without waiting; it commits in order with the rest.
+    pub fn write_later(&self, op: WriteOp) {
+        let (tx, _rx) = oneshot::channel();
+        if self.writes.send((op, tx)).is_err() {
+            tracing::error!("the store writer has stopped; a write was lost");
+        }
+    }
+
+    /// Appends events durably; returns, per event, whether it was new.
+    pub async fn append(&self, events: Vec<InboundEvent>) -> anyhow::Result<Vec<bool>> {
+        match self.write(WriteOp::Append(events)).await? {
+            WriteResult::Appended(flags) => Ok(flags),
+            other => Err(anyhow::anyhow!("unexpected store answer to an append: {other:?}")),
+        }
+    }
+
+    /// Runs a read on a blocking thread.
+    pub async fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut dyn Backend) -> anyhow::Result<T> + Send + 'static,
+    ) -> anyhow::Result<T> {
+        let reads = self.reads.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut backend = reads.lock().unwrap_or_else(|p| p.into_inner());
+            f(backend.as_mut())
+        })
+        .await?
+    }
+}

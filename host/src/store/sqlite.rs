@@ -1,0 +1,225 @@
+//! The embedded store: SQLite in WAL mode with `synchronous=FULL`, so a
+//! committed transaction survives `kill -9` and power loss.
+//!
+//! Tables:
+//! * `inbox`: one row per accepted event, unique on `(page_id, event_id)`;
+//!   `state` is 0 pending, 1 complete, 2 dead letter, 3 dead letter marked
+//!   for retry.
+//! * `outbox`: one row per successful send, keyed by the event and the
+//!   send's slot within it.
+
+use std::path::Path;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use anyhow::Context as _;
+use rusqlite::{params, Connection, OptionalExtension};
+
+use super::{Backend, DeadLetter, PendingEvent, WriteOp, WriteResult};
+use crate::envelope;
+
+const PENDING: i64 = 0;
+const COMPLETE: i64 = 1;
+const DEAD: i64 = 2;
+const REQUEUED: i64 = 3;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS inbox (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    page_id TEXT NOT NULL,
+    event_id TEXT NOT NULL,
+    user_key TEXT NOT NULL,
+    timestamp INTEGER NOT NULL,
+    standby INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    raw TEXT NOT NULL,
+    received_ms INTEGER NOT NULL,
+    state INTEGER NOT NULL DEFAULT 0,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    last_error TEXT,
+    finished_ms INTEGER,
+    UNIQUE (page_id, event_id)
+);
+CREATE INDEX IF NOT EXISTS inbox_unfinished ON inbox (state) WHERE state IN (0, 3);
+CREATE INDEX IF NOT EXISTS inbox_finished ON inbox (finished_ms) WHERE state = 1;
+CREATE TABLE IF NOT EXISTS outbox (
+    page_id TEXT NOT NULL,
+    event_id TEXT NOT NULL,
+    slot TEXT NOT NULL,
+    response TEXT NOT NULL,
+    sent_ms INTEGER NOT NULL,
+    PRIMARY KEY (page_id, event_id, slot)
+) WITHOUT ROWID;
+";
+
+pub struct SqliteBackend {
+    conn: Connection,
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
+impl SqliteBackend {
+    /// Opens (creating if needed) `dir/switchboard.db`: one connection for
+    /// the writer, one for reads.
+    pub fn open_pair(dir: &Path) -> anyhow::Result<(SqliteBackend, SqliteBackend)> {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create the store directory {}", dir.display()))?;
+        let path = dir.join("switchboard.db");
+        let open = || -> anyhow::Result<SqliteBackend> {
+            let conn = Connection::open(&path).with_context(|| format!("cannot open {}", path.display()))?;
+            conn.busy_timeout(std::time::Duration::from_secs(10))?;
+            conn.pragma_update(None, "journal_mode", "WAL")?;
+            conn.pragma_update(None, "synchronous", "FULL")?;
+            Ok(SqliteBackend { conn })
+        };
+        let writer = open()?;
+        writer.conn.execute_batch(SCHEMA).context("creating the store schema")?;
+        let reader = open()?;
+        Ok((writer, reader))
+    }
+
+    fn apply(tx: &rusqlite::Transaction<'_>, op: &WriteOp) -> rusqlite::Result<WriteResult> {
+        let now = now_ms();
+        Ok(match op {
+            WriteOp::Append(events) => {
+                let mut insert = tx.prepare_cached(
+                    "INSERT OR IGNORE INTO inbox (page_id, event_id, user_key, timestamp, standby, kind, raw, received_ms)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                )?;
+                let mut fresh = Vec::with_capacity(events.len());
+                for e in events {
+                    let user = e.conversation().user;
+                    let n = insert.execute(params![e.page_id, e.id, user, e.timestamp as i64, e.standby, e.kind, e.raw, now])?;
+                    fresh.push(n == 1);
+                }
+                WriteResult::Appended(fresh)
+            }
+            WriteOp::Complete { page_id, event_id } => {
+                tx.prepare_cached("UPDATE inbox SET state = ?1, finished_ms = ?2 WHERE page_id = ?3 AND event_id = ?4")?
+                    .execute(params![COMPLETE, now, page_id, event_id])?;
+                WriteResult::Done
+            }
+            WriteOp::Retry { page_id, event_id, attempts, error } => {
+                tx.prepare_cached("UPDATE inbox SET attempts = ?1, last_error = ?2 WHERE page_id = ?3 AND event_id = ?4")?
+                    .execute(params![attempts, error, page_id, event_id])?;
+                WriteResult::Done
+            }
+            WriteOp::DeadLetter { page_id, event_id, attempts, error } => {
+                tx.prepare_cached(
+                    "UPDATE inbox SET state = ?1, attempts = ?2, last_error = ?3, finished_ms = ?4 WHERE page_id = ?5 AND event_id = ?6",
+                )?
+                .execute(params![DEAD, attempts, error, now, page_id, event_id])?;
+                WriteResult::Done
+            }
+            WriteOp::OutboxSent { page_id, event_id, slot, response } => {
+                tx.prepare_cached(
+                    "INSERT OR REPLACE INTO outbox (page_id, event_id, slot, response, sent_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
+                )?
+                .execute(params![page_id, event_id, slot, response, now])?;
+                WriteResult::Done
+            }
+            WriteOp::Prune { before_ms } => {
+                let outbox = tx.execute(
+                    "DELETE FROM outbox WHERE (page_id, event_id) IN
+                       (SELECT page_id, event_id FROM inbox WHERE state = ?1 AND finished_ms < ?2)",
+                    params![COMPLETE, before_ms],
+                )?;
+                let inbox = tx.execute("DELETE FROM inbox WHERE state = ?1 AND finished_ms < ?2", params![COMPLETE, before_ms])?;
+                WriteResult::Pruned(outbox + inbox)
+            }
+        })
+    }
+}
+
+impl SqliteBackend {
+    fn select_events(&mut self, state: i64) -> anyhow::Result<Vec<PendingEvent>> {
+        select_events(&self.conn, state)
+    }
+}
+
+/// Events in `state`, in the order a conversation must see them.
+fn select_events(conn: &Connection, state: i64) -> anyhow::Result<Vec<PendingEvent>> {
+    let mut stmt = conn.prepare(
+        "SELECT page_id, standby, raw, attempts FROM inbox WHERE state = ?1 ORDER BY page_id, user_key, timestamp, seq",
+    )?;
+    let rows = stmt.query_map(params![state], |r| {
+        Ok((r.get::<_, String>(0)?, r.get::<_, bool>(1)?, r.get::<_, String>(2)?, r.get::<_, u32>(3)?))
+    })?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (page_id, standby, raw, attempts) = row?;
+        match envelope::parse_event(&page_id, standby, &raw) {
+            Ok(event) => out.push(PendingEvent { event, attempts }),
+            Err(e) => tracing::error!(page = %page_id, error = %e, "a stored event no longer parses; left in the store"),
+        }
+    }
+    Ok(out)
+}
+
+impl Backend for SqliteBackend {
+    fn write_batch(&mut self, ops: &[WriteOp]) -> anyhow::Result<Vec<WriteResult>> {
+        let tx = self.conn.transaction()?;
+        let mut results = Vec::with_capacity(ops.len());
+        for op in ops {
+            results.push(Self::apply(&tx, op)?);
+        }
+        tx.commit()?;
+        Ok(results)
+    }
+
+    fn pending(&mut self) -> anyhow::Result<Vec<PendingEvent>> {
+        self.select_events(PENDING)
+    }
+
+    fn take_requeued(&mut self) -> anyhow::Result<Vec<PendingEvent>> {
+        let tx = self.conn.transaction()?;
+        let events = select_events(&tx, REQUEUED)?;
+        tx.execute("UPDATE inbox SET state = ?1, attempts = 0 WHERE state = ?2", params![PENDING, REQUEUED])?;
+        tx.commit()?;
+        Ok(events.into_iter().map(|p| PendingEvent { attempts: 0, ..p }).collect())
+    }
+
+
+    fn outbox_get(&mut self, page_id: &str, event_id: &str, slot: &str) -> anyhow::Result<Option<String>> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT response FROM outbox WHERE page_id = ?1 AND event_id = ?2 AND slot = ?3")?
+            .query_row(params![page_id, event_id, slot], |r| r.get(0))
+            .optional()?)
+    }
+
+    fn dead_letters(&mut self, limit: usize) -> anyhow::Result<Vec<DeadLetter>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT page_id, event_id, kind, attempts, COALESCE(last_error, ''), COALESCE(finished_ms, 0), raw
+             FROM inbox WHERE state IN (?1, ?2) ORDER BY finished_ms DESC LIMIT ?3",
+        )?;
+        let rows = stmt.query_map(params![DEAD, REQUEUED, limit as i64], |r| {
+            Ok(DeadLetter {
+                page_id: r.get(0)?,
+                event_id: r.get(1)?,
+                kind: r.get(2)?,
+                attempts: r.get(3)?,
+                error: r.get(4)?,
+                failed_at_ms: r.get(5)?,
+                raw: r.get(6)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn requeue_dead_letter(&mut self, page_id: &str, event_id: &str) -> anyhow::Result<bool> {
+        let n = self.conn.execute(
+            "UPDATE inbox SET state = ?1 WHERE page_id = ?2 AND event_id = ?3 AND state = ?4",
+            params![REQUEUED, page_id, event_id, DEAD],
+        )?;
+        Ok(n == 1)
+    }
+
+    fn drop_dead_letter(&mut self, page_id: &str, event_id: &str) -> anyhow::Result<bool> {
+        let n = self.conn.execute(
+            "DELETE FROM inbox WHERE page_id = ?1 AND event_id = ?2 AND state IN (?3, ?4)",
+            params![page_id, event_id, DEAD, REQUEUED],
+        )?;
+        Ok(n == 1)
+    }
+}
