@@ -253,10 +253,13 @@ impl Config {
         expand("graph_api_url".into(), &mut self.graph_api_url);
         expand("listen".into(), &mut self.listen);
         for (i, app) in self.apps.iter_mut().enumerate() {
+            expand(format!("apps[{i}].id"), &mut app.id);
             expand(format!("apps[{i}].secret"), &mut app.secret.0);
             expand(format!("apps[{i}].verify_token"), &mut app.verify_token.0);
         }
         for (i, page) in self.pages.iter_mut().enumerate() {
+            expand(format!("pages[{i}].id"), &mut page.id);
+            expand(format!("pages[{i}].app"), &mut page.app);
             expand(format!("pages[{i}].access_token"), &mut page.access_token.0);
         }
     }
