@@ -1,0 +1,220 @@
+//! A fake Facebook Graph API for tests and benchmarks, over real HTTP.
+//!
+//! It answers like the reference (`shared/docs/messenger-platform.md`):
+//! Send API success bodies, handover calls, thread owner, Messenger Profile,
+//! user profile, attachment upload, and Graph error bodies
+//! (`{"error":{message,type,code,error_subcode,fbtrace_id}}`) for missing or
+//! unknown tokens, invalid requests and anything unsupported. Tests inject
+//! errors ([`ErrorRule`]) and delays, and read back every call
+//! ([`RecordedCall`]).
+//!
+//! Choices where the reference is silent: HTTP 400 for every client error
+//! (codes 4, 10, 17, 32, 100, 190, 551, 613...), 500 with `is_transient` for
+//! codes 1 and 2; a missing token is code 2500, an unknown token code 190;
+//! a token used on another Page's `/{page_id}/messages` is code 190 too.
+
+mod errors;
+mod routes;
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use tokio::sync::Notify;
+
+pub use errors::{ErrorRule, GraphErrorSpec};
+
+/// One call the fake received, whatever it answered.
+#[derive(Debug, Clone)]
+pub struct RecordedCall {
+    pub method: String,
+    /// Without the version prefix, e.g. `/me/messages`.
+    pub path: String,
+    pub access_token: Option<String>,
+    pub query: BTreeMap<String, String>,
+    /// The JSON body, or `Null` when there was none or it was not JSON.
+    pub body: Value,
+    pub raw_body: String,
+    pub status: u16,
+    pub response: Value,
+    pub at: Instant,
+}
+
+impl RecordedCall {
+    /// A successful Send API call with a `message` (not a sender action).
+    pub fn is_sent_message(&self) -> bool {
+        self.status == 200 && self.path.ends_with("/messages") && self.body.get("message").is_some()
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Page {
+    id: String,
+    app_id: String,
+}
+
+#[derive(Default)]
+struct State {
+    /// access token → Page
+    tokens: HashMap<String, Page>,
+    calls: Vec<RecordedCall>,
+    rules: Vec<ErrorRule>,
+    delay: Duration,
+    delays_for: Vec<(String, Duration)>,
+    /// (page, psid) → owning app id; absent means idle.
+    owners: HashMap<(String, String), String>,
+    enforce_thread_control: HashMap<String, bool>,
+    secondary_receivers: Vec<(String, String)>,
+    profiles: HashMap<String, Value>,
+    /// page → messenger profile properties
+    messenger_profiles: HashMap<String, serde_json::Map<String, Value>>,
+    next_id: u64,
+}
+
+/// The fake server. Dropping it does not stop the server task; it lives as
+/// long as the test's runtime.
+#[derive(Clone)]
+pub struct FakeGraph {
+    addr: SocketAddr,
+    state: Arc<Mutex<State>>,
+    recorded: Arc<Notify>,
+}
+
+impl FakeGraph {
+    /// Starts on a free loopback port.
+    pub async fn start() -> anyhow::Result<FakeGraph> {
+        Self::start_on(SocketAddr::from(([127, 0, 0, 1], 0))).await
+    }
+
+    pub async fn start_on(addr: SocketAddr) -> anyhow::Result<FakeGraph> {
+        let listener = tokio::net::TcpListener::bind(addr).await?;
+        let fake = FakeGraph {
+            addr: listener.local_addr()?,
+            state: Arc::new(Mutex::new(State::default())),
+            recorded: Arc::new(Notify::new()),
+        };
+        let app = routes::router(fake.clone());
+        tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, app).await {
+                eprintln!("fake Graph API stopped: {e}");
+            }
+        });
+        Ok(fake)
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// What the host's `graph_api_url` should be.
+    pub fn base_url(&self) -> String {
+        format!("http://{}/v23.0", self.addr)
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn register_page(&self, page_id: &str, access_token: &str, app_id: &str) {
+        self.lock().tokens.insert(access_token.into(), Page { id: page_id.into(), app_id: app_id.into() });
+    }
+
+    /// Refuse sends from apps that do not own the thread (10/2018300).
+    pub fn enforce_thread_control(&self, page_id: &str, on: bool) {
+        self.lock().enforce_thread_control.insert(page_id.into(), on);
+    }
+
+    pub fn set_thread_owner(&self, page_id: &str, psid: &str, app_id: Option<&str>) {
+        let mut s = self.lock();
+        let key = (page_id.to_string(), psid.to_string());
+        match app_id {
+            Some(app) => s.owners.insert(key, app.to_string()),
+            None => s.owners.remove(&key),
+        };
+    }
+
+    pub fn thread_owner(&self, page_id: &str, psid: &str) -> Option<String> {
+        self.lock().owners.get(&(page_id.to_string(), psid.to_string())).cloned()
+    }
+
+    pub fn set_secondary_receivers(&self, apps: &[(&str, &str)]) {
+        self.lock().secondary_receivers = apps.iter().map(|(i, n)| (i.to_string(), n.to_string())).collect();
+    }
+
+    pub fn set_user_profile(&self, psid: &str, profile: Value) {
+        self.lock().profiles.insert(psid.into(), profile);
+    }
+
+    pub fn messenger_profile(&self, page_id: &str) -> serde_json::Map<String, Value> {
+        self.lock().messenger_profiles.get(page_id).cloned().unwrap_or_default()
+    }
+
+    pub fn inject_error(&self, rule: ErrorRule) {
+        self.lock().rules.push(rule);
+    }
+
+    pub fn clear_injections(&self) {
+        let mut s = self.lock();
+        s.rules.clear();
+        s.delay = Duration::ZERO;
+        s.delays_for.clear();
+    }
+
+    /// Every call waits this long before being answered.
+    pub fn set_delay(&self, delay: Duration) {
+        self.lock().delay = delay;
+    }
+
+    /// Calls whose path ends with `suffix` wait this long.
+    pub fn set_delay_for(&self, suffix: &str, delay: Duration) {
+        self.lock().delays_for.push((suffix.into(), delay));
+    }
+
+    pub fn calls(&self) -> Vec<RecordedCall> {
+        self.lock().calls.clone()
+    }
+
+    pub fn calls_to(&self, suffix: &str) -> Vec<RecordedCall> {
+        self.lock().calls.iter().filter(|c| c.path.ends_with(suffix)).cloned().collect()
+    }
+
+    /// Successful Send API calls carrying a message, in arrival order.
+    pub fn sent_messages(&self) -> Vec<RecordedCall> {
+        self.lock().calls.iter().filter(|c| c.is_sent_message()).cloned().collect()
+    }
+
+    pub fn sent_count(&self) -> usize {
+        self.lock().calls.iter().filter(|c| c.is_sent_message()).count()
+    }
+
+    /// Waits until `n` calls to paths ending with `suffix` were recorded.
+    pub async fn wait_for_calls(&self, suffix: &str, n: usize, timeout: Duration) -> Vec<RecordedCall> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let notified = self.recorded.notified();
+            let calls = self.calls_to(suffix);
+            if calls.len() >= n {
+                return calls;
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                return self.calls_to(suffix);
+            }
+        }
+    }
+
+    pub fn reset(&self) {
+        let mut s = self.lock();
+        s.calls.clear();
+        s.rules.clear();
+        s.delay = Duration::ZERO;
+        s.delays_for.clear();
+        s.owners.clear();
+    }
+
+    fn record(&self, call: RecordedCall) {
+        self.lock().calls.push(call);
+        self.recorded.notify_waiters();
+    }
+}

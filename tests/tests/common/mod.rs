@@ -1,0 +1,161 @@
+//! Test harness: a real host (router, dispatcher, wasm plugins) on a real
+//! port, in front of the fake Graph API over real HTTP.
+
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use switchboard::signature::sign;
+use switchboard::{Config, Server};
+use switchboard_tests::fake_graph::FakeGraph;
+use tokio::sync::oneshot;
+
+pub const APP_ID: &str = "1234";
+pub const APP_SECRET: &str = "test-app-secret";
+pub const VERIFY_TOKEN: &str = "test-verify-token";
+
+/// `target/wasm32-wasip2/release/{name}.wasm`, built by `cargo build-plugins`.
+pub fn plugin(name: &str) -> PathBuf {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root.join("target"));
+    let path = target.join("wasm32-wasip2/release").join(format!("{name}.wasm"));
+    assert!(path.is_file(), "{} is missing: run `cargo build-plugins` first", path.display());
+    path
+}
+
+/// A Page served by the test host.
+pub struct PageSpec {
+    pub id: &'static str,
+    pub token: &'static str,
+    pub plugins: Vec<&'static str>,
+}
+
+pub fn page(id: &'static str, token: &'static str, plugins: &[&'static str]) -> PageSpec {
+    PageSpec { id, token, plugins: plugins.to_vec() }
+}
+
+pub struct TestHost {
+    pub url: String,
+    /// The host's store directory, removed when the test ends.
+    pub data: tempfile::TempDir,
+    pub fake: FakeGraph,
+    pub http: reqwest::Client,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+impl TestHost {
+    pub async fn start(pages: Vec<PageSpec>) -> TestHost {
+        Self::start_with(pages, "").await
+    }
+
+    /// Starts a host for `pages`; `extra` is appended to the TOML config.
+    pub async fn start_with(pages: Vec<PageSpec>, extra: &str) -> TestHost {
+        let fake = FakeGraph::start().await.expect("fake Graph API starts");
+        let mut toml = format!(
+            "listen = \"127.0.0.1:0\"\ngraph_api_url = \"{}\"\n\n[[apps]]\nid = \"{APP_ID}\"\nsecret = \"{APP_SECRET}\"\nverify_token = \"{VERIFY_TOKEN}\"\n",
+            fake.base_url()
+        );
+        for p in &pages {
+            fake.register_page(p.id, p.token, APP_ID);
+            let plugins: Vec<String> = p.plugins.iter().map(|n| format!("{:?}", plugin(n).display().to_string())).collect();
+            toml.push_str(&format!(
+                "\n[[pages]]\nid = \"{}\"\napp = \"{APP_ID}\"\naccess_token = \"{}\"\nplugins = [{}]\n",
+                p.id,
+                p.token,
+                plugins.join(", ")
+            ));
+        }
+        let data = tempfile::tempdir().expect("temp dir");
+        toml.push_str(&format!("\n[store]\npath = {:?}\n", data.path().display().to_string()));
+        if !extra.contains("[dispatch]") {
+            // Fast retries so failing plugins do not slow the tests down.
+            toml.push_str("\n[dispatch]\nretry_backoff_ms = 10\nmax_attempts = 3\n");
+        }
+        toml.push_str(extra);
+        let config = Config::parse(&toml, std::path::Path::new("."), &|_| None).unwrap_or_else(|p| panic!("config: {p:?}\n{toml}"));
+        let server = Server::build(config).await.expect("host starts");
+        let url = format!("http://{}", server.local_addr());
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(server.run(async move {
+            let _ = stopped.await;
+        }));
+        TestHost { url, data, fake, http: reqwest::Client::new(), stop: Some(stop), task: Some(task) }
+    }
+
+    /// POSTs `body` signed with both headers, as Meta does.
+    pub async fn post_signed(&self, body: &str) -> reqwest::Response {
+        let (sha256, sha1) = sign(APP_SECRET, body.as_bytes());
+        self.post(body, &[("X-Hub-Signature-256", &sha256), ("X-Hub-Signature", &sha1)]).await
+    }
+
+    pub async fn post(&self, body: &str, headers: &[(&str, &str)]) -> reqwest::Response {
+        let mut request = self.http.post(format!("{}/webhook/{APP_ID}", self.url)).body(body.to_string());
+        for (k, v) in headers {
+            request = request.header(*k, *v);
+        }
+        request.header("content-type", "application/json").send().await.expect("host answers")
+    }
+
+    /// Waits until `n` messages were sent (successfully) through the fake.
+    pub async fn wait_sent(&self, n: usize) -> Vec<serde_json::Value> {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let sent = self.fake.sent_messages();
+            if sent.len() >= n || tokio::time::Instant::now() > deadline {
+                return sent.into_iter().map(|c| {
+                    let mut body = c.body.clone();
+                    body["_access_token"] = serde_json::json!(c.access_token);
+                    body
+                }).collect();
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// Gives the host time to do anything it was (wrongly) going to do.
+    pub async fn settle(&self) {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await.expect("host task").expect("host ran cleanly");
+        }
+    }
+}
+
+/// A webhook body with one text message per (page, psid, mid, text).
+pub fn text_messages(messages: &[(&str, &str, &str, &str)]) -> String {
+    let entries: Vec<serde_json::Value> = messages
+        .iter()
+        .enumerate()
+        .map(|(i, (page, psid, mid, text))| {
+            serde_json::json!({
+                "id": page, "time": 1_700_000_000_000u64 + i as u64,
+                "messaging": [{
+                    "sender": {"id": psid}, "recipient": {"id": page},
+                    "timestamp": 1_700_000_000_000u64 + i as u64,
+                    "message": {"mid": mid, "text": text}
+                }]
+            })
+        })
+        .collect();
+    serde_json::json!({"object": "page", "entry": entries}).to_string()
+}
+
+/// The reference payloads, by name.
+pub fn reference_payload(name: &str) -> serde_json::Value {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/payloads/messenger_payloads.json");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let all: Vec<serde_json::Value> = serde_json::from_str(&text).expect("payloads file is JSON");
+    all.into_iter().find(|p| p["name"] == name).unwrap_or_else(|| panic!("no payload {name}"))["payload"].clone()
+}
+
+pub fn texts(sent: &[serde_json::Value]) -> Vec<String> {
+    sent.iter().filter_map(|b| b["message"]["text"].as_str().map(str::to_string)).collect()
+}
