@@ -110,11 +110,15 @@ impl PluginRuntime {
             .max_memories_per_component(4)
             .max_core_instances_per_component(16)
             .max_tables_per_component(8)
-            .max_memory_size(limits.memory_bytes());
+            .max_memory_size(limits.memory_bytes())
+            .decommit_batch_size(64)
+            .table_keep_resident(1 << 16)
+            .linear_memory_keep_resident(256 << 10);
         let mut config = Config::new();
         config
             .wasm_component_model(true)
             .epoch_interruption(true)
+            .memory_init_cow(false)
             .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
         let engine = Engine::new(&config).map_err(|e| anyhow::anyhow!("{e}")).context("creating the wasmtime engine")?;
 

@@ -1,0 +1,96 @@
+//! Per-event cost of the sandbox: a fresh instance of the echo plugin from
+//! its `InstancePre` (pooling allocator), plus one `handle` call.
+//!
+//! `cargo build-plugins && cargo bench -p switchboard-tests --bench plugin_cost`
+//!
+//! Three measurements, side by side in one run:
+//! * `instantiate+handle (no send)`: an attachment-only message, which echo
+//!   receives and ignores: the sandbox's own cost per event.
+//! * `instantiate+handle (send)`: a text message, whose reply goes over
+//!   loopback HTTP to the fake Graph API: the whole per-event path.
+//! * the same two with two concurrent workers (this machine has 2 cores).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use switchboard::capabilities::{Invocation, PageAccess};
+use switchboard::config::{PluginLimits, Secret};
+use switchboard::envelope;
+use switchboard::graph::GraphClient;
+use switchboard::runtime::PluginRuntime;
+use switchboard_tests::fake_graph::FakeGraph;
+
+fn event(body: &str) -> envelope::InboundEvent {
+    envelope::parse(body.as_bytes()).expect("valid").events.remove(0)
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() as f64 - 1.0) * p) as usize]
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() -> anyhow::Result<()> {
+    let wasm = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/wasm32-wasip2/release/echo.wasm");
+    anyhow::ensure!(wasm.is_file(), "{} is missing: run `cargo build-plugins` first", wasm.display());
+    let iterations: usize = std::env::var("ITERATIONS").ok().and_then(|v| v.parse().ok()).unwrap_or(20_000);
+
+    let fake = FakeGraph::start().await?;
+    fake.register_page("1001", "tok", "1234");
+    let runtime = PluginRuntime::new(PluginLimits::default())?;
+    let plugin = Arc::new(runtime.load(&wasm).await?);
+    let page = Arc::new(PageAccess {
+        page_id: "1001".into(),
+        app_id: "1234".into(),
+        access_token: Secret::new("tok"),
+        graph: GraphClient::new(&fake.base_url(), Duration::from_secs(5))?,
+    });
+    let silent = Arc::new(event(r#"{"object":"page","entry":[{"id":"1001","messaging":[{"sender":{"id":"u"},"recipient":{"id":"1001"},"timestamp":1700000000000,"message":{"mid":"m1","attachments":[{"type":"image","payload":{"url":"https://x/y.png"}}]}}]}]}"#));
+    let talking = Arc::new(event(r#"{"object":"page","entry":[{"id":"1001","messaging":[{"sender":{"id":"u"},"recipient":{"id":"1001"},"timestamp":1700000000000,"message":{"mid":"m2","text":"hello benchmark"}}]}]}"#));
+
+    println!("echo plugin: {} bytes; {iterations} events per row\n", std::fs::metadata(&wasm)?.len());
+    println!("{:<38} {:>10} {:>10} {:>10} {:>12}", "measurement", "mean", "p50", "p99", "events/s");
+    for (label, ev, workers) in [
+        ("instantiate+handle (no send)", &silent, 1),
+        ("instantiate+handle (send over HTTP)", &talking, 1),
+        ("instantiate+handle (no send), 2 tasks", &silent, 2),
+        ("instantiate+handle (send), 2 tasks", &talking, 2),
+    ] {
+        // Warm-up: fill the pooling allocator's warm slots and the HTTP pool.
+        for _ in 0..200 {
+            let inv = Invocation { plugin: "echo".into(), event_id: "warm".into(), page: Some(page.clone()), ledger: None };
+            runtime.invoke(&plugin, ev, inv).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+        }
+        let started = Instant::now();
+        let mut tasks = Vec::new();
+        for _ in 0..workers {
+            let (runtime, plugin, page, ev) = (runtime.clone(), plugin.clone(), page.clone(), (*ev).clone());
+            tasks.push(tokio::spawn(async move {
+                let mut times = Vec::with_capacity(iterations / workers);
+                for _ in 0..iterations / workers {
+                    let inv = Invocation { plugin: "echo".into(), event_id: "bench".into(), page: Some(page.clone()), ledger: None };
+                    let t = Instant::now();
+                    runtime.invoke(&plugin, &ev, inv).await.expect("echo handles the event");
+                    times.push(t.elapsed());
+                }
+                times
+            }));
+        }
+        let mut times = Vec::new();
+        for t in tasks {
+            times.extend(t.await?);
+        }
+        let wall = started.elapsed();
+        times.sort();
+        let mean = times.iter().sum::<Duration>() / times.len() as u32;
+        println!(
+            "{label:<38} {:>10.1?} {:>10.1?} {:>10.1?} {:>12.0}",
+            mean,
+            percentile(&times, 0.5),
+            percentile(&times, 0.99),
+            times.len() as f64 / wall.as_secs_f64()
+        );
+    }
+    println!("\nsends recorded by the fake Graph API: {}", fake.sent_count());
+    Ok(())
+}

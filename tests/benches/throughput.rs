@@ -1,0 +1,165 @@
+//! Webhook throughput with durability on, end to end through the echo
+//! plugin to the fake Graph API.
+//!
+//! ```text
+//! cargo build-plugins && cargo build --release -p switchboard \
+//!   && cargo bench -p switchboard-tests --bench throughput
+//! ```
+//!
+//! The real `switchboard` binary runs as its own process on the embedded
+//! store; this process is the load generator and the fake Graph API, on the
+//! same machine. Every request is a distinct, signed webhook (one message
+//! from one of `USERS` people). Reported: signed events acked per second,
+//! ack latency percentiles, and replies per second (first request → last
+//! reply recorded by the fake Graph API).
+//!
+//! Knobs (environment): `EVENTS` (default 40000), `CONNECTIONS` (64),
+//! `USERS` (2000), `BATCH` events per webhook (1).
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use switchboard::signature::sign;
+use switchboard_tests::fake_graph::FakeGraph;
+
+const SECRET: &str = "bench-secret";
+
+fn env_or(name: &str, default: usize) -> usize {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+struct Host(Child);
+
+impl Drop for Host {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() -> anyhow::Result<()> {
+    let events = env_or("EVENTS", 40_000);
+    let connections = env_or("CONNECTIONS", 64);
+    let users = env_or("USERS", 2_000);
+    let batch = env_or("BATCH", 1).max(1);
+
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let binary = root.join("target/release/switchboard");
+    let echo = root.join("target/wasm32-wasip2/release/echo.wasm");
+    anyhow::ensure!(binary.is_file(), "{} is missing: cargo build --release -p switchboard", binary.display());
+    anyhow::ensure!(echo.is_file(), "{} is missing: cargo build-plugins", echo.display());
+
+    let fake = FakeGraph::start().await?;
+    fake.register_page("1001", "tok-1001", "1234");
+    let dir = tempfile::tempdir()?;
+    let port = free_port()?;
+    let config = dir.path().join("switchboard.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "listen = \"127.0.0.1:{port}\"\ngraph_api_url = \"{}\"\n[store]\npath = \"data\"\n[dispatch]\nmax_queued_events = 1000000\n\
+             [[apps]]\nid = \"1234\"\nsecret = \"{SECRET}\"\nverify_token = \"v\"\n\
+             [[pages]]\nid = \"1001\"\napp = \"1234\"\naccess_token = \"tok-1001\"\nplugins = [{:?}]\n",
+            fake.base_url(),
+            echo.display().to_string()
+        ),
+    )?;
+    let _host = Host(
+        Command::new(&binary)
+            .args(["run", "--config"])
+            .arg(&config)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .spawn()?,
+    );
+    let url = format!("http://127.0.0.1:{port}/webhook/1234");
+    let client = reqwest::Client::builder().pool_max_idle_per_host(connections).build()?;
+    let ready = Instant::now();
+    while client.get(format!("http://127.0.0.1:{port}/healthz")).send().await.is_err() {
+        anyhow::ensure!(ready.elapsed() < Duration::from_secs(30), "the host did not start");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // Distinct signed bodies, made before the clock starts.
+    let requests = events.div_ceil(batch);
+    let bodies: Arc<Vec<(String, String)>> = Arc::new(
+        (0..requests)
+            .map(|r| {
+                let messaging: Vec<_> = (0..batch)
+                    .map(|b| {
+                        let n = r * batch + b;
+                        json!({"sender":{"id":format!("user{}", n % users)},"recipient":{"id":"1001"},
+                               "timestamp":1_700_000_000_000u64 + n as u64,
+                               "message":{"mid":format!("mid.bench.{n}"),"text":format!("bench {n}")}})
+                    })
+                    .collect();
+                let body = json!({"object":"page","entry":[{"id":"1001","time":1_700_000_000_000u64,"messaging":messaging}]}).to_string();
+                let (sha256, _) = sign(SECRET, body.as_bytes());
+                (body, sha256)
+            })
+            .collect(),
+    );
+
+    let next = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let mut workers = Vec::new();
+    for _ in 0..connections {
+        let (client, url, bodies, next) = (client.clone(), url.clone(), bodies.clone(), next.clone());
+        workers.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            let mut refused = 0usize;
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some((body, signature)) = bodies.get(i) else { break };
+                let t = Instant::now();
+                let ok = client
+                    .post(&url)
+                    .header("content-type", "application/json")
+                    .header("x-hub-signature-256", signature)
+                    .body(body.clone())
+                    .send()
+                    .await
+                    .map(|r| r.status().is_success())
+                    .unwrap_or(false);
+                latencies.push(t.elapsed());
+                refused += usize::from(!ok);
+            }
+            (latencies, refused)
+        }));
+    }
+    let mut latencies = Vec::with_capacity(requests);
+    let mut refused = 0;
+    for w in workers {
+        let (l, r) = w.await?;
+        latencies.extend(l);
+        refused += r;
+    }
+    let acked_in = started.elapsed();
+    let acked_events = (requests - refused) * batch;
+
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while fake.sent_count() < acked_events && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let replied_in = started.elapsed();
+    let replies = fake.sent_count();
+
+    latencies.sort();
+    let pct = |p: f64| latencies[((latencies.len() as f64 - 1.0) * p) as usize];
+    println!("switchboard throughput: {events} events in {requests} signed webhooks ({batch}/webhook), {users} users, {connections} connections");
+    println!("  durability: SQLite WAL, synchronous=FULL, group commit; load generator and fake Graph API on the same 2 cores");
+    println!("  acked      {:>8.0} events/s   ({acked_events} acked, {refused} webhooks refused, in {:.2?})", acked_events as f64 / acked_in.as_secs_f64(), acked_in);
+    println!("  ack latency  p50 {:>8.2?}  p99 {:>8.2?}  max {:>8.2?}", pct(0.5), pct(0.99), pct(1.0));
+    println!("  replies    {:>8.0} replies/s  ({replies} replies, last one {:.2?} after the first request)", replies as f64 / replied_in.as_secs_f64(), replied_in);
+    anyhow::ensure!(replies >= acked_events, "only {replies} replies for {acked_events} acked events");
+    Ok(())
+}
