@@ -28,6 +28,10 @@ use switchboard_tests::fake_graph::FakeGraph;
 
 const SECRET: &str = "bench-secret";
 
+// The load generator shares the two cores with the host: keep it lean.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn env_or(name: &str, default: usize) -> usize {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }

@@ -73,6 +73,8 @@ pub struct DeadLetter {
     pub error: String,
     pub failed_at_ms: i64,
     pub raw: String,
+    /// Marked for retry and not yet taken back by a host.
+    pub requeued: bool,
 }
 
 /// A storage engine. Methods run on the store's own threads, never on the

@@ -190,7 +190,7 @@ impl Backend for SqliteBackend {
 
     fn dead_letters(&mut self, limit: usize) -> anyhow::Result<Vec<DeadLetter>> {
         let mut stmt = self.conn.prepare(
-            "SELECT page_id, event_id, kind, attempts, COALESCE(last_error, ''), COALESCE(finished_ms, 0), raw
+            "SELECT page_id, event_id, kind, attempts, COALESCE(last_error, ''), COALESCE(finished_ms, 0), raw, state
              FROM inbox WHERE state IN (?1, ?2) ORDER BY finished_ms DESC LIMIT ?3",
         )?;
         let rows = stmt.query_map(params![DEAD, REQUEUED, limit as i64], |r| {
@@ -202,6 +202,7 @@ impl Backend for SqliteBackend {
                 error: r.get(4)?,
                 failed_at_ms: r.get(5)?,
                 raw: r.get(6)?,
+                requeued: r.get::<_, i64>(7)? == REQUEUED,
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)

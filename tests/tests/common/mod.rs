@@ -159,3 +159,45 @@ pub fn reference_payload(name: &str) -> serde_json::Value {
 pub fn texts(sent: &[serde_json::Value]) -> Vec<String> {
     sent.iter().filter_map(|b| b["message"]["text"].as_str().map(str::to_string)).collect()
 }
+
+/// The real `switchboard` binary, built (once per test process) if needed.
+pub fn host_binary() -> PathBuf {
+    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+            let status = std::process::Command::new(env!("CARGO"))
+                .args(["build", "--release", "-p", "switchboard", "--bin", "switchboard"])
+                .current_dir(&root)
+                .status()
+                .expect("cargo runs");
+            assert!(status.success(), "building the switchboard binary failed");
+            let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root.join("target"));
+            target.join("release/switchboard")
+        })
+        .clone()
+}
+
+/// A config file for the binary: one app, the given Pages, a store in `dir`.
+pub fn write_config(dir: &std::path::Path, port: u16, graph_url: &str, pages: &[PageSpec], extra: &str) -> PathBuf {
+    let mut toml = format!(
+        "listen = \"127.0.0.1:{port}\"\ngraph_api_url = \"{graph_url}\"\n[store]\npath = \"data\"\n\n[[apps]]\nid = \"{APP_ID}\"\nsecret = \"{APP_SECRET}\"\nverify_token = \"{VERIFY_TOKEN}\"\n"
+    );
+    for p in pages {
+        let plugins: Vec<String> = p.plugins.iter().map(|n| format!("{:?}", plugin(n).display().to_string())).collect();
+        toml.push_str(&format!(
+            "\n[[pages]]\nid = \"{}\"\napp = \"{APP_ID}\"\naccess_token = \"{}\"\nplugins = [{}]\n",
+            p.id,
+            p.token,
+            plugins.join(", ")
+        ));
+    }
+    toml.push_str(extra);
+    let path = dir.join("switchboard.toml");
+    std::fs::write(&path, toml).expect("config written");
+    path
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
+}
