@@ -3,8 +3,8 @@
 //!
 //! Invariants:
 //! * Events of one conversation (Page, person) are handled strictly one after
-//!   another, in the order they were submitted (the webhook sorts each batch
-//!   by timestamp first).
+//!   another, in timestamp order among those waiting (ties keep their
+//!   arrival order; the webhook also sorts each batch by timestamp).
 //! * At most `max_concurrent_conversations` conversations run at once; a slow
 //!   conversation holds one slot and blocks nobody else.
 //! * At most `max_queued_events` events wait; past that [`Dispatcher::has_room`]
@@ -126,7 +126,14 @@ impl Dispatcher {
         for event in events {
             let key = event.event.conversation();
             match conversations.get_mut(&key) {
-                Some(queue) => queue.push_back(event),
+                Some(queue) => {
+                    // Timestamp order among the events still waiting: two
+                    // webhooks committed together may arrive here in either
+                    // order. (An event older than one already started cannot
+                    // be put before it.)
+                    let at = queue.iter().rposition(|q| q.event.timestamp <= event.event.timestamp).map_or(0, |i| i + 1);
+                    queue.insert(at, event);
+                }
                 None => {
                     conversations.insert(key.clone(), VecDeque::from([event]));
                     tokio::spawn(self.clone().run_conversation(key));

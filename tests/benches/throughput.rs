@@ -13,8 +13,14 @@
 //! ack latency percentiles, and replies per second (first request → last
 //! reply recorded by the fake Graph API).
 //!
+//! `LOADGEN=wrk` drives the same pre-signed bodies with `wrk` (Debian
+//! package `wrk`) instead of this process's HTTP client: a leaner load
+//! generator, so more of the two cores go to the host.
+//!
 //! Knobs (environment): `EVENTS` (default 40000), `CONNECTIONS` (64),
-//! `USERS` (2000), `BATCH` events per webhook (1).
+//! `USERS` (2000), `BATCH` events per webhook (1), `PLUGINS=none` for a Page
+//! with an empty plugin chain (the durable webhook path alone: events are
+//! stored, acknowledged, dispatched and marked complete, nothing is sent).
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -55,6 +61,7 @@ async fn main() -> anyhow::Result<()> {
     let connections = env_or("CONNECTIONS", 64);
     let users = env_or("USERS", 2_000);
     let batch = env_or("BATCH", 1).max(1);
+    let with_echo = std::env::var("PLUGINS").map(|p| p != "none").unwrap_or(true);
 
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
     let binary = root.join("target/release/switchboard");
@@ -72,9 +79,9 @@ async fn main() -> anyhow::Result<()> {
         format!(
             "listen = \"127.0.0.1:{port}\"\ngraph_api_url = \"{}\"\n[store]\npath = \"data\"\n[dispatch]\nmax_queued_events = 1000000\n\
              [[apps]]\nid = \"1234\"\nsecret = \"{SECRET}\"\nverify_token = \"v\"\n\
-             [[pages]]\nid = \"1001\"\napp = \"1234\"\naccess_token = \"tok-1001\"\nplugins = [{:?}]\n",
+             [[pages]]\nid = \"1001\"\napp = \"1234\"\naccess_token = \"tok-1001\"\nplugins = [{}]\n",
             fake.base_url(),
-            echo.display().to_string()
+            if with_echo { format!("{:?}", echo.display().to_string()) } else { String::new() }
         ),
     )?;
     let _host = Host(
@@ -113,11 +120,56 @@ async fn main() -> anyhow::Result<()> {
             .collect(),
     );
 
-    let next = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
+    let load = if std::env::var("LOADGEN").as_deref() == Ok("wrk") {
+        wrk_load(&bodies, &url, connections, dir.path())?
+    } else {
+        client_load(&client, &url, bodies.clone(), connections).await?
+    };
+    let acked_events = (requests - load.refused) * batch;
+
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while fake.sent_count() < expected_replies && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let replied_in = started.elapsed();
+    let replies = fake.sent_count();
+
+    let chain = if with_echo { "echo plugin" } else { "no plugins" };
+    println!("switchboard throughput ({chain}): {events} events in {requests} signed webhooks ({batch}/webhook), {users} users, {connections} connections");
+    println!("  durability: SQLite WAL, synchronous=FULL, group commit; load generator and fake Graph API on the same 2 cores");
+    let loadgen = std::env::var("LOADGEN").unwrap_or_else(|_| "reqwest".into());
+    println!("  load generator: {loadgen}");
+    println!("  acked      {:>8.0} events/s   ({acked_events} acked, {} webhooks refused, in {:.2?})", acked_events as f64 / load.elapsed.as_secs_f64(), load.refused, load.elapsed);
+    println!("  ack latency  p50 {:>8.2?}  p99 {:>8.2?}  max {:>8.2?}", load.p50, load.p99, load.max);
+    if with_echo {
+        println!("  replies    {:>8.0} replies/s  ({replies} replies, last one {:.2?} after the first request)", replies as f64 / replied_in.as_secs_f64(), replied_in);
+    }
+    anyhow::ensure!(replies >= expected_replies, "only {replies} replies for {acked_events} acked events");
+    Ok(())
+}
+
+/// What a load run measured.
+struct Load {
+    elapsed: Duration,
+    refused: usize,
+    p50: Duration,
+    p99: Duration,
+    max: Duration,
+}
+
+/// Sends every body once from `connections` concurrent tasks.
+async fn client_load(
+    client: &reqwest::Client,
+    url: &str,
+    bodies: Arc<Vec<(String, String)>>,
+    connections: usize,
+) -> anyhow::Result<Load> {
+    let started = Instant::now();
+    let next = Arc::new(AtomicUsize::new(0));
     let mut workers = Vec::new();
     for _ in 0..connections {
-        let (client, url, bodies, next) = (client.clone(), url.clone(), bodies.clone(), next.clone());
+        let (client, url, bodies, next) = (client.clone(), url.to_string(), bodies.clone(), next.clone());
         workers.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
             let mut refused = 0usize;
@@ -140,30 +192,77 @@ async fn main() -> anyhow::Result<()> {
             (latencies, refused)
         }));
     }
-    let mut latencies = Vec::with_capacity(requests);
+    let mut latencies = Vec::new();
     let mut refused = 0;
     for w in workers {
         let (l, r) = w.await?;
         latencies.extend(l);
         refused += r;
     }
-    let acked_in = started.elapsed();
-    let acked_events = (requests - refused) * batch;
-
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while fake.sent_count() < acked_events && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    let replied_in = started.elapsed();
-    let replies = fake.sent_count();
-
+    let elapsed = started.elapsed();
     latencies.sort();
     let pct = |p: f64| latencies[((latencies.len() as f64 - 1.0) * p) as usize];
-    println!("switchboard throughput: {events} events in {requests} signed webhooks ({batch}/webhook), {users} users, {connections} connections");
-    println!("  durability: SQLite WAL, synchronous=FULL, group commit; load generator and fake Graph API on the same 2 cores");
-    println!("  acked      {:>8.0} events/s   ({acked_events} acked, {refused} webhooks refused, in {:.2?})", acked_events as f64 / acked_in.as_secs_f64(), acked_in);
-    println!("  ack latency  p50 {:>8.2?}  p99 {:>8.2?}  max {:>8.2?}", pct(0.5), pct(0.99), pct(1.0));
-    println!("  replies    {:>8.0} replies/s  ({replies} replies, last one {:.2?} after the first request)", replies as f64 / replied_in.as_secs_f64(), replied_in);
-    anyhow::ensure!(replies >= acked_events, "only {replies} replies for {acked_events} acked events");
-    Ok(())
+    Ok(Load { elapsed, refused, p50: pct(0.5), p99: pct(0.99), max: pct(1.0) })
+}
+
+/// Runs `wrk` over the same bodies, each sent once (each wrk thread takes
+/// every n-th body and stops at its end).
+fn wrk_load(bodies: &[(String, String)], url: &str, connections: usize, dir: &std::path::Path) -> anyhow::Result<Load> {
+    let threads = 2;
+    let data = dir.join("bodies.txt");
+    let mut text = String::with_capacity(bodies.len() * 400);
+    for (body, signature) in bodies {
+        text.push_str(signature);
+        text.push('\t');
+        text.push_str(body);
+        text.push('\n');
+    }
+    std::fs::write(&data, text)?;
+    let script = dir.join("webhooks.lua");
+    std::fs::write(
+        &script,
+        format!(
+            r#"
+local counter = 0
+function setup(thread) thread:set("id", counter); counter = counter + 1 end
+function init(args)
+  requests, n, i = {{}}, 0, 0
+  local k = 0
+  for line in io.lines("{data}") do
+    if k % {threads} == id then
+      local sig, body = line:match("^([^\t]*)\t(.*)$")
+      n = n + 1
+      requests[n] = wrk.format("POST", nil, {{["Content-Type"]="application/json", ["X-Hub-Signature-256"]=sig}}, body)
+    end
+    k = k + 1
+  end
+end
+function request()
+  i = i + 1
+  if i > n then wrk.thread:stop() end
+  return requests[((i - 1) % n) + 1]
+end
+function done(summary, latency, requests)
+  io.write(string.format("SB %d %d %d %d %d %d %d\n", summary.requests, summary.duration,
+    summary.errors.status + summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout,
+    latency:percentile(50), latency:percentile(99), latency.max, latency.mean))
+end
+"#,
+            data = data.display()
+        ),
+    )?;
+    let out = Command::new("wrk")
+        .args(["-t", &threads.to_string(), "-c", &connections.to_string(), "-d", "120s", "-s"])
+        .arg(&script)
+        .arg(url)
+        .output()
+        .map_err(|e| anyhow::anyhow!("cannot run wrk ({e}); install it: apt-get install wrk"))?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let line = stdout.lines().find(|l| l.starts_with("SB ")).ok_or_else(|| anyhow::anyhow!("wrk said: {stdout}"))?;
+    let f: Vec<u64> = line.split_whitespace().skip(1).filter_map(|v| v.parse().ok()).collect();
+    let [requests, duration_us, errors, p50, p99, max, _mean] = f[..] else { anyhow::bail!("unexpected wrk output {line}") };
+    // wrk counts the stop request of each thread too; never more than sent.
+    let requests = (requests as usize).min(bodies.len());
+    let us = Duration::from_micros;
+    Ok(Load { elapsed: us(duration_us), refused: errors as usize + bodies.len() - requests, p50: us(p50), p99: us(p99), max: us(max) })
 }

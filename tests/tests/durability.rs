@@ -4,7 +4,7 @@
 mod common;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -27,35 +27,6 @@ async fn a_body_posted_five_times_gets_one_reply() {
     host.stop().await;
 }
 
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn start_binary(config: &std::path::Path) -> Running {
-    Running(
-        Command::new(host_binary())
-            .args(["run", "--config"])
-            .arg(config)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("host binary starts"),
-    )
-}
-
-async fn wait_healthy(client: &reqwest::Client, port: u16) {
-    let started = Instant::now();
-    while client.get(format!("http://127.0.0.1:{port}/healthz")).send().await.is_err() {
-        assert!(started.elapsed() < Duration::from_secs(30), "host did not come up");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 #[tokio::test]
 async fn failing_events_become_dead_letters_that_can_be_replayed() {
     let fake = FakeGraph::start().await.expect("fake");
@@ -69,20 +40,10 @@ async fn failing_events_become_dead_letters_that_can_be_replayed() {
         &[page("1001", "tok-1001", &["faulty"])],
         "\n[dispatch]\nmax_attempts = 2\nretry_backoff_ms = 10\n",
     );
-    let _host = start_binary(&config);
+    let host = RunningHost::start(&config, port).await;
     let client = reqwest::Client::new();
-    wait_healthy(&client, port).await;
     let body = text_messages(&[("1001", "u1", "mid.dead", "err"), ("1001", "u1", "mid.after", "after")]);
-    let (sha256, _) = sign(APP_SECRET, body.as_bytes());
-    let status = client
-        .post(format!("http://127.0.0.1:{port}/webhook/{APP_ID}"))
-        .header("x-hub-signature-256", sha256)
-        .body(body)
-        .send()
-        .await
-        .expect("answers")
-        .status();
-    assert_eq!(status, 200);
+    assert_eq!(host.post_signed(&client, &body).await, Some(200));
     // The failing event does not block its conversation for good.
     let sent = fake.wait_for_calls("/messages", 1, Duration::from_secs(10)).await;
     assert_eq!(sent[0].body["message"]["text"], "faulty ok: after");
@@ -140,8 +101,7 @@ async fn kill_9_mid_stream_loses_nothing_and_keeps_order() {
         &format!("\n[dispatch]\nmax_concurrent_conversations = {MAX_IN_FLIGHT}\n"),
     );
     let client = reqwest::Client::builder().timeout(Duration::from_secs(5)).build().expect("client");
-    let mut host = start_binary(&config);
-    wait_healthy(&client, port).await;
+    let mut host = RunningHost::start(&config, port).await;
 
     // Each user's events go out one after another, as Messenger delivers a
     // conversation; a webhook that is not acknowledged is redelivered.
@@ -167,6 +127,7 @@ async fn kill_9_mid_stream_loses_nothing_and_keeps_order() {
                             .body(body.clone())
                             .send()
                             .await;
+                        // Anything but a timely 200 is redelivered, as Messenger does.
                         if matches!(&r, Ok(r) if r.status() == 200) {
                             acked.fetch_add(1, Ordering::Relaxed);
                             break;
@@ -187,12 +148,11 @@ async fn kill_9_mid_stream_loses_nothing_and_keeps_order() {
         while acked.load(Ordering::Relaxed) < target {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
-        host.0.kill().expect("SIGKILL");
-        let _ = host.0.wait();
+        host.child.kill().expect("SIGKILL");
+        let _ = host.child.wait();
         kills_done += 1;
         in_flight_bound += MAX_IN_FLIGHT;
-        host = start_binary(&config);
-        wait_healthy(&client, port).await;
+        host = RunningHost::start(&config, port).await;
     }
     for s in senders {
         s.await.expect("sender");

@@ -24,7 +24,9 @@ const REQUEUED: i64 = 3;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS inbox (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    -- Arrival order. A plain rowid: only finished rows are ever deleted,
+    -- so new rows still sort after every pending one.
+    seq INTEGER PRIMARY KEY,
     page_id TEXT NOT NULL,
     event_id TEXT NOT NULL,
     user_key TEXT NOT NULL,
@@ -222,5 +224,58 @@ impl Backend for SqliteBackend {
             params![page_id, event_id, DEAD, REQUEUED],
         )?;
         Ok(n == 1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn events(body: &str) -> Vec<crate::envelope::InboundEvent> {
+        envelope::parse(body.as_bytes()).expect("valid").events
+    }
+
+    const TWO: &str = r#"{"object":"page","entry":[{"id":"P","messaging":[
+        {"sender":{"id":"u"},"recipient":{"id":"P"},"timestamp":1700000000002,"message":{"mid":"m2","text":"b"}},
+        {"sender":{"id":"u"},"recipient":{"id":"P"},"timestamp":1700000000001,"message":{"mid":"m1","text":"a"}}]}]}"#;
+
+    #[test]
+    fn dedup_pending_order_outbox_dead_letters_and_pruning() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let (mut w, mut r) = SqliteBackend::open_pair(dir.path()).expect("opens");
+        let batch = events(TWO);
+        let appended = w.write_batch(&[WriteOp::Append(batch.clone()), WriteOp::Append(batch)]).expect("writes");
+        assert_eq!(appended, [WriteResult::Appended(vec![true, true]), WriteResult::Appended(vec![false, false])]);
+
+        // Pending comes back in timestamp order within the conversation.
+        let pending: Vec<String> = r.pending().expect("reads").into_iter().map(|p| p.event.id).collect();
+        assert_eq!(pending, ["messaging:message:m1", "messaging:message:m2"]);
+
+        let id = |m: &str| format!("messaging:message:{m}");
+        w.write_batch(&[
+            WriteOp::OutboxSent { page_id: "P".into(), event_id: id("m1"), slot: "0:0".into(), response: "{\"message_id\":\"x\"}".into() },
+            WriteOp::Complete { page_id: "P".into(), event_id: id("m1") },
+            WriteOp::DeadLetter { page_id: "P".into(), event_id: id("m2"), attempts: 3, error: "boom".into() },
+        ])
+        .expect("writes");
+        assert_eq!(r.outbox_get("P", &id("m1"), "0:0").expect("reads").as_deref(), Some("{\"message_id\":\"x\"}"));
+        assert_eq!(r.outbox_get("P", &id("m1"), "0:1").expect("reads"), None);
+        assert!(r.pending().expect("reads").is_empty());
+        let dead = r.dead_letters(10).expect("reads");
+        assert_eq!((dead.len(), dead[0].attempts, dead[0].error.as_str(), dead[0].requeued), (1, 3, "boom", false));
+
+        assert!(r.requeue_dead_letter("P", &id("m2")).expect("writes"));
+        assert!(!r.requeue_dead_letter("P", "nope").expect("writes"));
+        let back = r.take_requeued().expect("reads");
+        assert_eq!((back.len(), back[0].attempts), (1, 0));
+        assert_eq!(r.pending().expect("reads").len(), 1, "a requeued letter is pending again");
+
+        // Pruning removes finished events (and their outbox rows), so a
+        // redelivery after the retention window is new again.
+        let pruned = w.write_batch(&[WriteOp::Prune { before_ms: now_ms() + 1000 }]).expect("prunes");
+        assert_eq!(pruned, [WriteResult::Pruned(2)]);
+        assert_eq!(r.outbox_get("P", &id("m1"), "0:0").expect("reads"), None);
+        let again = w.write_batch(&[WriteOp::Append(events(TWO))]).expect("writes");
+        assert_eq!(again, [WriteResult::Appended(vec![false, true])], "m2 is still pending, m1 was pruned");
     }
 }

@@ -31,6 +31,19 @@ pub struct PageSpec {
     pub plugins: Vec<&'static str>,
 }
 
+impl PageSpec {
+    /// The `[[pages]]` table for this Page.
+    fn toml(&self) -> String {
+        let plugins: Vec<String> = self.plugins.iter().map(|n| format!("{:?}", plugin(n).display().to_string())).collect();
+        format!(
+            "\n[[pages]]\nid = \"{}\"\napp = \"{APP_ID}\"\naccess_token = \"{}\"\nplugins = [{}]\n",
+            self.id,
+            self.token,
+            plugins.join(", ")
+        )
+    }
+}
+
 pub fn page(id: &'static str, token: &'static str, plugins: &[&'static str]) -> PageSpec {
     PageSpec { id, token, plugins: plugins.to_vec() }
 }
@@ -59,13 +72,7 @@ impl TestHost {
         );
         for p in &pages {
             fake.register_page(p.id, p.token, APP_ID);
-            let plugins: Vec<String> = p.plugins.iter().map(|n| format!("{:?}", plugin(n).display().to_string())).collect();
-            toml.push_str(&format!(
-                "\n[[pages]]\nid = \"{}\"\napp = \"{APP_ID}\"\naccess_token = \"{}\"\nplugins = [{}]\n",
-                p.id,
-                p.token,
-                plugins.join(", ")
-            ));
+            toml.push_str(&p.toml());
         }
         let data = tempfile::tempdir().expect("temp dir");
         toml.push_str(&format!("\n[store]\npath = {:?}\n", data.path().display().to_string()));
@@ -184,13 +191,7 @@ pub fn write_config(dir: &std::path::Path, port: u16, graph_url: &str, pages: &[
         "listen = \"127.0.0.1:{port}\"\ngraph_api_url = \"{graph_url}\"\n[store]\npath = \"data\"\n\n[[apps]]\nid = \"{APP_ID}\"\nsecret = \"{APP_SECRET}\"\nverify_token = \"{VERIFY_TOKEN}\"\n"
     );
     for p in pages {
-        let plugins: Vec<String> = p.plugins.iter().map(|n| format!("{:?}", plugin(n).display().to_string())).collect();
-        toml.push_str(&format!(
-            "\n[[pages]]\nid = \"{}\"\napp = \"{APP_ID}\"\naccess_token = \"{}\"\nplugins = [{}]\n",
-            p.id,
-            p.token,
-            plugins.join(", ")
-        ));
+        toml.push_str(&p.toml());
     }
     toml.push_str(extra);
     let path = dir.join("switchboard.toml");
@@ -200,4 +201,51 @@ pub fn write_config(dir: &std::path::Path, port: u16, graph_url: &str, pages: &[
 
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
+}
+
+/// The host binary running as a child process; killed when dropped.
+pub struct RunningHost {
+    pub child: std::process::Child,
+    pub port: u16,
+}
+
+impl RunningHost {
+    /// Starts `switchboard run --config config` and waits for /healthz.
+    pub async fn start(config: &std::path::Path, port: u16) -> RunningHost {
+        let child = std::process::Command::new(host_binary())
+            .args(["run", "--config"])
+            .arg(config)
+            .env("RUST_LOG", "warn")
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("host binary starts");
+        let host = RunningHost { child, port };
+        let client = reqwest::Client::new();
+        let started = std::time::Instant::now();
+        while client.get(format!("http://127.0.0.1:{port}/healthz")).send().await.is_err() {
+            assert!(started.elapsed() < Duration::from_secs(30), "host did not come up");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        host
+    }
+
+    /// POSTs `body` signed with the SHA-256 header; the status, if any.
+    pub async fn post_signed(&self, client: &reqwest::Client, body: &str) -> Option<u16> {
+        let (sha256, _) = sign(APP_SECRET, body.as_bytes());
+        client
+            .post(format!("http://127.0.0.1:{}/webhook/{APP_ID}", self.port))
+            .header("x-hub-signature-256", sha256)
+            .body(body.to_string())
+            .send()
+            .await
+            .ok()
+            .map(|r| r.status().as_u16())
+    }
+}
+
+impl Drop for RunningHost {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }

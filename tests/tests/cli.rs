@@ -1,0 +1,81 @@
+//! The `switchboard` command line: `check` explains every mistake; `run`
+//! shuts down cleanly on SIGTERM and leaves unfinished work for next time.
+
+mod common;
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::*;
+use switchboard_tests::fake_graph::FakeGraph;
+
+#[test]
+fn check_accepts_a_good_config_and_explains_a_bad_one() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let good = write_config(dir.path(), 8080, "http://127.0.0.1:1/v23.0", &[page("1001", "tok", &["echo", "probe"])], "");
+    let out = Command::new(host_binary()).args(["check", "--config"]).arg(&good).output().expect("runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("page 1001 (app 1234): echo 0.1.0 → probe 0.1.0"), "{stdout}");
+
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(
+        &bad,
+        "listen = \"nowhere\"\n[[apps]]\nid = \"1\"\nsecret = \"${SWITCHBOARD_TEST_UNSET}\"\nverify_token = \"\"\n\
+         [[pages]]\nid = \"9\"\napp = \"2\"\naccess_token = \"t\"\nplugins = [\"missing.wasm\"]\n",
+    )
+    .expect("written");
+    let out = Command::new(host_binary()).args(["check", "--config"]).arg(&bad).output().expect("runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    for expected in [
+        "SWITCHBOARD_TEST_UNSET is not set",
+        "verify_token is empty",
+        "app = \"2\" is not one of the [[apps]] ids",
+        "missing.wasm does not exist",
+        "listen = \"nowhere\"",
+    ] {
+        assert!(stderr.contains(expected), "missing {expected:?} in:\n{stderr}");
+    }
+    let out = Command::new(host_binary()).args(["run", "--config"]).arg(&bad).output().expect("runs");
+    assert!(!out.status.success(), "run refuses what check refuses");
+}
+
+#[tokio::test]
+async fn sigterm_drains_and_leaves_the_rest_for_the_next_start() {
+    let fake = FakeGraph::start().await.expect("fake");
+    fake.register_page("1001", "tok-1001", APP_ID);
+    fake.set_delay(Duration::from_millis(300));
+    let dir = tempfile::tempdir().expect("tmp");
+    let port = free_port();
+    let config = write_config(
+        dir.path(),
+        port,
+        &fake.base_url(),
+        &[page("1001", "tok-1001", &["echo"])],
+        "\n[dispatch]\nshutdown_grace_secs = 1\n",
+    );
+    let client = reqwest::Client::new();
+    let mut host = RunningHost::start(&config, port).await;
+    // Ten messages from one person: handled one by one, 300 ms each.
+    let messages: Vec<(String, String)> = (0..10).map(|i| (format!("mid.term.{i}"), format!("term {i}"))).collect();
+    for (mid, text) in &messages {
+        assert_eq!(host.post_signed(&client, &text_messages(&[("1001", "u1", mid, text)])).await, Some(200));
+    }
+    let stopping = Instant::now();
+    assert!(Command::new("kill").args(["-TERM", &host.child.id().to_string()]).status().expect("kill").success());
+    let status = host.child.wait().expect("exits");
+    assert!(status.success(), "clean exit on SIGTERM");
+    assert!(stopping.elapsed() < Duration::from_secs(5), "drain respects the grace period: {:?}", stopping.elapsed());
+    let handled = fake.sent_count();
+    assert!(handled < 10, "the grace period ended the drain early ({handled} handled)");
+
+    // The next start finishes the rest, in order, without repeating any.
+    let restarted = RunningHost::start(&config, port).await;
+    let sent = fake.wait_for_calls("/messages", 10, Duration::from_secs(20)).await;
+    drop(restarted);
+    let texts: Vec<String> = fake.sent_messages().iter().filter_map(|c| c.body["message"]["text"].as_str().map(str::to_string)).collect();
+    let expected: Vec<String> = (0..10).map(|i| format!("You said: term {i}")).collect();
+    assert!(sent.len() >= 10);
+    assert_eq!(texts, expected);
+}
