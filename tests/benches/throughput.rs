@@ -13,10 +13,6 @@
 //! ack latency percentiles, and replies per second (first request → last
 //! reply recorded by the fake Graph API).
 //!
-//! `LOADGEN=wrk` drives the same pre-signed bodies with `wrk` (Debian
-//! package `wrk`) instead of this process's HTTP client: a leaner load
-//! generator, so more of the two cores go to the host.
-//!
 //! Knobs (environment): `EVENTS` (default 40000), `CONNECTIONS` (64),
 //! `USERS` (2000), `BATCH` events per webhook (1), `PLUGINS=none` for a Page
 //! with an empty plugin chain (the durable webhook path alone: events are
@@ -121,13 +117,10 @@ async fn main() -> anyhow::Result<()> {
     );
 
     let started = Instant::now();
-    let load = if std::env::var("LOADGEN").as_deref() == Ok("wrk") {
-        wrk_load(&bodies, &url, connections, dir.path())?
-    } else {
-        client_load(&client, &url, bodies.clone(), connections).await?
-    };
-    let acked_events = (requests - load.refused) * batch;
+    let load = client_load(&client, &url, bodies.clone(), connections).await?;
+    let acked_events = (load.requests - load.refused) * batch;
 
+    let expected_replies = if with_echo { acked_events } else { 0 };
     let deadline = Instant::now() + Duration::from_secs(120);
     while fake.sent_count() < expected_replies && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(5)).await;
@@ -138,8 +131,6 @@ async fn main() -> anyhow::Result<()> {
     let chain = if with_echo { "echo plugin" } else { "no plugins" };
     println!("switchboard throughput ({chain}): {events} events in {requests} signed webhooks ({batch}/webhook), {users} users, {connections} connections");
     println!("  durability: SQLite WAL, synchronous=FULL, group commit; load generator and fake Graph API on the same 2 cores");
-    let loadgen = std::env::var("LOADGEN").unwrap_or_else(|_| "reqwest".into());
-    println!("  load generator: {loadgen}");
     println!("  acked      {:>8.0} events/s   ({acked_events} acked, {} webhooks refused, in {:.2?})", acked_events as f64 / load.elapsed.as_secs_f64(), load.refused, load.elapsed);
     println!("  ack latency  p50 {:>8.2?}  p99 {:>8.2?}  max {:>8.2?}", load.p50, load.p99, load.max);
     if with_echo {
@@ -152,6 +143,8 @@ async fn main() -> anyhow::Result<()> {
 /// What a load run measured.
 struct Load {
     elapsed: Duration,
+    /// Webhooks sent.
+    requests: usize,
     refused: usize,
     p50: Duration,
     p99: Duration,
@@ -202,67 +195,5 @@ async fn client_load(
     let elapsed = started.elapsed();
     latencies.sort();
     let pct = |p: f64| latencies[((latencies.len() as f64 - 1.0) * p) as usize];
-    Ok(Load { elapsed, refused, p50: pct(0.5), p99: pct(0.99), max: pct(1.0) })
-}
-
-/// Runs `wrk` over the same bodies, each sent once (each wrk thread takes
-/// every n-th body and stops at its end).
-fn wrk_load(bodies: &[(String, String)], url: &str, connections: usize, dir: &std::path::Path) -> anyhow::Result<Load> {
-    let threads = 2;
-    let data = dir.join("bodies.txt");
-    let mut text = String::with_capacity(bodies.len() * 400);
-    for (body, signature) in bodies {
-        text.push_str(signature);
-        text.push('\t');
-        text.push_str(body);
-        text.push('\n');
-    }
-    std::fs::write(&data, text)?;
-    let script = dir.join("webhooks.lua");
-    std::fs::write(
-        &script,
-        format!(
-            r#"
-local counter = 0
-function setup(thread) thread:set("id", counter); counter = counter + 1 end
-function init(args)
-  requests, n, i = {{}}, 0, 0
-  local k = 0
-  for line in io.lines("{data}") do
-    if k % {threads} == id then
-      local sig, body = line:match("^([^\t]*)\t(.*)$")
-      n = n + 1
-      requests[n] = wrk.format("POST", nil, {{["Content-Type"]="application/json", ["X-Hub-Signature-256"]=sig}}, body)
-    end
-    k = k + 1
-  end
-end
-function request()
-  i = i + 1
-  if i > n then wrk.thread:stop() end
-  return requests[((i - 1) % n) + 1]
-end
-function done(summary, latency, requests)
-  io.write(string.format("SB %d %d %d %d %d %d %d\n", summary.requests, summary.duration,
-    summary.errors.status + summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout,
-    latency:percentile(50), latency:percentile(99), latency.max, latency.mean))
-end
-"#,
-            data = data.display()
-        ),
-    )?;
-    let out = Command::new("wrk")
-        .args(["-t", &threads.to_string(), "-c", &connections.to_string(), "-d", "120s", "-s"])
-        .arg(&script)
-        .arg(url)
-        .output()
-        .map_err(|e| anyhow::anyhow!("cannot run wrk ({e}); install it: apt-get install wrk"))?;
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let line = stdout.lines().find(|l| l.starts_with("SB ")).ok_or_else(|| anyhow::anyhow!("wrk said: {stdout}"))?;
-    let f: Vec<u64> = line.split_whitespace().skip(1).filter_map(|v| v.parse().ok()).collect();
-    let [requests, duration_us, errors, p50, p99, max, _mean] = f[..] else { anyhow::bail!("unexpected wrk output {line}") };
-    // wrk counts the stop request of each thread too; never more than sent.
-    let requests = (requests as usize).min(bodies.len());
-    let us = Duration::from_micros;
-    Ok(Load { elapsed: us(duration_us), refused: errors as usize + bodies.len() - requests, p50: us(p50), p99: us(p99), max: us(max) })
+    Ok(Load { elapsed, requests: latencies.len(), refused, p50: pct(0.5), p99: pct(0.99), max: pct(1.0) })
 }
