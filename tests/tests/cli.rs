@@ -7,7 +7,6 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::*;
-use switchboard_tests::fake_graph::FakeGraph;
 
 #[test]
 fn check_accepts_a_good_config_and_explains_a_bad_one() {
@@ -43,20 +42,11 @@ fn check_accepts_a_good_config_and_explains_a_bad_one() {
 
 #[tokio::test]
 async fn sigterm_drains_and_leaves_the_rest_for_the_next_start() {
-    let fake = FakeGraph::start().await.expect("fake");
-    fake.register_page("1001", "tok-1001", APP_ID);
+    let fx = BinaryFixture::new(&["echo"], "\n[dispatch]\nshutdown_grace_secs = 1\n").await;
+    let fake = &fx.fake;
     fake.set_delay(Duration::from_millis(300));
-    let dir = tempfile::tempdir().expect("tmp");
-    let port = free_port();
-    let config = write_config(
-        dir.path(),
-        port,
-        &fake.base_url(),
-        &[page("1001", "tok-1001", &["echo"])],
-        "\n[dispatch]\nshutdown_grace_secs = 1\n",
-    );
     let client = reqwest::Client::new();
-    let mut host = RunningHost::start(&config, port).await;
+    let mut host = fx.start().await;
     // Ten messages from one person: handled one by one, 300 ms each.
     let messages: Vec<(String, String)> = (0..10).map(|i| (format!("mid.term.{i}"), format!("term {i}"))).collect();
     for (mid, text) in &messages {
@@ -71,7 +61,7 @@ async fn sigterm_drains_and_leaves_the_rest_for_the_next_start() {
     assert!(handled < 10, "the grace period ended the drain early ({handled} handled)");
 
     // The next start finishes the rest, in order, without repeating any.
-    let restarted = RunningHost::start(&config, port).await;
+    let restarted = fx.start().await;
     let sent = fake.wait_for_calls("/messages", 10, Duration::from_secs(20)).await;
     drop(restarted);
     let texts: Vec<String> = fake.sent_messages().iter().filter_map(|c| c.body["message"]["text"].as_str().map(str::to_string)).collect();

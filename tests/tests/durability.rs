@@ -12,7 +12,6 @@ use std::time::{Duration, Instant};
 use common::*;
 use serde_json::json;
 use switchboard::signature::sign;
-use switchboard_tests::fake_graph::FakeGraph;
 
 #[tokio::test]
 async fn a_body_posted_five_times_gets_one_reply() {
@@ -29,18 +28,9 @@ async fn a_body_posted_five_times_gets_one_reply() {
 
 #[tokio::test]
 async fn failing_events_become_dead_letters_that_can_be_replayed() {
-    let fake = FakeGraph::start().await.expect("fake");
-    fake.register_page("1001", "tok-1001", APP_ID);
-    let dir = tempfile::tempdir().expect("tmp");
-    let port = free_port();
-    let config = write_config(
-        dir.path(),
-        port,
-        &fake.base_url(),
-        &[page("1001", "tok-1001", &["faulty"])],
-        "\n[dispatch]\nmax_attempts = 2\nretry_backoff_ms = 10\n",
-    );
-    let host = RunningHost::start(&config, port).await;
+    let fx = BinaryFixture::new(&["faulty"], "\n[dispatch]\nmax_attempts = 2\nretry_backoff_ms = 10\n").await;
+    let (fake, config) = (&fx.fake, &fx.config);
+    let host = fx.start().await;
     let client = reqwest::Client::new();
     let body = text_messages(&[("1001", "u1", "mid.dead", "err"), ("1001", "u1", "mid.after", "after")]);
     assert_eq!(host.post_signed(&client, &body).await, Some(200));
@@ -49,7 +39,7 @@ async fn failing_events_become_dead_letters_that_can_be_replayed() {
     assert_eq!(sent[0].body["message"]["text"], "faulty ok: after");
 
     let dlq = |args: &[&str]| {
-        let out = Command::new(host_binary()).arg("dlq").args(args).arg("--config").arg(&config).output().expect("dlq runs");
+        let out = Command::new(host_binary()).arg("dlq").args(args).arg("--config").arg(config).output().expect("dlq runs");
         (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr))
     };
     let (ok, listing) = dlq(&["list"]);
@@ -88,20 +78,11 @@ async fn kill_9_mid_stream_loses_nothing_and_keeps_order() {
     const KILLS: usize = 4;
     const MAX_IN_FLIGHT: usize = 32; // dispatch.max_concurrent_conversations
 
-    let fake = FakeGraph::start().await.expect("fake");
-    fake.register_page("1001", "tok-1001", APP_ID);
+    let fx = BinaryFixture::new(&["echo"], &format!("\n[dispatch]\nmax_concurrent_conversations = {MAX_IN_FLIGHT}\n")).await;
+    let (fake, port) = (&fx.fake, fx.port);
     fake.set_delay(Duration::from_millis(3)); // keep sends in flight when the host dies
-    let dir = tempfile::tempdir().expect("tmp");
-    let port = free_port();
-    let config = write_config(
-        dir.path(),
-        port,
-        &fake.base_url(),
-        &[page("1001", "tok-1001", &["echo"])],
-        &format!("\n[dispatch]\nmax_concurrent_conversations = {MAX_IN_FLIGHT}\n"),
-    );
     let client = reqwest::Client::builder().timeout(Duration::from_secs(5)).build().expect("client");
-    let mut host = RunningHost::start(&config, port).await;
+    let mut host = fx.start().await;
 
     // Each user's events go out one after another, as Messenger delivers a
     // conversation; a webhook that is not acknowledged is redelivered.
@@ -152,7 +133,7 @@ async fn kill_9_mid_stream_loses_nothing_and_keeps_order() {
         let _ = host.child.wait();
         kills_done += 1;
         in_flight_bound += MAX_IN_FLIGHT;
-        host = RunningHost::start(&config, port).await;
+        host = fx.start().await;
     }
     for s in senders {
         s.await.expect("sender");

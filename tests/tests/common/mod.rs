@@ -249,3 +249,28 @@ impl Drop for RunningHost {
         let _ = self.child.wait();
     }
 }
+
+/// What a test of the host binary needs: the fake Graph API with Page 1001
+/// registered, a temp dir with a config for `plugins`, and a free port.
+pub struct BinaryFixture {
+    pub fake: FakeGraph,
+    pub dir: tempfile::TempDir,
+    pub port: u16,
+    pub config: PathBuf,
+}
+
+impl BinaryFixture {
+    /// `extra` is appended to the config (e.g. a `[dispatch]` table).
+    pub async fn new(plugins: &[&'static str], extra: &str) -> BinaryFixture {
+        let fake = FakeGraph::start().await.expect("fake Graph API starts");
+        fake.register_page("1001", "tok-1001", APP_ID);
+        let dir = tempfile::tempdir().expect("temp dir");
+        let port = free_port();
+        let config = write_config(dir.path(), port, &fake.base_url(), &[page("1001", "tok-1001", plugins)], extra);
+        BinaryFixture { fake, dir, port, config }
+    }
+
+    pub async fn start(&self) -> RunningHost {
+        RunningHost::start(&self.config, self.port).await
+    }
+}
