@@ -40,6 +40,18 @@ fn env_or(name: &str, default: usize) -> usize {
 
 struct Host(Child);
 
+impl Host {
+    /// CPU time (user + system) the host process has used so far.
+    fn cpu_time(&self) -> Duration {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.0.id())).unwrap_or_default();
+        // Fields after the command name: state is field 3, utime 14, stime 15.
+        let fields: Vec<&str> = stat.rsplit_once(')').map(|(_, rest)| rest.split_whitespace().collect()).unwrap_or_default();
+        let ticks: u64 = fields.get(11..13).map(|f| f.iter().filter_map(|v| v.parse::<u64>().ok()).sum()).unwrap_or(0);
+        // USER_HZ is 100 on Linux.
+        Duration::from_millis(ticks * 10)
+    }
+}
+
 impl Drop for Host {
     fn drop(&mut self) {
         let _ = self.0.kill();
@@ -80,7 +92,7 @@ async fn main() -> anyhow::Result<()> {
             if with_echo { format!("{:?}", echo.display().to_string()) } else { String::new() }
         ),
     )?;
-    let _host = Host(
+    let host = Host(
         Command::new(&binary)
             .args(["run", "--config"])
             .arg(&config)
@@ -116,6 +128,7 @@ async fn main() -> anyhow::Result<()> {
             .collect(),
     );
 
+    let cpu_before = host.cpu_time();
     let started = Instant::now();
     let load = client_load(&client, &url, bodies.clone(), connections).await?;
     let acked_events = (load.requests - load.refused) * batch;
@@ -127,12 +140,18 @@ async fn main() -> anyhow::Result<()> {
     }
     let replied_in = started.elapsed();
     let replies = fake.sent_count();
+    let host_cpu = host.cpu_time().saturating_sub(cpu_before);
 
     let chain = if with_echo { "echo plugin" } else { "no plugins" };
     println!("switchboard throughput ({chain}): {events} events in {requests} signed webhooks ({batch}/webhook), {users} users, {connections} connections");
     println!("  durability: SQLite WAL, synchronous=FULL, group commit; load generator and fake Graph API on the same 2 cores");
     println!("  acked      {:>8.0} events/s   ({acked_events} acked, {} webhooks refused, in {:.2?})", acked_events as f64 / load.elapsed.as_secs_f64(), load.refused, load.elapsed);
     println!("  ack latency  p50 {:>8.2?}  p99 {:>8.2?}  max {:>8.2?}", load.p50, load.p99, load.max);
+    println!(
+        "  host CPU   {:>8.1?} per event ({:.2?} of CPU for {acked_events} events; the rest of the 2 cores went to the load generator and the fake)",
+        host_cpu / acked_events.max(1) as u32,
+        host_cpu
+    );
     if with_echo {
         println!("  replies    {:>8.0} replies/s  ({replies} replies, last one {:.2?} after the first request)", replies as f64 / replied_in.as_secs_f64(), replied_in);
     }
