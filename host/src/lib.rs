@@ -11,6 +11,7 @@ pub mod dispatch;
 pub mod envelope;
 pub mod graph;
 pub mod registry;
+pub mod reload;
 pub mod runtime;
 pub mod send_api;
 pub mod server;

@@ -63,6 +63,31 @@ impl Routes {
     }
 }
 
+impl Routes {
+    /// These routes with every use of the plugin at `new.path` replaced by
+    /// `new`; everything else is shared with `self`.
+    pub fn with_plugin(&self, new: &Arc<CompiledPlugin>) -> Routes {
+        let pages = self
+            .pages
+            .iter()
+            .map(|(id, route)| {
+                let plugins = route
+                    .plugins
+                    .iter()
+                    .map(|p| if p.path == new.path { new.clone() } else { p.clone() })
+                    .collect();
+                (id.clone(), PageRoute { access: route.access.clone(), plugins })
+            })
+            .collect();
+        Routes { pages }
+    }
+
+    /// The live plugin loaded from `path`, if any Page uses it.
+    pub fn plugin_at(&self, path: &std::path::Path) -> Option<Arc<CompiledPlugin>> {
+        self.pages.values().flat_map(|r| r.plugins.iter()).find(|p| p.path == path).cloned()
+    }
+}
+
 #[derive(Clone, Default)]
 pub struct PluginRegistry {
     current: Arc<RwLock<Arc<Routes>>>,

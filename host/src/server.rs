@@ -6,6 +6,7 @@
 //! previous run left unfinished, before any traffic is accepted.
 //! [`Server::run`] serves until the shutdown future resolves, then stops
 //! accepting, and gives in-flight events `shutdown_grace_secs` to finish;
+//! plugin files are watched and hot-reloaded meanwhile (see [`crate::reload`]);
 //! what is left stays pending in the store for the next run. Two background
 //! tasks run alongside: retention pruning and picking up dead letters an
 //! operator marked for retry.
@@ -22,11 +23,13 @@ use crate::dispatch::{Dispatcher, QueuedEvent, RetryPolicy};
 use crate::store::{Store, WriteOp};
 use crate::graph::GraphClient;
 use crate::registry::{PluginRegistry, Routes};
+use crate::reload::PluginWatcher;
 use crate::runtime::PluginRuntime;
 use crate::webhook;
 
 pub struct Server {
     listener: TcpListener,
+    _watcher: PluginWatcher,
     app: axum::Router,
     dispatcher: Dispatcher,
     grace: Duration,
@@ -39,6 +42,8 @@ impl Server {
         let graph = GraphClient::new(&config.graph_api_url, Duration::from_secs(config.graph.request_timeout_secs))?;
         let routes = Routes::build(&config, &runtime, &graph).await?;
         let registry = PluginRegistry::new(routes);
+        let plugin_files: Vec<_> = config.pages.iter().flat_map(|p| p.plugins.iter().cloned()).collect();
+        let watcher = PluginWatcher::spawn(plugin_files, runtime.clone(), registry.clone())?;
         let retry = RetryPolicy {
             max_attempts: config.dispatch.max_attempts,
             first_backoff: Duration::from_millis(config.dispatch.retry_backoff_ms),
@@ -60,7 +65,13 @@ impl Server {
         let app = webhook::router(&config, registry, dispatcher.clone(), store);
         let addr = config.listen_addr();
         let listener = TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
-        Ok(Server { listener, app, dispatcher, grace: Duration::from_secs(config.dispatch.shutdown_grace_secs) })
+        Ok(Server {
+            listener,
+            _watcher: watcher,
+            app,
+            dispatcher,
+            grace: Duration::from_secs(config.dispatch.shutdown_grace_secs),
+        })
     }
 
     pub fn local_addr(&self) -> SocketAddr {

@@ -50,6 +50,12 @@ use bindings::exports::switchboard::plugin::handler::Verdict;
 /// granularity.
 const EPOCH_TICK: Duration = Duration::from_millis(5);
 
+/// SHA-256 of a plugin file, hex.
+pub fn file_hash(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(bytes))
+}
+
 /// How an invocation failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PluginFailure {
@@ -83,6 +89,8 @@ pub struct PluginInfo {
 pub struct CompiledPlugin {
     pub path: PathBuf,
     pub info: PluginInfo,
+    /// SHA-256 of the file, hex: tells a real change from a touch.
+    pub hash: String,
     pre: bindings::PluginPre<InvocationState>,
 }
 
@@ -146,6 +154,7 @@ impl PluginRuntime {
     /// itself (which also proves it instantiates and runs).
     pub async fn load(&self, path: &Path) -> anyhow::Result<CompiledPlugin> {
         let bytes = std::fs::read(path).with_context(|| format!("reading plugin {}", path.display()))?;
+        let hash = file_hash(&bytes);
         let engine = self.engine.clone();
         let component = tokio::task::spawn_blocking(move || Component::new(&engine, &bytes))
             .await?
@@ -169,6 +178,7 @@ impl PluginRuntime {
         Ok(CompiledPlugin {
             path: path.to_path_buf(),
             info: PluginInfo { name: info.name, version: info.version, event_kinds: info.event_kinds },
+            hash,
             pre,
         })
     }

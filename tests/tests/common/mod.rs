@@ -28,13 +28,14 @@ pub fn plugin(name: &str) -> PathBuf {
 pub struct PageSpec {
     pub id: &'static str,
     pub token: &'static str,
-    pub plugins: Vec<&'static str>,
+    /// Plugin files, in chain order.
+    pub plugins: Vec<PathBuf>,
 }
 
 impl PageSpec {
     /// The `[[pages]]` table for this Page.
     fn toml(&self) -> String {
-        let plugins: Vec<String> = self.plugins.iter().map(|n| format!("{:?}", plugin(n).display().to_string())).collect();
+        let plugins: Vec<String> = self.plugins.iter().map(|p| format!("{:?}", p.display().to_string())).collect();
         format!(
             "\n[[pages]]\nid = \"{}\"\napp = \"{APP_ID}\"\naccess_token = \"{}\"\nplugins = [{}]\n",
             self.id,
@@ -44,8 +45,14 @@ impl PageSpec {
     }
 }
 
+/// A Page whose chain is the named plugins from `target/`.
 pub fn page(id: &'static str, token: &'static str, plugins: &[&'static str]) -> PageSpec {
-    PageSpec { id, token, plugins: plugins.to_vec() }
+    PageSpec { id, token, plugins: plugins.iter().map(|n| plugin(n)).collect() }
+}
+
+/// A Page whose chain is the given plugin files.
+pub fn page_files(id: &'static str, token: &'static str, files: Vec<PathBuf>) -> PageSpec {
+    PageSpec { id, token, plugins: files }
 }
 
 pub struct TestHost {
