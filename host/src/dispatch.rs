@@ -29,7 +29,7 @@ use tokio::sync::{Notify, Semaphore};
 
 use crate::capabilities::{Invocation, SendLedger};
 use crate::envelope::{ConversationKey, InboundEvent};
-use crate::registry::PluginRegistry;
+use crate::registry::{PageRoute, PluginRegistry};
 use crate::runtime::bindings::exports::switchboard::plugin::handler::Verdict;
 use crate::runtime::{PluginFailure, PluginRuntime};
 use crate::store::{Store, WriteOp};
@@ -228,6 +228,12 @@ impl Dispatcher {
             tracing::warn!(page = %event.page_id, event = %event.id, "event for a Page that is no longer configured; dropped");
             return Ok(());
         };
+        // The host learns from the event before any plugin acts on it, so
+        // a reply to this message sees the window it opened.
+        route.access.conversations.observe(event, &route.access.app_id).await;
+        if route.auto_pass_thread_requests && event.kind == "request-thread-control" {
+            self.auto_pass(route, event, replay).await;
+        }
         let event_id: Arc<str> = Arc::from(event.id.as_str());
         let mut first_failure = None;
         for (position, plugin) in route.plugins.iter().enumerate().filter(|(_, p)| p.wants(event.kind)) {
@@ -250,5 +256,32 @@ impl Dispatcher {
             }
         }
         first_failure.map_or(Ok(()), Err)
+    }
+
+    /// Answers a `request_thread_control` by passing the thread to the app
+    /// that asked (`auto_pass_thread_requests`). Recorded in the outbox like
+    /// a plugin's send, so a replay does not pass twice.
+    async fn auto_pass(&self, route: &PageRoute, event: &InboundEvent, replay: bool) {
+        const SLOT: &str = "host:auto-pass";
+        let (Some(psid), Some(requester)) =
+            (event.psid.as_deref(), crate::envelope::id_string(&event.value["request_thread_control"]["requested_owner_app_id"]))
+        else {
+            return;
+        };
+        let store = &self.inner.store;
+        if replay {
+            let (p, e) = (event.page_id.clone(), event.id.clone());
+            if matches!(store.read(move |b| b.outbox_get(&p, &e, SLOT)).await, Ok(Some(_))) {
+                return;
+            }
+        }
+        match crate::capabilities::pass_thread(&route.access, psid, &requester, "auto-pass on request").await {
+            Ok(()) => {
+                tracing::info!(page = %event.page_id, event = %event.id, to = %requester, "thread passed to the app that requested it");
+                let op = WriteOp::OutboxSent { page_id: event.page_id.clone(), event_id: event.id.clone(), slot: SLOT.into(), response: "{}".into() };
+                store.write_later(op);
+            }
+            Err(e) => tracing::error!(page = %event.page_id, event = %event.id, error = %e, "could not pass the thread to the app that requested it"),
+        }
     }
 }

@@ -82,10 +82,11 @@ struct Envelope<'a> {
 #[derive(Deserialize)]
 struct Entry<'a> {
     id: Option<Value>,
+    // `null` is read as empty, like a missing key.
     #[serde(default, borrow)]
-    messaging: Vec<&'a RawValue>,
+    messaging: Option<Vec<&'a RawValue>>,
     #[serde(default, borrow)]
-    standby: Vec<&'a RawValue>,
+    standby: Option<Vec<&'a RawValue>>,
 }
 
 /// Parses a (verified) webhook body.
@@ -112,8 +113,11 @@ pub fn parse(body: &[u8]) -> Result<Parsed, MalformedBody> {
             continue;
         };
         for (standby, list) in [(false, &entry.messaging), (true, &entry.standby)] {
-            for (j, raw) in list.iter().enumerate() {
+            for (j, raw) in list.iter().flatten().enumerate() {
                 match parse_event(&page_id, standby, raw.get()) {
+                    Ok(event) if event.kind == "business" => {
+                        parsed.skipped.push(format!("entry[{i}]: `{BUSINESS_KEY}` is reserved for the business-events API"))
+                    }
                     Ok(event) => parsed.events.push(event),
                     Err(e) => parsed.skipped.push(format!(
                         "entry[{i}].{}[{j}]: {e}",
@@ -124,6 +128,32 @@ pub fn parse(body: &[u8]) -> Result<Parsed, MalformedBody> {
         }
     }
     Ok(parsed)
+}
+
+/// The key of business events ([`InboundEvent::business`]); Messenger never
+/// sends it, and webhook events that carry it are refused.
+const BUSINESS_KEY: &str = "switchboard_business_event";
+
+impl InboundEvent {
+    /// An event from the business-events API, shaped like a messaging event
+    /// so it is stored, ordered and replayed like one. With a `psid` it joins
+    /// that person's conversation; without, the Page's own.
+    pub fn business(page_id: &str, psid: Option<&str>, id: &str, body: Value, timestamp: u64) -> Result<InboundEvent, String> {
+        let mut raw = serde_json::json!({
+            "recipient": { "id": page_id },
+            "timestamp": timestamp,
+            BUSINESS_KEY: { "id": id, "body": body },
+        });
+        if let Some(psid) = psid {
+            raw["sender"] = serde_json::json!({ "id": psid });
+        }
+        parse_event(page_id, false, &raw.to_string())
+    }
+
+    /// The posted body of a business event.
+    pub fn business_body(&self) -> &Value {
+        &self.value[BUSINESS_KEY]["body"]
+    }
 }
 
 /// Keys every event carries; the one other key names the event's kind.
@@ -189,6 +219,7 @@ fn kind_of(obj: &serde_json::Map<String, Value>) -> (&'static str, Option<String
         ("policy-enforcement", "policy-enforcement"),
         ("game_play", "game-play"),
         ("response_feedback", "response-feedback"),
+        (BUSINESS_KEY, "business"),
     ];
     for (key, kind) in KINDS {
         if obj.contains_key(*key) {
@@ -225,6 +256,10 @@ fn event_id(
             let mid = field("reaction", "mid").unwrap_or_default();
             let action = field("reaction", "action").unwrap_or_default();
             return format!("{lane}:reaction:{user}:{mid}:{action}:{timestamp}");
+        }
+        "business" => {
+            let id = field(BUSINESS_KEY, "id").unwrap_or_default();
+            return format!("business:{id}");
         }
         "message-edit" => {
             let mid = field("message_edit", "mid").unwrap_or_default();

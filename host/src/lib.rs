@@ -5,11 +5,16 @@
 //! Page; plugins reply through host capabilities that call the Send API.
 //! See `ARCHITECTURE.md` at the repository root for the map.
 
+pub mod api;
 pub mod capabilities;
 pub mod config;
+pub mod conversation;
 pub mod dispatch;
 pub mod envelope;
 pub mod graph;
+pub mod inbox;
+pub mod messenger_profile;
+pub mod page_gate;
 pub mod registry;
 pub mod reload;
 pub mod runtime;

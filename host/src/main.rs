@@ -9,7 +9,7 @@ use clap::{Parser, Subcommand};
 // ~12% of the host's CPU under load.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-use switchboard::registry::Routes;
+use anyhow::Context as _;
 use switchboard::{Config, Server};
 
 #[derive(Parser)]
@@ -95,16 +95,22 @@ async fn run(path: PathBuf) -> anyhow::Result<()> {
 async fn check(path: PathBuf) -> anyhow::Result<()> {
     let config = Config::load(&path)?;
     let runtime = switchboard::runtime::PluginRuntime::new(config.limits.clone())?;
-    let graph = switchboard::graph::GraphClient::new(&config.graph_api_url, std::time::Duration::from_secs(5))?;
-    let routes = Routes::build(&config, &runtime, &graph).await?;
     println!("{} is valid: {} app(s), {} page(s)", path.display(), config.apps.len(), config.pages.len());
+    let mut compiled = std::collections::HashMap::new();
     for page in &config.pages {
-        let chain: Vec<String> = routes.pages[&page.id]
-            .plugins
-            .iter()
-            .map(|p| format!("{} {}", p.info.name, p.info.version))
-            .collect();
+        let mut chain = Vec::new();
+        for plugin in &page.plugins {
+            if !compiled.contains_key(plugin) {
+                let loaded = runtime.load(plugin).await.with_context(|| format!("loading a plugin of Page {}", page.id))?;
+                compiled.insert(plugin.clone(), format!("{} {}", loaded.info.name, loaded.info.version));
+            }
+            chain.push(compiled[plugin].clone());
+        }
         println!("  page {} (app {}): {}", page.id, page.app, if chain.is_empty() { "no plugins".into() } else { chain.join(" → ") });
+        if let Some(profile) = &page.messenger_profile {
+            let fields: Vec<String> = profile.body().keys().cloned().collect();
+            println!("    messenger profile: {} (within the documented limits)", fields.join(", "));
+        }
     }
     Ok(())
 }

@@ -8,18 +8,32 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
+use std::time::Duration;
 
 use anyhow::Context as _;
 
-use crate::capabilities::PageAccess;
+use crate::capabilities::{PageAccess, UserProfiles};
 use crate::config::Config;
+use crate::conversation::Conversations;
 use crate::graph::GraphClient;
+use crate::page_gate::{GatePolicy, PageGate};
 use crate::runtime::{CompiledPlugin, PluginRuntime};
 
 /// A Page and its plugin chain, in configured order.
 pub struct PageRoute {
     pub access: Arc<PageAccess>,
     pub plugins: Vec<Arc<CompiledPlugin>>,
+    /// Pass the thread to any app that requests it.
+    pub auto_pass_thread_requests: bool,
+}
+
+/// What every Page's access shares: one Graph client (one connection
+/// pool), the conversation state and the profile cache.
+#[derive(Clone)]
+pub struct SharedServices {
+    pub graph: GraphClient,
+    pub conversations: Conversations,
+    pub profiles: UserProfiles,
 }
 
 /// Every configured Page, by Page id.
@@ -31,7 +45,7 @@ pub struct Routes {
 impl Routes {
     /// Compiles every plugin named in `config` (each file once) and builds
     /// the Page routes.
-    pub async fn build(config: &Config, runtime: &PluginRuntime, graph: &GraphClient) -> anyhow::Result<Routes> {
+    pub async fn build(config: &Config, runtime: &PluginRuntime, services: &SharedServices) -> anyhow::Result<Routes> {
         let mut compiled: HashMap<PathBuf, Arc<CompiledPlugin>> = HashMap::new();
         let mut pages = HashMap::new();
         for page in &config.pages {
@@ -51,13 +65,26 @@ impl Routes {
                 };
                 plugins.push(plugin);
             }
+            let g = &config.graph;
+            let policy = GatePolicy {
+                rate_per_sec: page.send_rate_per_sec.unwrap_or(g.send_rate_per_sec),
+                burst: ((page.send_rate_per_sec.unwrap_or(g.send_rate_per_sec) / 10.0).ceil() as u32).max(1),
+                retry_deadline: Duration::from_secs(g.retry_deadline_secs),
+                first_backoff: Duration::from_millis(g.retry_first_backoff_ms),
+                max_backoff: Duration::from_millis(g.retry_max_backoff_ms),
+                circuit_open: Duration::from_secs(g.circuit_open_secs),
+            };
             let access = Arc::new(PageAccess {
                 page_id: page.id.clone(),
                 app_id: page.app.clone(),
                 access_token: page.access_token.clone(),
-                graph: graph.clone(),
+                graph: services.graph.clone(),
+                gate: PageGate::new(&page.id, policy),
+                conversations: services.conversations.clone(),
+                profiles: services.profiles.clone(),
             });
-            pages.insert(page.id.clone(), PageRoute { access, plugins });
+            let auto_pass_thread_requests = page.auto_pass_thread_requests;
+            pages.insert(page.id.clone(), PageRoute { access, plugins, auto_pass_thread_requests });
         }
         Ok(Routes { pages })
     }
@@ -76,7 +103,8 @@ impl Routes {
                     .iter()
                     .map(|p| if p.path == new.path { new.clone() } else { p.clone() })
                     .collect();
-                (id.clone(), PageRoute { access: route.access.clone(), plugins })
+                let auto_pass_thread_requests = route.auto_pass_thread_requests;
+                (id.clone(), PageRoute { access: route.access.clone(), plugins, auto_pass_thread_requests })
             })
             .collect();
         Routes { pages }

@@ -222,6 +222,7 @@ mod tests {
             quick_replies: vec![],
             messaging_type: MessagingType::Response,
             tag: None,
+            written_by_human: false,
             notification_type: None,
             metadata: None,
             reply_to: None,

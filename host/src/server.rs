@@ -18,11 +18,15 @@ use std::time::Duration;
 use anyhow::Context as _;
 use tokio::net::TcpListener;
 
+use crate::capabilities::UserProfiles;
 use crate::config::Config;
+use crate::conversation::{Conversations, MessagingPolicy};
 use crate::dispatch::{Dispatcher, QueuedEvent, RetryPolicy};
-use crate::store::{Store, WriteOp};
 use crate::graph::GraphClient;
-use crate::registry::{PluginRegistry, Routes};
+use crate::inbox::Inbox;
+use crate::registry::{PluginRegistry, Routes, SharedServices};
+use crate::store::{Store, WriteOp};
+use crate::{api, messenger_profile};
 use crate::reload::PluginWatcher;
 use crate::runtime::PluginRuntime;
 use crate::webhook;
@@ -39,8 +43,18 @@ impl Server {
     pub async fn build(config: Config) -> anyhow::Result<Server> {
         let store = Store::open_sqlite(&config.store.path)?;
         let runtime = PluginRuntime::new(config.limits.clone())?;
-        let graph = GraphClient::new(&config.graph_api_url, Duration::from_secs(config.graph.request_timeout_secs))?;
-        let routes = Routes::build(&config, &runtime, &graph).await?;
+        let services = SharedServices {
+            graph: GraphClient::new(&config.graph_api_url, Duration::from_secs(config.graph.request_timeout_secs))?,
+            conversations: Conversations::new(
+                store.clone(),
+                MessagingPolicy {
+                    allowed_tags: config.messaging.allowed_tags.clone(),
+                    ad_referral_window: Duration::from_secs(config.messaging.ad_referral_window_hours * 3600),
+                },
+            ),
+            profiles: UserProfiles::new(Duration::from_secs(config.graph.profile_cache_secs), &config.graph.profile_fields),
+        };
+        let routes = Routes::build(&config, &runtime, &services).await?;
         let registry = PluginRegistry::new(routes);
         let plugin_files: Vec<_> = config.pages.iter().flat_map(|p| p.plugins.iter().cloned()).collect();
         let watcher = PluginWatcher::spawn(plugin_files, runtime.clone(), registry.clone())?;
@@ -62,7 +76,14 @@ impl Server {
         }
         dispatcher.submit(pending.into_iter().map(|p| QueuedEvent { event: p.event, attempts: p.attempts, replay: true }).collect());
         spawn_maintenance(store.clone(), dispatcher.clone(), Duration::from_secs(config.store.retention_hours * 3600));
-        let app = webhook::router(&config, registry, dispatcher.clone(), store);
+        {
+            // Off the start path: a slow or failing Graph API must not keep
+            // the webhook from being served.
+            let (config, store, registry) = (config.clone(), store.clone(), registry.clone());
+            tokio::spawn(async move { messenger_profile::apply_all(&config, &registry.snapshot(), &store).await });
+        }
+        let inbox = Inbox::new(dispatcher.clone(), store);
+        let app = webhook::router(&config, registry.clone(), inbox.clone()).merge(api::router(&config, registry, inbox));
         let addr = config.listen_addr();
         let listener = TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
         Ok(Server {

@@ -25,10 +25,9 @@ use axum::routing::get;
 use axum::Router;
 
 use crate::config::{Config, Secret};
-use crate::dispatch::{Dispatcher, QueuedEvent};
 use crate::envelope;
+use crate::inbox::{Inbox, Refused};
 use crate::registry::PluginRegistry;
-use crate::store::Store;
 use crate::signature::{SignatureError, SignatureVerifier, SHA1_HEADER, SHA256_HEADER};
 
 struct App {
@@ -41,11 +40,10 @@ struct WebhookState {
     /// The app `POST /webhook` means, when exactly one is configured.
     only_app: Option<String>,
     registry: PluginRegistry,
-    dispatcher: Dispatcher,
-    store: Store,
+    inbox: Inbox,
 }
 
-pub fn router(config: &Config, registry: PluginRegistry, dispatcher: Dispatcher, store: Store) -> Router {
+pub fn router(config: &Config, registry: PluginRegistry, inbox: Inbox) -> Router {
     let apps: HashMap<String, App> = config
         .apps
         .iter()
@@ -54,7 +52,7 @@ pub fn router(config: &Config, registry: PluginRegistry, dispatcher: Dispatcher,
         })
         .collect();
     let only_app = (apps.len() == 1).then(|| config.apps[0].id.clone());
-    let state = Arc::new(WebhookState { apps, only_app, registry, dispatcher, store });
+    let state = Arc::new(WebhookState { apps, only_app, registry, inbox });
     Router::new()
         .route("/webhook", get(verify_any).post(receive_default))
         .route("/webhook/{app_id}", get(verify_app).post(receive_app))
@@ -148,31 +146,20 @@ async fn receive(state: &WebhookState, app_id: &str, headers: &HeaderMap, body: 
     if events.is_empty() {
         return (StatusCode::OK, "EVENT_RECEIVED").into_response();
     }
-    if let Err(busy) = state.dispatcher.has_room(events.len()) {
-        tracing::warn!(app = app_id, "{busy}");
-        return (StatusCode::SERVICE_UNAVAILABLE, busy.to_string()).into_response();
-    }
-    let fresh = match state.store.append(events.clone()).await {
-        Ok(fresh) => fresh,
-        Err(e) => {
+    match state.inbox.accept(events).await {
+        Ok(_) => {}
+        Err(Refused::Busy(busy)) => {
+            tracing::warn!(app = app_id, "{busy}");
+            return (StatusCode::SERVICE_UNAVAILABLE, busy.to_string()).into_response();
+        }
+        Err(Refused::Store(e)) => {
             tracing::error!(app = app_id, error = %e, "could not store a webhook; Messenger will redeliver it");
             return (StatusCode::INTERNAL_SERVER_ERROR, "could not store the events").into_response();
         }
-    };
-    let queued: Vec<QueuedEvent> = events
-        .into_iter()
-        .zip(fresh)
-        .filter_map(|(event, fresh)| {
-            if !fresh {
-                tracing::debug!(page = %event.page_id, event = %event.id, "redelivered event ignored");
-            }
-            fresh.then_some(QueuedEvent { event, attempts: 0, replay: false })
-        })
-        .collect();
-    state.dispatcher.submit(queued);
+    }
     (StatusCode::OK, "EVENT_RECEIVED").into_response()
 }
 
-fn constant_time_eq(a: &str, b: &str) -> bool {
+pub(crate) fn constant_time_eq(a: &str, b: &str) -> bool {
     a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }

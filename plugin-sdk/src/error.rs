@@ -1,22 +1,42 @@
-//! The error a host call can return, with a readable `Display`.
+//! [`Error`]: why a host call failed (the WIT `messenger-error`), or why the
+//! plugin gave up on an event, with a readable `Display`.
 
 use std::fmt;
 
-use crate::bindings::switchboard::plugin::types::MessengerError;
+use crate::{GraphError, MessengerError};
 
-/// Why a send or handover call failed.
-#[derive(Debug, Clone)]
+/// A failed host call, or a failure the plugin reports itself.
+///
+/// `Display` is one line meant for logs, e.g.
+/// `graph error 613: (#613) Calls to this api have exceeded the rate limit.`
+/// Match on [`Error::messenger`] to react to a specific failure:
+///
+/// ```
+/// # use switchboard_plugin_sdk::{Error, MessengerError};
+/// fn describe(e: &Error) -> &'static str {
+///     match e.messenger() {
+///         Some(MessengerError::OutsideWindow) => "too late for a RESPONSE",
+///         Some(MessengerError::Graph(g)) if g.code == 551 => "the person is unavailable",
+///         Some(_) => "another host error",
+///         None => "the plugin's own error",
+///     }
+/// }
+/// assert_eq!(describe(&MessengerError::OutsideWindow.into()), "too late for a RESPONSE");
+/// assert_eq!(describe(&Error::msg("no")), "the plugin's own error");
+/// ```
+#[derive(Debug, Clone, PartialEq)]
 pub enum Error {
-    /// The host or the Graph API refused the call.
+    /// The host or the Graph API refused a host call.
     Messenger(MessengerError),
-    /// An error raised by the plugin itself.
+    /// A failure raised by the plugin itself.
     Plugin(String),
 }
 
 impl Error {
-    /// A plugin-defined failure: the host logs it and retries the event.
-    pub fn msg(message: impl Into<String>) -> Self {
-        Error::Plugin(message.into())
+    /// A failure of the plugin's own, from a message or any displayable
+    /// error: `.map_err(Error::msg)?`.
+    pub fn msg(message: impl fmt::Display) -> Self {
+        Error::Plugin(message.to_string())
     }
 
     /// The host's typed error, if this came from a host call.
@@ -24,6 +44,14 @@ impl Error {
         match self {
             Error::Messenger(e) => Some(e),
             Error::Plugin(_) => None,
+        }
+    }
+
+    /// The Graph API's error, if the Graph API refused the call.
+    pub fn graph(&self) -> Option<&GraphError> {
+        match self {
+            Error::Messenger(MessengerError::Graph(g)) => Some(g),
+            _ => None,
         }
     }
 }
@@ -34,29 +62,87 @@ impl From<MessengerError> for Error {
     }
 }
 
+impl From<String> for Error {
+    fn from(message: String) -> Self {
+        Error::Plugin(message)
+    }
+}
+
+impl From<&str> for Error {
+    fn from(message: &str) -> Self {
+        Error::Plugin(message.to_string())
+    }
+}
+
+impl From<Error> for String {
+    fn from(e: Error) -> Self {
+        e.to_string()
+    }
+}
+
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Error::Plugin(m) => f.write_str(m),
-            Error::Messenger(e) => match e {
-                MessengerError::Graph(g) => {
-                    write!(f, "graph error {}", g.code)?;
-                    if let Some(sub) = g.subcode {
-                        write!(f, "/{sub}")?;
-                    }
-                    write!(f, ": {}", g.message)
+        let e = match self {
+            Error::Plugin(m) => return f.write_str(m),
+            Error::Messenger(e) => e,
+        };
+        match e {
+            MessengerError::Graph(g) => {
+                write!(f, "graph error {}", g.code)?;
+                if let Some(sub) = g.subcode {
+                    write!(f, " (subcode {sub})")?;
                 }
-                MessengerError::InvalidRequest(m) => write!(f, "invalid request: {m}"),
-                MessengerError::Unavailable(m) => write!(f, "Graph API unavailable: {m}"),
-                MessengerError::OutsideWindow => f.write_str("outside the 24-hour messaging window"),
-                MessengerError::NotThreadOwner => f.write_str("another app owns the thread"),
-                MessengerError::NotificationTokenUsed => f.write_str("the one-time notification token was already used"),
-                MessengerError::NotificationTokenExpired => f.write_str("the one-time notification token has expired"),
-                MessengerError::PageCircuitOpen => f.write_str("sending for this Page is paused by the host"),
-                MessengerError::QuotaExceeded => f.write_str("this plugin used up its host calls for this event"),
-            },
+                write!(f, ": {}", g.message)
+            }
+            MessengerError::InvalidRequest(m) => write!(f, "invalid request: {m}"),
+            MessengerError::Unavailable(m) => write!(f, "Graph API unavailable: {m}"),
+            MessengerError::OutsideWindow => f.write_str("outside the 24-hour messaging window"),
+            MessengerError::NotThreadOwner => f.write_str("another app owns the thread"),
+            MessengerError::NotificationTokenUsed => f.write_str("the one-time notification token was already used"),
+            MessengerError::NotificationTokenExpired => f.write_str("the one-time notification token has expired"),
+            MessengerError::PageCircuitOpen => f.write_str("the host paused Graph API calls for this Page"),
+            MessengerError::QuotaExceeded => f.write_str("the plugin used up its host calls for this event"),
         }
     }
 }
 
-impl std::error::Error for Error {}
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Messenger(e) => Some(e),
+            Error::Plugin(_) => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn graph_errors_display_code_subcode_and_message() {
+        let mut g = GraphError {
+            http_status: 400,
+            code: 613,
+            subcode: None,
+            message: "(#613) Calls to this api have exceeded the rate limit.".into(),
+            fbtrace_id: Some("AbC".into()),
+        };
+        let e = Error::from(MessengerError::Graph(g.clone()));
+        assert_eq!(e.to_string(), "graph error 613: (#613) Calls to this api have exceeded the rate limit.");
+        g.code = 10;
+        g.subcode = Some(2018300);
+        g.message = "(#10) This message is sent outside of allowed window.".into();
+        let e = Error::from(MessengerError::Graph(g));
+        assert_eq!(e.to_string(), "graph error 10 (subcode 2018300): (#10) This message is sent outside of allowed window.");
+        assert_eq!(e.graph().map(|g| g.http_status), Some(400));
+    }
+
+    #[test]
+    fn plugin_errors_display_their_message() {
+        assert_eq!(Error::msg("boom").to_string(), "boom");
+        assert_eq!(Error::from("boom"), Error::msg("boom"));
+        assert!(Error::msg(42).messenger().is_none());
+        assert_eq!(Error::from(MessengerError::OutsideWindow).to_string(), "outside the 24-hour messaging window");
+    }
+}

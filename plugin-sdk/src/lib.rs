@@ -2,41 +2,82 @@
 //!
 //! A plugin is a WebAssembly component (`wasm32-wasip2`) that the Switchboard
 //! host runs for every Messenger event of the Pages it is configured for.
-//! This crate generates the bindings from the WIT contract
-//! (`switchboard:plugin@0.1.0`) and wraps them in a small API: implement
-//! [`Plugin`], override the `on_*` methods you care about, and export it.
+//! This crate generates the guest bindings from the WIT contract
+//! (`switchboard:plugin@0.1.0`, world `plugin`) and wraps them in a small
+//! API: implement [`Plugin`], override the `on_*` methods you care about,
+//! act through the [`Context`], and export the type with [`export_plugin!`].
 //!
-//! ```ignore
+//! # Example
+//!
+//! A complete plugin (`Cargo.toml`: `crate-type = ["cdylib"]` and a
+//! dependency on `switchboard-plugin-sdk`):
+//!
+//! ```
 //! use switchboard_plugin_sdk::prelude::*;
 //!
-//! struct Echo;
+//! struct Greeter;
 //!
-//! impl Plugin for Echo {
-//!     fn info() -> Info {
-//!         Info::new("echo", env!("CARGO_PKG_VERSION")).kinds(["message"])
+//! impl Plugin for Greeter {
+//!     fn info() -> PluginInfo {
+//!         PluginInfo::new("greeter", env!("CARGO_PKG_VERSION")).event_kinds(["message", "postback"])
 //!     }
 //!
 //!     fn on_message(cx: &Context, message: &Message) -> Result<Verdict, Error> {
-//!         if let Some(text) = &message.text {
-//!             cx.reply(format!("You said: {text}"))?;
+//!         let Some(text) = &message.text else { return Ok(Verdict::Continue) };
+//!         if text.eq_ignore_ascii_case("agent") {
+//!             cx.reply("Connecting you to a person…")?;
+//!             cx.pass_to_page_inbox(Some("asked for an agent"))?;
+//!             return Ok(Verdict::Stop); // later plugins of the Page skip this event
 //!         }
+//!         cx.reply(
+//!             Outgoing::text(format!("Hello! You said: {text}"))
+//!                 .quick_reply(QuickReply::text("Menu", "MENU"))
+//!                 .quick_reply(QuickReply::text("Agent", "AGENT")),
+//!         )?;
+//!         Ok(Verdict::Continue)
+//!     }
+//!
+//!     fn on_postback(cx: &Context, postback: &Postback) -> Result<Verdict, Error> {
+//!         log::info(format!("postback {:?}", postback.payload));
+//!         cx.reply(Template::button("What next?").postback("Start over", "START").web_url("Help", "https://example.com"))?;
 //!         Ok(Verdict::Continue)
 //!     }
 //! }
 //!
-//! export_plugin!(Echo);
+//! export_plugin!(Greeter);
 //! ```
 //!
-//! Build with `cargo build --release --target wasm32-wasip2`. The host
-//! creates a fresh instance for every event, so a plugin keeps no state in
-//! memory between events.
+//! Build it with `cargo build --release --target wasm32-wasip2` and list
+//! `target/wasm32-wasip2/release/<crate>.wasm` under the Page's `plugins`.
+//!
+//! # Overview
+//!
+//! * Incoming: [`Event`] and its [`EventKind`] (with [`Message`],
+//!   [`Postback`]...) are the WIT records as the host delivers them;
+//!   [`Context`] gives the event's Page, person, standby flag and timestamp.
+//! * Outgoing: [`Outgoing`] (text, [`Media`], [`Template`]) with
+//!   [`QuickReply`]s, messaging type and tag, sent with [`Context::reply`]
+//!   or [`Context::send`].
+//! * Handover: [`Context::pass_to_page_inbox`] and friends.
+//! * What the host knows: [`Context::conversation`] (window, thread owner,
+//!   tokens), [`Context::notification_tokens`], [`Context::user_profile`].
+//! * Events from outside Messenger: [`Plugin::on_business`].
+//! * Failures: [`Error`], wrapping the host's typed [`MessengerError`].
+//! * Logs: [`log::info`] and friends write to the host's log, tagged with
+//!   the plugin, Page and event.
+//!
+//! The host creates a fresh instance for every event, so a plugin keeps no
+//! state in memory between events.
 
 mod context;
 mod error;
 pub mod log;
 mod outgoing;
+mod plugin;
 
-#[doc(hidden)]
+/// The raw bindings `wit_bindgen` generates from `wit/switchboard.wit`.
+/// Everything a plugin needs is re-exported at the crate root; these are
+/// here for the rare case the SDK does not wrap.
 pub mod bindings {
     wit_bindgen::generate!({
         path: "../wit",
@@ -44,146 +85,66 @@ pub mod bindings {
         pub_export_macro: true,
         export_macro_name: "__export_raw",
         default_bindings_module: "switchboard_plugin_sdk::bindings",
+        additional_derives: [PartialEq],
     });
 }
 
 pub use bindings::exports::switchboard::plugin::handler::Verdict;
+pub use bindings::switchboard::plugin::conversation::{
+    AccountLink, ConversationState, Interaction, InteractionSource, NotificationToken, ReceiverRole, ThreadOwner,
+};
 pub use bindings::switchboard::plugin::events::{
-    AccountLinking, AppRole, Attachment, Delivery, Echo, Event, EventKind, GamePlay, Message, MessageEdit, Optin,
-    PolicyEnforcement, Postback, Reaction, Read, Referral, ThreadControlChange, ThreadControlRequest,
+    AccountLinking, AppRole, Attachment, BusinessEvent, Coordinates, Delivery, Echo, Event, EventKind, GamePlay, Message, MessageEdit,
+    Optin, PolicyEnforcement, Postback, Reaction, Read, Referral, ResponseFeedback, ThreadControlChange,
+    ThreadControlRequest,
 };
 pub use bindings::switchboard::plugin::messenger::{
-    Button, GenericElement, MediaKind, MessagingType, NotificationType, QuickReplyKind, SenderAction, Sent,
+    Button, MediaKind, MessagingType, NotificationType, SenderAction, Sent,
 };
+pub use bindings::switchboard::plugin::profile::UserProfile;
 pub use bindings::switchboard::plugin::types::{GraphError, MessengerError, Recipient};
 pub use context::Context;
 pub use error::Error;
-pub use outgoing::{Media, Outgoing, QuickReply, Template};
+pub use outgoing::{Element, Media, Outgoing, QuickReply, Template};
+pub use plugin::{Handover, Plugin, PluginInfo};
 
-/// The Page Inbox app: pass the thread here to hand a person over to the
+#[doc(hidden)]
+pub use plugin::{__describe, __handle};
+
+/// The Page Inbox app: pass the thread to it to hand the person over to the
 /// Page's human agents.
 pub const PAGE_INBOX_APP_ID: &str = "263902037430900";
 
-/// What a plugin tells the host about itself.
-#[derive(Debug, Clone)]
-pub struct Info {
-    pub name: String,
-    pub version: String,
-    pub event_kinds: Vec<String>,
-}
-
-impl Info {
-    /// A plugin that receives every event kind.
-    pub fn new(name: impl Into<String>, version: impl Into<String>) -> Self {
-        Info { name: name.into(), version: version.into(), event_kinds: Vec::new() }
-    }
-
-    /// Receive only these kinds (`message`, `postback`, `optin`...): the
-    /// host skips the plugin for the others, which saves an instantiation.
-    pub fn kinds<S: Into<String>>(mut self, kinds: impl IntoIterator<Item = S>) -> Self {
-        self.event_kinds = kinds.into_iter().map(Into::into).collect();
-        self
-    }
-}
-
-/// A Switchboard plugin. Every method has a default that lets the event pass
-/// on to the next plugin; override the ones you need.
-pub trait Plugin {
-    fn info() -> Info;
-
-    /// Handles any event; the default calls the `on_*` method for its kind.
-    fn handle(cx: &Context, event: &Event) -> Result<Verdict, Error> {
-        match &event.kind {
-            EventKind::Message(m) => Self::on_message(cx, m),
-            EventKind::Echo(e) => Self::on_echo(cx, e),
-            EventKind::Postback(p) => Self::on_postback(cx, p),
-            EventKind::Optin(o) => Self::on_optin(cx, o),
-            EventKind::Referral(r) => Self::on_referral(cx, r),
-            EventKind::Delivery(d) => Self::on_delivery(cx, d),
-            EventKind::Read(r) => Self::on_read(cx, r),
-            EventKind::Reaction(r) => Self::on_reaction(cx, r),
-            EventKind::PassThreadControl(_)
-            | EventKind::TakeThreadControl(_)
-            | EventKind::RequestThreadControl(_)
-            | EventKind::AppRoles(_) => Self::on_handover(cx, &event.kind),
-            _ => Self::on_other(cx, event),
-        }
-    }
-
-    fn on_message(_cx: &Context, _message: &Message) -> Result<Verdict, Error> {
-        Ok(Verdict::Continue)
-    }
-    fn on_echo(_cx: &Context, _echo: &Echo) -> Result<Verdict, Error> {
-        Ok(Verdict::Continue)
-    }
-    fn on_postback(_cx: &Context, _postback: &Postback) -> Result<Verdict, Error> {
-        Ok(Verdict::Continue)
-    }
-    fn on_optin(_cx: &Context, _optin: &Optin) -> Result<Verdict, Error> {
-        Ok(Verdict::Continue)
-    }
-    fn on_referral(_cx: &Context, _referral: &Referral) -> Result<Verdict, Error> {
-        Ok(Verdict::Continue)
-    }
-    fn on_delivery(_cx: &Context, _delivery: &Delivery) -> Result<Verdict, Error> {
-        Ok(Verdict::Continue)
-    }
-    fn on_read(_cx: &Context, _read: &Read) -> Result<Verdict, Error> {
-        Ok(Verdict::Continue)
-    }
-    fn on_reaction(_cx: &Context, _reaction: &Reaction) -> Result<Verdict, Error> {
-        Ok(Verdict::Continue)
-    }
-    /// Thread control passed, taken or requested, or app roles changed.
-    fn on_handover(_cx: &Context, _change: &EventKind) -> Result<Verdict, Error> {
-        Ok(Verdict::Continue)
-    }
-    /// Every other kind, including ones newer than this SDK.
-    fn on_other(_cx: &Context, _event: &Event) -> Result<Verdict, Error> {
-        Ok(Verdict::Continue)
-    }
-}
-
-#[doc(hidden)]
-pub fn __describe<P: Plugin>() -> bindings::exports::switchboard::plugin::handler::PluginInfo {
-    let info = P::info();
-    bindings::exports::switchboard::plugin::handler::PluginInfo {
-        name: info.name,
-        version: info.version,
-        event_kinds: info.event_kinds,
-    }
-}
-
-#[doc(hidden)]
-pub fn __handle<P: Plugin>(event: Event) -> Result<Verdict, String> {
-    let cx = Context::new(&event);
-    P::handle(&cx, &event).map_err(|e| e.to_string())
-}
-
 /// Exports a [`Plugin`] implementation as the component's `handler`.
+/// Use it once per plugin crate.
+///
+/// A [`PluginInfo`] left with an empty name or version is completed with
+/// the plugin crate's Cargo package name and version.
 #[macro_export]
 macro_rules! export_plugin {
     ($plugin:ty) => {
-        #[doc(hidden)]
-        pub struct __SwitchboardExport;
+        const _: () = {
+            struct __SwitchboardExport;
 
-        impl $crate::bindings::exports::switchboard::plugin::handler::Guest for __SwitchboardExport {
-            fn describe() -> $crate::bindings::exports::switchboard::plugin::handler::PluginInfo {
-                $crate::__describe::<$plugin>()
+            impl $crate::bindings::exports::switchboard::plugin::handler::Guest for __SwitchboardExport {
+                fn describe() -> $crate::bindings::exports::switchboard::plugin::handler::PluginInfo {
+                    $crate::__describe::<$plugin>(env!("CARGO_PKG_NAME"), env!("CARGO_PKG_VERSION"))
+                }
+                fn handle(event: $crate::Event) -> ::core::result::Result<$crate::Verdict, ::std::string::String> {
+                    $crate::__handle::<$plugin>(event)
+                }
             }
-            fn handle(event: $crate::Event) -> ::core::result::Result<$crate::Verdict, ::std::string::String> {
-                $crate::__handle::<$plugin>(event)
-            }
-        }
 
-        $crate::bindings::__export_raw!(__SwitchboardExport);
+            $crate::bindings::__export_raw!(__SwitchboardExport);
+        };
     };
 }
 
-/// Everything a plugin usually needs.
+/// Everything a plugin usually needs: `use switchboard_plugin_sdk::prelude::*;`.
 pub mod prelude {
     pub use crate::{
-        export_plugin, Context, Error, Event, EventKind, Info, Media, Message, Outgoing, Plugin, Postback, QuickReply,
-        Template, Verdict, PAGE_INBOX_APP_ID,
+        export_plugin, log, BusinessEvent, Context, Element, Error, Event, EventKind, Handover, Media, Message,
+        MessengerError, Optin, Outgoing, Plugin, PluginInfo, Postback, QuickReply, Recipient, Template, ThreadOwner,
+        Verdict, PAGE_INBOX_APP_ID,
     };
 }

@@ -14,7 +14,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use switchboard::capabilities::{Invocation, PageAccess};
+use switchboard::capabilities::{Invocation, PageAccess, UserProfiles};
+use switchboard::conversation::{Conversations, MessagingPolicy};
+use switchboard::page_gate::{GatePolicy, PageGate};
+use switchboard::store::Store;
 use switchboard::config::{PluginLimits, Secret};
 use switchboard::envelope;
 use switchboard::graph::GraphClient;
@@ -39,14 +42,31 @@ async fn main() -> anyhow::Result<()> {
     fake.register_page("1001", "tok", "1234");
     let runtime = PluginRuntime::new(PluginLimits::default())?;
     let plugin = Arc::new(runtime.load(&wasm).await?);
+    let data = tempfile::tempdir()?;
+    let store = Store::open_sqlite(data.path())?;
+    let policy = MessagingPolicy { allowed_tags: vec!["HUMAN_AGENT".into()], ad_referral_window: Duration::from_secs(72 * 3600) };
+    let gate = GatePolicy {
+        rate_per_sec: 1e9,
+        burst: 1_000_000,
+        retry_deadline: Duration::from_secs(5),
+        first_backoff: Duration::from_millis(100),
+        max_backoff: Duration::from_secs(1),
+        circuit_open: Duration::from_secs(60),
+    };
     let page = Arc::new(PageAccess {
         page_id: "1001".into(),
         app_id: "1234".into(),
         access_token: Secret::new("tok"),
         graph: GraphClient::new(&fake.base_url(), Duration::from_secs(5))?,
+        gate: PageGate::new("1001", gate),
+        conversations: Conversations::new(store, policy),
+        profiles: UserProfiles::new(Duration::from_secs(60), &[]),
     });
-    let silent = Arc::new(event(r#"{"object":"page","entry":[{"id":"1001","messaging":[{"sender":{"id":"u"},"recipient":{"id":"1001"},"timestamp":1700000000000,"message":{"mid":"m1","attachments":[{"type":"image","payload":{"url":"https://x/y.png"}}]}}]}]}"#));
-    let talking = Arc::new(event(r#"{"object":"page","entry":[{"id":"1001","messaging":[{"sender":{"id":"u"},"recipient":{"id":"1001"},"timestamp":1700000000000,"message":{"mid":"m2","text":"hello benchmark"}}]}]}"#));
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_millis().to_string();
+    let silent = Arc::new(event(&r#"{"object":"page","entry":[{"id":"1001","messaging":[{"sender":{"id":"u"},"recipient":{"id":"1001"},"timestamp":NOW,"message":{"mid":"m1","attachments":[{"type":"image","payload":{"url":"https://x/y.png"}}]}}]}]}"#.replace("NOW", &now)));
+    let talking = Arc::new(event(&r#"{"object":"page","entry":[{"id":"1001","messaging":[{"sender":{"id":"u"},"recipient":{"id":"1001"},"timestamp":NOW,"message":{"mid":"m2","text":"hello benchmark"}}]}]}"#.replace("NOW", &now)));
+    // The host learns of the message before plugins run: the window opens.
+    page.conversations.observe(&talking, "1234").await;
 
     println!("echo plugin: {} bytes; {iterations} events per row\n", std::fs::metadata(&wasm)?.len());
     println!("{:<38} {:>10} {:>10} {:>10} {:>12}", "measurement", "mean", "p50", "p99", "events/s");

@@ -68,6 +68,9 @@ async fn main() -> anyhow::Result<()> {
     let events = env_or("EVENTS", 40_000);
     let connections = env_or("CONNECTIONS", 64);
     let users = env_or("USERS", 2_000);
+    // Many Pages, as an operator runs: one Page alone is paced to
+    // `graph.send_rate_per_sec` (250/s, under the Send API's 300/s).
+    let pages = env_or("PAGES", 64).max(1);
     let batch = env_or("BATCH", 1).max(1);
     let with_echo = std::env::var("PLUGINS").map(|p| p != "none").unwrap_or(true);
 
@@ -78,7 +81,16 @@ async fn main() -> anyhow::Result<()> {
     anyhow::ensure!(echo.is_file(), "{} is missing: cargo build-plugins", echo.display());
 
     let fake = FakeGraph::start().await?;
-    fake.register_page("1001", "tok-1001", "1234");
+    let mut page_tables = String::new();
+    for p in 0..pages {
+        fake.register_page(&format!("{}", 1001 + p), &format!("tok-{}", 1001 + p), "1234");
+        page_tables.push_str(&format!(
+            "[[pages]]\nid = \"{}\"\napp = \"1234\"\naccess_token = \"tok-{}\"\nplugins = [{}]\n",
+            1001 + p,
+            1001 + p,
+            if with_echo { format!("{:?}", echo.display().to_string()) } else { String::new() }
+        ));
+    }
     let dir = tempfile::tempdir()?;
     let port = free_port()?;
     let config = dir.path().join("switchboard.toml");
@@ -86,10 +98,8 @@ async fn main() -> anyhow::Result<()> {
         &config,
         format!(
             "listen = \"127.0.0.1:{port}\"\ngraph_api_url = \"{}\"\n[store]\npath = \"data\"\n[dispatch]\nmax_queued_events = 1000000\n\
-             [[apps]]\nid = \"1234\"\nsecret = \"{SECRET}\"\nverify_token = \"v\"\n\
-             [[pages]]\nid = \"1001\"\napp = \"1234\"\naccess_token = \"tok-1001\"\nplugins = [{}]\n",
+             [[apps]]\nid = \"1234\"\nsecret = \"{SECRET}\"\nverify_token = \"v\"\n{page_tables}",
             fake.base_url(),
-            if with_echo { format!("{:?}", echo.display().to_string()) } else { String::new() }
         ),
     )?;
     let host = Host(
@@ -110,18 +120,21 @@ async fn main() -> anyhow::Result<()> {
 
     // Distinct signed bodies, made before the clock starts.
     let requests = events.div_ceil(batch);
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_millis() as u64;
     let bodies: Arc<Vec<(String, String)>> = Arc::new(
         (0..requests)
             .map(|r| {
-                let messaging: Vec<_> = (0..batch)
+                // One entry per event: a batch may span Pages, as Meta's do.
+                let entries: Vec<_> = (0..batch)
                     .map(|b| {
                         let n = r * batch + b;
-                        json!({"sender":{"id":format!("user{}", n % users)},"recipient":{"id":"1001"},
-                               "timestamp":1_700_000_000_000u64 + n as u64,
-                               "message":{"mid":format!("mid.bench.{n}"),"text":format!("bench {n}")}})
+                        let page = (1001 + n % pages).to_string();
+                        json!({"id":page,"time":now,"messaging":[{"sender":{"id":format!("user{}", n % users)},"recipient":{"id":page},
+                               "timestamp":now + n as u64,
+                               "message":{"mid":format!("mid.bench.{n}"),"text":format!("bench {n}")}}]})
                     })
                     .collect();
-                let body = json!({"object":"page","entry":[{"id":"1001","time":1_700_000_000_000u64,"messaging":messaging}]}).to_string();
+                let body = json!({"object":"page","entry":entries}).to_string();
                 let (sha256, _) = sign(SECRET, body.as_bytes());
                 (body, sha256)
             })

@@ -86,6 +86,7 @@ async fn kill_9_mid_stream_loses_nothing_and_keeps_order() {
 
     // Each user's events go out one after another, as Messenger delivers a
     // conversation; a webhook that is not acknowledged is redelivered.
+    let base = now_ms();
     let acked = Arc::new(AtomicUsize::new(0));
     let redeliveries = Arc::new(AtomicUsize::new(0));
     let mut senders = Vec::new();
@@ -97,7 +98,7 @@ async fn kill_9_mid_stream_loses_nothing_and_keeps_order() {
                     let n = user * EVENTS_PER_USER + k;
                     let body = json!({"object":"page","entry":[{"id":"1001","time":1,"messaging":[{
                         "sender":{"id":format!("user{user}")},"recipient":{"id":"1001"},
-                        "timestamp":1_700_000_000_000u64 + k as u64,
+                        "timestamp":base + k as u64,
                         "message":{"mid":format!("mid.crash.{n}"),"text":format!("event {user}/{k}")}}]}]})
                     .to_string();
                     let (sha256, _) = sign(APP_SECRET, body.as_bytes());

@@ -56,7 +56,7 @@ async fn graph_errors_reach_the_plugin_typed() {
     host.fake.inject_error(ErrorRule::new(GraphErrorSpec::not_thread_owner_2018300()).path("/messages").times(1));
     assert_eq!(host.post_signed(&text_messages(&[("1001", "u1", "m2", "again")])).await.status(), 200);
     let sent = texts(&host.wait_sent(2).await);
-    assert_eq!(sent[1], "send failed: not-thread-owner", "{sent:?}");
+    assert_eq!(sent[1], "send failed: not-thread-owner standby=false", "{sent:?}");
     host.stop().await;
 }
 
@@ -79,14 +79,17 @@ async fn stop_ends_the_chain_and_continue_passes_the_event_on() {
 async fn handover_calls_use_the_graph_api() {
     let host = TestHost::start(vec![page("1001", "tok-1001", &["probe"])]).await;
     assert_eq!(host.post_signed(&text_messages(&[("1001", "u1", "m1", "handover")])).await.status(), 200);
-    let sent = texts(&host.wait_sent(1).await);
-    assert_eq!(sent, ["handover: ok"]);
+    let sent = texts(&host.wait_sent(2).await);
+    // After the pass the Page Inbox owns the thread: the probe's reply is
+    // refused by the host without a Graph call.
+    assert_eq!(sent, ["handover: ok", "send failed: not-thread-owner standby=false"]);
+    assert!(host.fake.calls_to("/messages").iter().all(|c| c.body["recipient"]["id"] != "u1"), "no send to u1 was attempted");
     let passes = host.fake.calls_to("/pass_thread_control");
     assert_eq!(passes.len(), 1);
     assert_eq!(passes[0].body["target_app_id"], 263902037430900u64);
     assert_eq!(passes[0].access_token.as_deref(), Some("tok-1001"));
     assert_eq!(host.post_signed(&text_messages(&[("1001", "u1", "m2", "owner")])).await.status(), 200);
-    let sent = texts(&host.wait_sent(2).await);
-    assert_eq!(sent, ["handover: ok", "owner: 263902037430900"]);
+    let sent = texts(&host.wait_sent(3).await);
+    assert_eq!(sent[2], "owner: 263902037430900", "{sent:?}");
     host.stop().await;
 }

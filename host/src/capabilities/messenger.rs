@@ -1,14 +1,23 @@
 //! `switchboard:plugin/messenger`: the Send API, with the Page's own token.
+//!
+//! A send goes: quota → body checks ([`send_api`]) → outbox (a replayed
+//! event's send that already happened returns its recorded answer) → the
+//! Platform's rules on the conversation (thread owner, messaging window,
+//! tags, one-time-notification tokens), refused locally with a typed error
+//! → the Page's gate (circuit, pacing, per-person order, retries) → the
+//! outbox record and what the answer teaches about the conversation.
 
 use std::sync::Arc;
 
 use serde_json::Value;
 
-use super::{CallContext, SendLedger};
-use crate::store::WriteOp;
-use crate::runtime::bindings::switchboard::plugin::messenger::{Host, OutgoingMessage, SenderAction, Sent};
+use super::{is_not_thread_owner, refusal_to_wit, to_wit_error, CallContext, PageAccess, SendLedger};
+use crate::conversation::{now_ms, ConversationState, NotificationToken, Refusal, SendBasis, ThreadOwner};
+use crate::page_gate::GateError;
+use crate::runtime::bindings::switchboard::plugin::messenger::{Host, MessagingType, OutgoingMessage, SenderAction, Sent};
 use crate::runtime::bindings::switchboard::plugin::types::{MessengerError, Recipient};
 use crate::send_api;
+use crate::store::{TokenQuery, WriteOp};
 
 pub struct Messenger {
     call: Arc<CallContext>,
@@ -20,13 +29,20 @@ impl Messenger {
     }
 }
 
+/// What the rules decided about a send, to finish it afterwards.
+enum Permit {
+    /// To a PSID (or a recipient the host cannot check).
+    Plain,
+    /// With a one-time-notification token, now marked used; `known` says
+    /// whether the host had seen its opt-in.
+    Token { token: String, known: bool },
+}
+
 impl Messenger {
     /// The outbox's record of `slot`, if this send already happened.
     async fn recorded(&self, ledger: &SendLedger, page_id: &str, event_id: &str, slot: &str) -> Option<Value> {
-        let started = std::time::Instant::now();
         let (p, e, s) = (page_id.to_string(), event_id.to_string(), slot.to_string());
-        let found = ledger.store.read(move |b| b.outbox_get(&p, &e, &s)).await;
-        self.call.budget.add_host_time(started);
+        let found = self.call.host_work(ledger.store.read(move |b| b.outbox_get(&p, &e, &s))).await;
         match found {
             Ok(Some(text)) => {
                 tracing::info!(event = event_id, slot, "send already done before a restart or retry; not repeated");
@@ -37,6 +53,76 @@ impl Messenger {
                 tracing::error!(error = %e, "outbox lookup failed; sending");
                 None
             }
+        }
+    }
+
+    /// Applies the Platform's rules to a send to `recipient`; returns the
+    /// key that orders it among sends to the same person.
+    async fn permit(&self, page: &PageAccess, recipient: &Recipient, basis: SendBasis<'_>) -> Result<(Permit, String), MessengerError> {
+        let conversations = &page.conversations;
+        match recipient {
+            Recipient::Psid(psid) => {
+                let state = self.call.host_work(conversations.get(&page.page_id, psid)).await;
+                state.check_send(&page.app_id, conversations.policy(), basis, now_ms()).map_err(refusal_to_wit)?;
+                Ok((Permit::Plain, psid.clone()))
+            }
+            Recipient::OneTimeNotifToken(token) => {
+                let found = self.call.host_work(conversations.tokens(&page.page_id, TokenQuery::Token(token.clone()))).await;
+                let Some(known) = found.into_iter().next() else {
+                    // An opt-in from before this host kept state: let the
+                    // Graph API judge, and remember the use.
+                    return Ok((Permit::Token { token: token.clone(), known: false }, token.clone()));
+                };
+                known.check_usable(now_ms()).map_err(refusal_to_wit)?;
+                let state = self.call.host_work(conversations.get(&page.page_id, &known.psid)).await;
+                if state.owned_by_other(&page.app_id) {
+                    return Err(refusal_to_wit(Refusal::NotThreadOwner));
+                }
+                // Durably used before the send goes out: at most once, even
+                // across a crash.
+                self.call
+                    .host_work(conversations.mark_token(&page.page_id, token, true))
+                    .await
+                    .map_err(|e| MessengerError::Unavailable(format!("could not record the token's use: {e}")))?;
+                Ok((Permit::Token { token: token.clone(), known: true }, known.psid))
+            }
+            Recipient::UserRef(key) | Recipient::PhoneNumber(key) | Recipient::PostId(key) | Recipient::CommentId(key)
+            | Recipient::NotificationMessagesToken(key) => Ok((Permit::Plain, key.clone())),
+        }
+    }
+
+    /// What a send's outcome teaches the host.
+    async fn learn(&self, page: &PageAccess, recipient: &Recipient, permit: Permit, result: &Result<Value, GateError>) {
+        let conversations = &page.conversations;
+        if let (Recipient::Psid(psid), Err(e)) = (recipient, result) {
+            if is_not_thread_owner(e) {
+                let learn = |s: &mut ConversationState| {
+                    if s.owned_by_other(&page.app_id) {
+                        return false;
+                    }
+                    s.thread_owner = ThreadOwner::OtherApp;
+                    true
+                };
+                self.call.host_work(conversations.update(&page.page_id, psid, learn)).await;
+            }
+        }
+        let Permit::Token { token, known } = permit else { return };
+        match result {
+            Ok(reply) if !known => {
+                let psid = reply.get("recipient_id").and_then(crate::envelope::id_string).unwrap_or_default();
+                let now = now_ms();
+                let used = NotificationToken { token, psid, topic: None, issued_ms: now, expires_ms: now, used_ms: Some(now) };
+                page.conversations.remember_used_token(&page.page_id, used);
+            }
+            Ok(_) => {}
+            // Definitely not sent: the token is still good.
+            Err(GateError::CircuitOpen(_) | GateError::Graph(crate::graph::GraphError::Api { .. })) if known => {
+                if let Err(e) = self.call.host_work(conversations.mark_token(&page.page_id, &token, false)).await {
+                    tracing::error!(error = %e, "could not release a notification token after a failed send");
+                }
+            }
+            // Unknown outcome (no answer): keep it used, at most once.
+            Err(_) => {}
         }
     }
 }
@@ -60,23 +146,40 @@ impl Host for Messenger {
                 }
             }
         }
-        let reply = self.call.graph(page.graph.post(&page.access_token, "me/messages", &body)).await?;
+        let basis = match message.messaging_type {
+            MessagingType::Response | MessagingType::Update => SendBasis::Window,
+            MessagingType::MessageTag => SendBasis::Tag { tag: message.tag.as_deref(), written_by_human: message.written_by_human },
+        };
+        let (permit, order_key) = self.permit(page, &message.recipient, basis).await?;
+        let result = self
+            .call
+            .graph(page, Some(&order_key), || page.graph.post(&page.access_token, "me/messages", &body))
+            .await;
+        self.learn(page, &message.recipient, permit, &result).await;
+        let reply = result.map_err(to_wit_error)?;
         if let (Some(ledger), Some(slot)) = (ledger, slot) {
             // Durable before the plugin goes on, so a crash from here on
             // cannot make this send happen twice.
-            let started = std::time::Instant::now();
             let op = WriteOp::OutboxSent { page_id: page.page_id.clone(), event_id, slot, response: reply.to_string() };
-            if let Err(e) = ledger.store.write(op).await {
+            if let Err(e) = self.call.host_work(ledger.store.write(op)).await {
                 tracing::error!(error = %e, "could not record a send in the outbox; a replay may repeat it");
             }
-            self.call.budget.add_host_time(started);
         }
         Ok(sent(&reply))
     }
 
     async fn send_action(&mut self, recipient: Recipient, action: SenderAction) -> Result<(), MessengerError> {
         let page = self.call.page_for_call()?;
+        if matches!(recipient, Recipient::OneTimeNotifToken(_)) {
+            return Err(MessengerError::InvalidRequest("sender actions cannot use a one-time-notification token".into()));
+        }
         let body = send_api::sender_action_body(&recipient, action);
-        self.call.graph(page.graph.post(&page.access_token, "me/messages", &body)).await.map(drop)
+        let (permit, order_key) = self.permit(page, &recipient, SendBasis::Window).await?;
+        let result = self
+            .call
+            .graph(page, Some(&order_key), || page.graph.post(&page.access_token, "me/messages", &body))
+            .await;
+        self.learn(page, &recipient, permit, &result).await;
+        result.map(drop).map_err(to_wit_error)
     }
 }

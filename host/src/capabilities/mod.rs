@@ -8,15 +8,20 @@
 //! |---|---|
 //! | `switchboard:plugin/messenger` | [`Messenger`] (Send API) |
 //! | `switchboard:plugin/handover`  | [`Handover`] (thread control) |
+//! | `switchboard:plugin/conversation` | [`Conversation`] (host-kept state) |
+//! | `switchboard:plugin/profile`   | [`Profile`] (User Profile API, cached) |
 //! | `switchboard:plugin/log`       | [`Log`] (structured logs) |
 //!
 //! Every unit acts for exactly one invocation: one plugin handling one event
 //! of one Page ([`CallContext`]). It can only use that Page's token, and it
-//! draws on the invocation's [`Budget`] of host calls.
+//! draws on the invocation's [`Budget`] of host calls. Graph calls go through
+//! the Page's [`PageGate`] (circuit, pacing, per-person order, retries).
 
+mod conversation;
 mod handover;
 mod log;
 mod messenger;
+mod profile;
 
 use std::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -24,11 +29,15 @@ use std::time::{Duration, Instant};
 
 use wasmtime::component::{HasSelf, Linker};
 
-pub use self::handover::Handover;
+pub use self::conversation::Conversation;
+pub use self::handover::{pass_thread, Handover};
 pub use self::log::Log;
 pub use self::messenger::Messenger;
+pub use self::profile::{Profile, UserProfiles};
 use crate::config::{PluginLimits, Secret};
+use crate::conversation::{Conversations, Refusal};
 use crate::graph::{GraphClient, GraphError};
+use crate::page_gate::{GateError, PageGate};
 use crate::runtime::bindings::switchboard::plugin::types::{self, MessengerError};
 use crate::runtime::InvocationState;
 use crate::store::Store;
@@ -39,16 +48,22 @@ pub fn add_to_linker(linker: &mut Linker<InvocationState>) -> wasmtime::Result<(
     wit::types::add_to_linker::<_, HasSelf<Messenger>>(linker, |s| &mut s.messenger)?;
     wit::messenger::add_to_linker::<_, HasSelf<Messenger>>(linker, |s| &mut s.messenger)?;
     wit::handover::add_to_linker::<_, HasSelf<Handover>>(linker, |s| &mut s.handover)?;
+    wit::conversation::add_to_linker::<_, HasSelf<Conversation>>(linker, |s| &mut s.conversation)?;
+    wit::profile::add_to_linker::<_, HasSelf<Profile>>(linker, |s| &mut s.profile)?;
     wit::log::add_to_linker::<_, HasSelf<Log>>(linker, |s| &mut s.log)?;
     Ok(())
 }
 
-/// The Page a plugin acts for, with what it takes to call the Graph API.
+/// The Page a plugin acts for, with what it takes to call the Graph API
+/// and to apply the Platform's rules.
 pub struct PageAccess {
     pub page_id: String,
     pub app_id: String,
     pub access_token: Secret,
     pub graph: GraphClient,
+    pub gate: PageGate,
+    pub conversations: Conversations,
+    pub profiles: UserProfiles,
 }
 
 /// Who is calling: a plugin, handling one event, for one Page.
@@ -147,27 +162,60 @@ impl CallContext {
         })
     }
 
-    /// Runs a Graph call, counting its time as host time, not guest CPU.
-    async fn graph<T>(&self, call: impl std::future::Future<Output = Result<T, GraphError>>) -> Result<T, MessengerError> {
+    /// Runs a Graph call through the Page's gate (to `recipient`, kept in
+    /// order with other calls to them), counting its time as host time, not
+    /// guest CPU.
+    async fn graph<T, F, Fut>(&self, page: &PageAccess, recipient: Option<&str>, call: F) -> Result<T, GateError>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, GraphError>>,
+    {
         let started = Instant::now();
-        let result = call.await;
+        let result = page.gate.call(recipient, call).await;
         self.budget.add_host_time(started);
-        result.map_err(|e| {
+        if let Err(e) = &result {
             tracing::debug!(plugin = %self.invocation.plugin, event = %self.invocation.event_id, error = %e, "Graph call failed");
-            to_wit_error(e)
-        })
+        }
+        result
+    }
+
+    /// Times a wait on the host's own state (the store) as host time.
+    async fn host_work<T>(&self, work: impl std::future::Future<Output = T>) -> T {
+        let started = Instant::now();
+        let result = work.await;
+        self.budget.add_host_time(started);
+        result
     }
 }
 
-/// Graph errors as plugins see them; "another app owns the thread" gets its
-/// own case so plugins need not know the subcode.
-fn to_wit_error(e: GraphError) -> MessengerError {
+/// Whether a failed call says another app owns the thread.
+fn is_not_thread_owner(e: &GateError) -> bool {
+    matches!(e, GateError::Graph(GraphError::Api { code: 10, subcode: Some(2018300), .. }))
+}
+
+/// Gate failures as plugins see them; "another app owns the thread" gets
+/// its own case so plugins need not know the subcode.
+fn to_wit_error(e: GateError) -> MessengerError {
+    if is_not_thread_owner(&e) {
+        return MessengerError::NotThreadOwner;
+    }
     match e {
-        GraphError::Api { code: 10, subcode: Some(2018300), .. } => MessengerError::NotThreadOwner,
-        GraphError::Api { http_status, code, subcode, message, fbtrace_id } => {
+        GateError::CircuitOpen(_) => MessengerError::PageCircuitOpen,
+        GateError::Graph(GraphError::Api { http_status, code, subcode, message, fbtrace_id, .. }) => {
             MessengerError::Graph(types::GraphError { http_status, code, subcode, message, fbtrace_id })
         }
-        GraphError::Unavailable(why) => MessengerError::Unavailable(why),
+        GateError::Graph(GraphError::Unavailable(why)) => MessengerError::Unavailable(why),
+    }
+}
+
+/// A local refusal as plugins see it.
+fn refusal_to_wit(r: Refusal) -> MessengerError {
+    match r {
+        Refusal::OutsideWindow => MessengerError::OutsideWindow,
+        Refusal::NotThreadOwner => MessengerError::NotThreadOwner,
+        Refusal::TokenUsed => MessengerError::NotificationTokenUsed,
+        Refusal::TokenExpired => MessengerError::NotificationTokenExpired,
+        Refusal::Invalid(why) => MessengerError::InvalidRequest(why),
     }
 }
 

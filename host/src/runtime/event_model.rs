@@ -7,7 +7,7 @@
 use serde_json::Value;
 
 use super::bindings::switchboard::plugin::events::{
-    AccountLinking, AppRole, Attachment, Coordinates, Delivery, Echo, Event, EventKind, GamePlay, Message,
+    AccountLinking, AppRole, Attachment, BusinessEvent, Coordinates, Delivery, Echo, Event, EventKind, GamePlay, Message,
     MessageEdit, Optin, PolicyEnforcement, Postback, Reaction, Read, Referral, ResponseFeedback,
     ThreadControlChange, ThreadControlRequest,
 };
@@ -46,6 +46,10 @@ pub fn to_wit(event: &InboundEvent) -> Event {
                 text: text(&e["text"]).unwrap_or_default(),
                 num_edit: number(&e["num_edit"]).unwrap_or(0).clamp(0, u32::MAX as i64) as u32,
             })
+        }
+        "business" => {
+            let body = event.business_body();
+            EventKind::Business(BusinessEvent { kind: text(&body["type"]), json: body.to_string() })
         }
         "pass-thread-control" => EventKind::PassThreadControl(thread_change(&v["pass_thread_control"])),
         "take-thread-control" => EventKind::TakeThreadControl(thread_change(&v["take_thread_control"])),

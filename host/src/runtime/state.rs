@@ -8,7 +8,7 @@ use wasmtime::component::ResourceTable;
 use wasmtime::ResourceLimiter;
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
-use crate::capabilities::{Budget, CallContext, Handover, Invocation, Log, Messenger};
+use crate::capabilities::{Budget, CallContext, Conversation, Handover, Invocation, Log, Messenger, Profile};
 use crate::config::PluginLimits;
 
 pub struct InvocationState {
@@ -18,6 +18,8 @@ pub struct InvocationState {
     call: Arc<CallContext>,
     pub messenger: Messenger,
     pub handover: Handover,
+    pub conversation: Conversation,
+    pub profile: Profile,
     pub log: Log,
 }
 
@@ -33,6 +35,8 @@ impl InvocationState {
             limiter: MemoryLimiter { max_memory: limits.memory_bytes(), hit: false },
             messenger: Messenger::new(call.clone()),
             handover: Handover::new(call.clone()),
+            conversation: Conversation::new(call.clone()),
+            profile: Profile::new(call.clone()),
             log: Log::new(call.clone()),
             call,
         }

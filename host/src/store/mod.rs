@@ -1,5 +1,6 @@
-//! Durable state: the inbox (accepted events), the outbox (sends done) and
-//! the dead letters.
+//! Durable state: the inbox (accepted events), the outbox (sends done), the
+//! dead letters, and what the host knows of conversations (their state and
+//! one-time-notification tokens) and Pages.
 //!
 //! [`Store`] is the one handle the rest of the host uses. Writes go through a
 //! single writer thread that practises **group commit**: every write request
@@ -27,6 +28,7 @@ use std::thread;
 
 use tokio::sync::oneshot;
 
+use crate::conversation::NotificationToken;
 use crate::envelope::InboundEvent;
 
 /// A write, applied inside a group-committed transaction.
@@ -44,6 +46,26 @@ pub enum WriteOp {
     OutboxSent { page_id: String, event_id: String, slot: String, response: String },
     /// Delete finished events and outbox rows older than `before_ms`.
     Prune { before_ms: i64 },
+    /// Replace a conversation's state (JSON of
+    /// [`crate::conversation::ConversationState`]).
+    ConversationPut { page_id: String, psid: String, state: String },
+    /// Replace one Page-level value (the app role, the Messenger Profile
+    /// last applied...).
+    PageStatePut { page_id: String, key: String, value: String },
+    /// Remember a one-time-notification token (ignored if known).
+    TokenIssued { page_id: String, token: NotificationToken },
+    /// Mark a token used at `used_ms`, or unused again with `None`.
+    TokenUsed { page_id: String, token: String, used_ms: Option<u64> },
+}
+
+/// Which one-time-notification tokens to read.
+#[derive(Debug, Clone)]
+pub enum TokenQuery {
+    Token(String),
+    /// Every token of this person.
+    Psid(String),
+    /// Every token for this topic.
+    Topic(String),
 }
 
 /// What a write produced.
@@ -94,6 +116,11 @@ pub trait Backend: Send + 'static {
     /// Marks a dead letter for another try; the host picks it up.
     fn requeue_dead_letter(&mut self, page_id: &str, event_id: &str) -> anyhow::Result<bool>;
     fn drop_dead_letter(&mut self, page_id: &str, event_id: &str) -> anyhow::Result<bool>;
+    /// A conversation's state JSON, if the host has seen the person.
+    fn conversation_get(&mut self, page_id: &str, psid: &str) -> anyhow::Result<Option<String>>;
+    fn page_state_get(&mut self, page_id: &str, key: &str) -> anyhow::Result<Option<String>>;
+    /// One-time-notification tokens of a Page, used ones included.
+    fn tokens(&mut self, page_id: &str, query: &TokenQuery) -> anyhow::Result<Vec<NotificationToken>>;
 }
 
 /// Writes waiting for the writer thread, with their reply channels.

@@ -143,17 +143,29 @@ impl TestHost {
     }
 }
 
+/// Now, in epoch milliseconds: events must be recent, or the messaging
+/// window the host enforces is closed.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock after 1970").as_millis() as u64
+}
+
+/// `body` with the sample timestamps (`1700000000…`, Nov 2023) moved to now.
+pub fn fresh(body: &str) -> String {
+    body.replace("1700000000", &(now_ms() / 1000).to_string())
+}
+
 /// A webhook body with one text message per (page, psid, mid, text).
 pub fn text_messages(messages: &[(&str, &str, &str, &str)]) -> String {
+    let base = now_ms();
     let entries: Vec<serde_json::Value> = messages
         .iter()
         .enumerate()
         .map(|(i, (page, psid, mid, text))| {
             serde_json::json!({
-                "id": page, "time": 1_700_000_000_000u64 + i as u64,
+                "id": page, "time": base + i as u64,
                 "messaging": [{
                     "sender": {"id": psid}, "recipient": {"id": page},
-                    "timestamp": 1_700_000_000_000u64 + i as u64,
+                    "timestamp": base + i as u64,
                     "message": {"mid": mid, "text": text}
                 }]
             })

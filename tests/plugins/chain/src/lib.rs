@@ -1,12 +1,14 @@
-//! The second link of a plugin chain in tests: replies `chain: {text}`.
+//! A test plugin for plugin chains: replies `chain: {text}` to text
+//! messages and lets the event go on (`Verdict::Continue`), so a test can
+//! tell whether it saw an event an earlier plugin stopped.
 
 use switchboard_plugin_sdk::prelude::*;
 
 struct Chain;
 
 impl Plugin for Chain {
-    fn info() -> Info {
-        Info::new("chain", env!("CARGO_PKG_VERSION")).kinds(["message"])
+    fn info() -> PluginInfo {
+        PluginInfo::new("chain", env!("CARGO_PKG_VERSION")).event_kinds(["message"])
     }
 
     fn on_message(cx: &Context, message: &Message) -> Result<Verdict, Error> {

@@ -1,45 +1,53 @@
-//! A plugin that misbehaves on request, to test the sandbox: "panic",
-//! "loop" (CPU), "oom" (memory), "deep" (stack overflow), "err" (returns an
-//! error). Anything else gets `faulty ok: {text}`.
+//! A test plugin that misbehaves on request, to test the host's sandbox.
+//! On a text message:
+//!
+//! * `panic`: panics (a trap);
+//! * `loop`: spins forever (the CPU limit);
+//! * `oom`: allocates 16 MiB blocks until allocation fails (the memory limit);
+//! * `deep`: recurses without end (stack overflow);
+//! * `err`: returns `Err` from the handler;
+//! * anything else: replies `faulty ok: {text}`.
 
 use switchboard_plugin_sdk::prelude::*;
 
 struct Faulty;
 
+/// Recursion the optimiser cannot turn into a loop: each frame keeps a
+/// black-boxed array alive across the call.
 #[allow(unconditional_recursion)]
-fn recurse(n: u64) -> u64 {
-    let pad = std::hint::black_box([n; 64]);
-    recurse(n + 1) + pad[3]
+fn recurse(depth: u64) -> u64 {
+    let frame = std::hint::black_box([depth; 64]);
+    recurse(depth + 1) + frame[3]
 }
 
 impl Plugin for Faulty {
-    fn info() -> Info {
-        Info::new("faulty", env!("CARGO_PKG_VERSION")).kinds(["message"])
+    fn info() -> PluginInfo {
+        PluginInfo::new("faulty", env!("CARGO_PKG_VERSION")).event_kinds(["message"])
     }
 
     fn on_message(cx: &Context, message: &Message) -> Result<Verdict, Error> {
-        match message.text.as_deref() {
-            Some("panic") => panic!("asked to panic"),
-            Some("loop") => loop {
+        let Some(text) = message.text.as_deref() else { return Ok(Verdict::Continue) };
+        match text {
+            "panic" => panic!("asked to panic"),
+            "loop" => loop {
                 std::hint::black_box(());
             },
-            Some("oom") => {
+            "oom" => {
                 let mut hoard = Vec::new();
                 loop {
                     hoard.push(vec![1u8; 16 << 20]);
                     std::hint::black_box(&hoard);
                 }
             }
-            Some("deep") => {
+            "deep" => {
                 std::hint::black_box(recurse(0));
                 Ok(Verdict::Continue)
             }
-            Some("err") => Err(Error::msg("asked to fail")),
-            Some(text) => {
+            "err" => Err(Error::msg("asked to fail")),
+            _ => {
                 cx.reply(format!("faulty ok: {text}"))?;
                 Ok(Verdict::Continue)
             }
-            None => Ok(Verdict::Continue),
         }
     }
 }

@@ -1,62 +1,170 @@
-//! A plugin that reports what the host tells it, for tests: replies
-//! `probe: {text}`; when a send fails it sends `send failed: ...` with the
-//! typed error; "handover" passes the thread to the Page Inbox; "owner"
-//! reports the thread owner; "stop" ends the plugin chain.
+//! A test plugin that reports what the host tells it, in texts a test can
+//! match exactly. It receives every event kind.
+//!
+//! Reports go to the `user_ref` **`probe-report`**, a recipient the host
+//! applies no conversation rules to, so a test sees them even when the
+//! person's own thread refuses sends. When even a report cannot be sent
+//! (the Page's circuit is open), the event fails with the report as its
+//! error, so it ends in the dead letters for the test to read.
+//!
+//! On a text message, the probe replies `probe: {text}` after acting on
+//! these commands:
+//! * `handover`: passes the thread to the Page Inbox; reports
+//!   `handover: ok` or `handover: {error}`;
+//! * `take` / `release`: takes or releases the thread, reporting likewise;
+//! * `owner`: reports `owner: {app id}` or `owner: none` (Graph query);
+//! * `state`: reports the host's conversation state,
+//!   `state: window={open|closed} owner={..} tokens={n} link={..}`;
+//! * `tag {TAG}`: the reply is tagged `{TAG}`; `human`: tagged HUMAN_AGENT
+//!   as written by a person; `update`: messaging type UPDATE;
+//! * `twice`: replies `first` and then `second`;
+//! * `profile`: reports `profile: {first} {last}`;
+//! * `stop`: ends the chain (`Verdict::Stop`).
+//!
+//! On an optin it reports `optin: {payload}`. On a business event with a
+//! `"token"` it sends `{"text"}` with that one-time-notification token;
+//! with a `"topic"`, to every open token of the topic; it reports
+//! `notified {n}` or `notify failed: {error}`.
+//!
+//! A failed send is reported as `send failed: {error} standby={bool}` where
+//! `{error}` is `graph code=551 subcode=1545041 status=400`,
+//! `outside-window`, `invalid-request {message}`, `unavailable`, or the WIT
+//! case name (`not-thread-owner`, `page-circuit-open`...).
 
 use switchboard_plugin_sdk::prelude::*;
-use switchboard_plugin_sdk::{log, MessengerError};
+use switchboard_plugin_sdk::{AccountLink, ThreadOwner};
 
 struct Probe;
 
+/// The error in a stable, machine-checkable form.
 fn describe(e: &Error) -> String {
-    match e.messenger() {
-        Some(MessengerError::Graph(g)) => format!(
-            "graph code={} subcode={} status={}",
-            g.code,
-            g.subcode.map(|s| s.to_string()).unwrap_or_else(|| "-".into()),
-            g.http_status
-        ),
-        Some(MessengerError::InvalidRequest(m)) => format!("invalid-request {m}"),
-        Some(MessengerError::Unavailable(_)) => "unavailable".into(),
-        Some(MessengerError::OutsideWindow) => "outside-window".into(),
-        Some(MessengerError::NotThreadOwner) => "not-thread-owner".into(),
-        Some(MessengerError::NotificationTokenUsed) => "notification-token-used".into(),
-        Some(MessengerError::NotificationTokenExpired) => "notification-token-expired".into(),
-        Some(MessengerError::PageCircuitOpen) => "page-circuit-open".into(),
-        Some(MessengerError::QuotaExceeded) => "quota-exceeded".into(),
-        None => e.to_string(),
+    let Some(e) = e.messenger() else { return e.to_string() };
+    match e {
+        MessengerError::Graph(g) => {
+            let subcode = g.subcode.map_or_else(|| "-".to_string(), |s| s.to_string());
+            format!("graph code={} subcode={subcode} status={}", g.code, g.http_status)
+        }
+        MessengerError::InvalidRequest(m) => format!("invalid-request {m}"),
+        MessengerError::Unavailable(_) => "unavailable".into(),
+        MessengerError::OutsideWindow => "outside-window".into(),
+        MessengerError::NotThreadOwner => "not-thread-owner".into(),
+        MessengerError::NotificationTokenUsed => "notification-token-used".into(),
+        MessengerError::NotificationTokenExpired => "notification-token-expired".into(),
+        MessengerError::PageCircuitOpen => "page-circuit-open".into(),
+        MessengerError::QuotaExceeded => "quota-exceeded".into(),
+    }
+}
+
+/// Sends `text` to the report recipient; an undeliverable report fails
+/// the event with the report as the error.
+fn report(cx: &Context, text: String) -> Result<(), Error> {
+    match cx.send(Recipient::UserRef("probe-report".into()), Outgoing::text(text.clone()).update()) {
+        Ok(_) => Ok(()),
+        Err(e) => Err(Error::msg(format!("{text} (report undeliverable: {})", describe(&e)))),
+    }
+}
+
+fn outcome(what: &str, result: Result<(), Error>) -> String {
+    match result {
+        Ok(()) => format!("{what}: ok"),
+        Err(e) => format!("{what}: {}", describe(&e)),
+    }
+}
+
+fn owner_text(owner: &ThreadOwner) -> String {
+    match owner {
+        ThreadOwner::Unknown => "unknown".into(),
+        ThreadOwner::Idle => "idle".into(),
+        ThreadOwner::ThisApp => "this-app".into(),
+        ThreadOwner::OtherApp(id) => format!("other:{}", id.as_deref().unwrap_or("?")),
     }
 }
 
 impl Plugin for Probe {
-    fn info() -> Info {
-        Info::new("probe", env!("CARGO_PKG_VERSION"))
-    }
+    // No `info`: named and versioned after the crate, receives every kind.
 
     fn handle(cx: &Context, event: &Event) -> Result<Verdict, Error> {
-        let kind = format!("{:?}", event.kind);
-        let kind = kind.split(['(', ' ']).next().unwrap_or_default().to_string();
-        log::info(format!("probe saw {kind} standby={}", event.standby));
+        log::info(format!("probe saw {} standby={}", event.kind.name(), event.standby));
         match &event.kind {
-            EventKind::Message(m) => Self::on_message(cx, m),
+            EventKind::Message(message) => Self::on_message(cx, message),
+            EventKind::Optin(optin) => {
+                report(cx, format!("optin: {}", optin.payload.as_deref().unwrap_or("-")))?;
+                Ok(Verdict::Continue)
+            }
+            EventKind::Business(b) => Self::on_business(cx, b),
             _ => Ok(Verdict::Continue),
         }
     }
 
     fn on_message(cx: &Context, message: &Message) -> Result<Verdict, Error> {
         let Some(text) = message.text.as_deref() else { return Ok(Verdict::Continue) };
-        let answer = match text {
-            "handover" => format!("handover: {}", cx.pass_to_page_inbox(Some("probe")).map(|_| "ok".into()).unwrap_or_else(|e| describe(&e))),
-            "owner" => match cx.thread_owner() {
-                Ok(owner) => format!("owner: {}", owner.as_deref().unwrap_or("none")),
-                Err(e) => format!("owner: {}", describe(&e)),
-            },
-            _ => format!("probe: {text}"),
-        };
-        if let Err(e) = cx.reply(answer) {
-            cx.reply(format!("send failed: {}", describe(&e)))?;
+        let psid = cx.psid().unwrap_or_default();
+        let mut reply = Outgoing::text(format!("probe: {text}"));
+        match text.split_once(' ').map_or((text, ""), |(a, b)| (a, b)) {
+            ("handover", _) => report(cx, outcome("handover", cx.pass_to_page_inbox(Some("probe"))))?,
+            ("take", _) => report(cx, outcome("take", cx.take_thread_control(None)))?,
+            ("release", _) => report(cx, outcome("release", cx.release_thread_control(None)))?,
+            ("owner", _) => report(
+                cx,
+                match cx.thread_owner() {
+                    Ok(owner) => format!("owner: {}", owner.as_deref().unwrap_or("none")),
+                    Err(e) => format!("owner: {}", describe(&e)),
+                },
+            )?,
+            ("state", _) => {
+                let s = cx.conversation(psid);
+                let link = match s.account_link {
+                    AccountLink::Unknown => "unknown",
+                    AccountLink::Linked => "linked",
+                    AccountLink::Unlinked => "unlinked",
+                };
+                let window = if s.window_open_until.is_some() { "open" } else { "closed" };
+                let owner = owner_text(&s.thread_owner);
+                report(cx, format!("state: window={window} owner={owner} tokens={} link={link}", s.notification_tokens.len()))?;
+            }
+            ("profile", _) => report(
+                cx,
+                match cx.user_profile(psid) {
+                    Ok(p) => format!("profile: {} {}", p.first_name.unwrap_or_default(), p.last_name.unwrap_or_default()),
+                    Err(e) => format!("profile: {}", describe(&e)),
+                },
+            )?,
+            ("tag", tag) => reply = reply.tag(tag),
+            ("human", _) => reply = reply.human_agent(),
+            ("update", _) => reply = reply.update(),
+            ("twice", _) => {
+                for text in ["first", "second"] {
+                    if let Err(e) = cx.reply(text) {
+                        report(cx, format!("send failed: {} standby={}", describe(&e), cx.standby()))?;
+                    }
+                }
+                return Ok(Verdict::Continue);
+            }
+            _ => {}
+        }
+        if let Err(e) = cx.reply(reply) {
+            report(cx, format!("send failed: {} standby={}", describe(&e), cx.standby()))?;
         }
         Ok(if text == "stop" { Verdict::Stop } else { Verdict::Continue })
+    }
+
+    fn on_business(cx: &Context, event: &BusinessEvent) -> Result<Verdict, Error> {
+        let body: serde_json::Value = serde_json::from_str(&event.json).map_err(Error::msg)?;
+        let text = body["text"].as_str().unwrap_or("notification").to_string();
+        let tokens: Vec<String> = match (body["token"].as_str(), body["topic"].as_str()) {
+            (Some(token), _) => vec![token.to_string()],
+            (None, Some(topic)) => cx.notification_tokens(topic).into_iter().map(|t| t.token).collect(),
+            (None, None) => Vec::new(),
+        };
+        let mut sent = 0;
+        for token in tokens {
+            match cx.send(Recipient::OneTimeNotifToken(token), Outgoing::text(text.clone()).update()) {
+                Ok(_) => sent += 1,
+                Err(e) => report(cx, format!("notify failed: {}", describe(&e)))?,
+            }
+        }
+        report(cx, format!("notified {sent}"))?;
+        Ok(Verdict::Continue)
     }
 }
 

@@ -14,6 +14,10 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+pub mod messenger_profile;
+
+pub use messenger_profile::{MenuItem, MessengerProfileConfig};
+
 /// A value that must never reach a log line.
 #[derive(Clone, Deserialize, PartialEq, Eq)]
 #[serde(transparent)]
@@ -58,6 +62,10 @@ pub struct Config {
     pub limits: PluginLimits,
     #[serde(default)]
     pub store: StoreConfig,
+    #[serde(default)]
+    pub messaging: MessagingConfig,
+    #[serde(default)]
+    pub api: ApiConfig,
     /// Directory of the config file; plugin paths are relative to it.
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -83,6 +91,17 @@ pub struct PageConfig {
     /// Plugin files, in the order they see each event.
     #[serde(default)]
     pub plugins: Vec<PathBuf>,
+    /// Graph calls per second for this Page (default `graph.send_rate_per_sec`).
+    #[serde(default)]
+    pub send_rate_per_sec: Option<f64>,
+    /// Answer every `request_thread_control` by passing the thread to the
+    /// app that asked.
+    #[serde(default)]
+    pub auto_pass_thread_requests: bool,
+    /// Get Started, greeting, persistent menu and whitelisted domains,
+    /// applied through the Messenger Profile API at start when changed.
+    #[serde(default)]
+    pub messenger_profile: Option<MessengerProfileConfig>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -147,11 +166,71 @@ impl Default for StoreConfig {
 pub struct GraphConfig {
     /// Timeout of one Graph API request.
     pub request_timeout_secs: u64,
+    /// Transient and rate-limited failures are retried until this long
+    /// after the first attempt (keep it under `limits.wall_ms`).
+    pub retry_deadline_secs: u64,
+    /// First retry backoff; it doubles (with jitter) up to `retry_max_backoff_ms`.
+    pub retry_first_backoff_ms: u64,
+    pub retry_max_backoff_ms: u64,
+    /// How long a Page's circuit stays open after an auth error or a
+    /// restriction, before one probe call.
+    pub circuit_open_secs: u64,
+    /// Graph calls per second per Page, unless the Page sets its own (the
+    /// reference allows 300 Send API calls/s per Page).
+    pub send_rate_per_sec: f64,
+    /// How long a fetched user profile is reused.
+    pub profile_cache_secs: u64,
+    /// User Profile API fields to fetch; `locale`, `timezone` and `gender`
+    /// need permissions the app may not have.
+    pub profile_fields: Vec<String>,
 }
 
 impl Default for GraphConfig {
     fn default() -> Self {
-        GraphConfig { request_timeout_secs: 20 }
+        GraphConfig {
+            request_timeout_secs: 20,
+            retry_deadline_secs: 15,
+            retry_first_backoff_ms: 200,
+            retry_max_backoff_ms: 5_000,
+            circuit_open_secs: 60,
+            send_rate_per_sec: 250.0,
+            profile_cache_secs: 3600,
+            profile_fields: ["name", "first_name", "last_name", "profile_pic"].map(String::from).to_vec(),
+        }
+    }
+}
+
+/// The host's messaging rules.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MessagingConfig {
+    /// Tags plugins may send MESSAGE_TAG messages with. Meta refuses
+    /// CONFIRMED_EVENT_UPDATE, ACCOUNT_UPDATE and POST_PURCHASE_UPDATE
+    /// since 27 April 2026, so only HUMAN_AGENT is allowed by default.
+    pub allowed_tags: Vec<String>,
+    /// How long a Click-to-Messenger ad interaction keeps the window open.
+    pub ad_referral_window_hours: u64,
+}
+
+impl Default for MessagingConfig {
+    fn default() -> Self {
+        MessagingConfig { allowed_tags: vec!["HUMAN_AGENT".into()], ad_referral_window_hours: 72 }
+    }
+}
+
+/// The HTTP API for systems other than Messenger (business events).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ApiConfig {
+    /// Bearer token callers must present; without one the API is off.
+    pub token: Option<Secret>,
+    /// Larger business-event bodies get 413.
+    pub max_body_bytes: usize,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        ApiConfig { token: None, max_body_bytes: 64 * 1024 }
     }
 }
 
@@ -262,6 +341,9 @@ impl Config {
             expand(format!("pages[{i}].app"), &mut page.app);
             expand(format!("pages[{i}].access_token"), &mut page.access_token.0);
         }
+        if let Some(token) = &mut self.api.token {
+            expand("api.token".into(), &mut token.0);
+        }
     }
 
     fn validate(&mut self, problems: &mut Vec<String>) {
@@ -314,6 +396,17 @@ impl Config {
             if page.access_token.expose().is_empty() {
                 problems.push(format!("pages[{i}] ({}): access_token is empty", page.id));
             }
+            if page.send_rate_per_sec.is_some_and(|r| !(r > 0.0 && r <= 300.0)) {
+                problems.push(format!(
+                    "pages[{i}] ({}): send_rate_per_sec must be above 0 and at most 300 (the Send API's limit per Page)",
+                    page.id
+                ));
+            }
+            if let Some(profile) = &page.messenger_profile {
+                for problem in profile.problems() {
+                    problems.push(format!("pages[{i}] ({}).messenger_profile: {problem}", page.id));
+                }
+            }
             for plugin in page.plugins.iter_mut() {
                 if plugin.is_relative() {
                     *plugin = self.base_dir.join(&*plugin);
@@ -338,6 +431,21 @@ impl Config {
         }
         if self.dispatch.max_concurrent_conversations == 0 || self.dispatch.max_queued_events == 0 {
             problems.push("dispatch.max_concurrent_conversations and dispatch.max_queued_events must be above 0".into());
+        }
+        if !(self.graph.send_rate_per_sec > 0.0 && self.graph.send_rate_per_sec <= 300.0) {
+            problems.push("graph.send_rate_per_sec must be above 0 and at most 300 (the Send API's limit per Page)".into());
+        }
+        if self.graph.retry_deadline_secs * 1000 >= self.limits.wall_ms {
+            problems.push(format!(
+                "graph.retry_deadline_secs ({}) must be under limits.wall_ms ({} ms): a plugin waiting on a retried send would time out first",
+                self.graph.retry_deadline_secs, self.limits.wall_ms
+            ));
+        }
+        if self.messaging.allowed_tags.iter().any(|t| t.trim().is_empty()) {
+            problems.push("messaging.allowed_tags has an empty tag".into());
+        }
+        if self.api.token.as_ref().is_some_and(|t| t.expose().len() < 16) {
+            problems.push("api.token must be at least 16 characters; generate one with `openssl rand -hex 32`".into());
         }
         if self.limits.cpu_ms == 0 || self.limits.wall_ms == 0 || self.limits.memory_mib == 0 {
             problems.push("limits.cpu_ms, limits.wall_ms and limits.memory_mib must be above 0".into());

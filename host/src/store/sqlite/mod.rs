@@ -7,6 +7,8 @@
 //!   for retry.
 //! * `outbox`: one row per successful send, keyed by the event and the
 //!   send's slot within it.
+//! * `conversations`, `page_state`, `notification_tokens`: see
+//!   [`conversations`].
 
 use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -14,7 +16,10 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use anyhow::Context as _;
 use rusqlite::{params, Connection, OptionalExtension};
 
-use super::{Backend, DeadLetter, PendingEvent, WriteOp, WriteResult};
+mod conversations;
+
+use super::{Backend, DeadLetter, PendingEvent, TokenQuery, WriteOp, WriteResult};
+use crate::conversation::NotificationToken;
 use crate::envelope;
 
 const PENDING: i64 = 0;
@@ -76,6 +81,7 @@ impl SqliteBackend {
         };
         let writer = open()?;
         writer.conn.execute_batch(SCHEMA).context("creating the store schema")?;
+        writer.conn.execute_batch(conversations::SCHEMA).context("creating the store schema")?;
         let reader = open()?;
         Ok((writer, reader))
     }
@@ -128,6 +134,9 @@ impl SqliteBackend {
                 )?;
                 let inbox = tx.execute("DELETE FROM inbox WHERE state = ?1 AND finished_ms < ?2", params![COMPLETE, before_ms])?;
                 WriteResult::Pruned(outbox + inbox)
+            }
+            WriteOp::ConversationPut { .. } | WriteOp::PageStatePut { .. } | WriteOp::TokenIssued { .. } | WriteOp::TokenUsed { .. } => {
+                conversations::apply(tx, op, now)?
             }
         })
     }
@@ -224,6 +233,18 @@ impl Backend for SqliteBackend {
             params![page_id, event_id, DEAD, REQUEUED],
         )?;
         Ok(n == 1)
+    }
+
+    fn conversation_get(&mut self, page_id: &str, psid: &str) -> anyhow::Result<Option<String>> {
+        conversations::conversation_get(&self.conn, page_id, psid)
+    }
+
+    fn page_state_get(&mut self, page_id: &str, key: &str) -> anyhow::Result<Option<String>> {
+        conversations::page_state_get(&self.conn, page_id, key)
+    }
+
+    fn tokens(&mut self, page_id: &str, query: &TokenQuery) -> anyhow::Result<Vec<NotificationToken>> {
+        conversations::tokens(&self.conn, page_id, query)
     }
 }
 

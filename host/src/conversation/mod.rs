@@ -1,0 +1,315 @@
+//! What the host knows about each conversation (one Page, one PSID), and
+//! the Messenger rules that depend on it ([`rules`]).
+//!
+//! [`Conversations`] is the one handle. It learns from every event before
+//! any plugin sees it ([`Conversations::observe`]: the last interaction,
+//! thread ownership from handover events and standby, account linking,
+//! one-time-notification opt-ins, the app's role) and from the results of
+//! the host's own Graph calls ([`Conversations::update`]: a successful pass
+//! or take changes the owner, a 10/2018300 says another app owns it).
+//!
+//! Durability: every change is queued to the store's single writer in the
+//! order it was made (write-behind, group-committed with the event's
+//! completion, which the writer commits after it), so a state change made
+//! while handling an event is durable no later than the event is complete,
+//! and a crash before that replays the event, which observes it again.
+//! Observing an event twice changes nothing more (times only move forward,
+//! tokens are inserted once).
+//!
+//! Reads are served from a bounded in-memory cache of recently used
+//! conversations (two generations: the older one is dropped when the newer
+//! fills), loaded from the store on a miss.
+
+pub mod rules;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde_json::Value;
+
+pub use self::rules::{
+    AccountLink, ConversationState, InteractionSource, MessagingPolicy, NotificationToken, ReceiverRole, Refusal,
+    SendBasis, ThreadOwner,
+};
+use crate::envelope::{id_string, InboundEvent};
+use crate::store::{Store, TokenQuery, WriteOp};
+
+/// Conversations kept in memory per generation.
+const CACHE_GENERATION: usize = 50_000;
+
+type Key = (String, String);
+
+#[derive(Clone)]
+pub struct Conversations {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Store,
+    policy: MessagingPolicy,
+    cache: Mutex<Cache>,
+    roles: Mutex<HashMap<String, ReceiverRole>>,
+}
+
+#[derive(Default)]
+struct Cache {
+    hot: HashMap<Key, ConversationState>,
+    cold: HashMap<Key, ConversationState>,
+}
+
+impl Cache {
+    fn get_mut(&mut self, key: &Key) -> Option<&mut ConversationState> {
+        if !self.hot.contains_key(key) {
+            let state = self.cold.remove(key)?;
+            self.insert(key.clone(), state);
+        }
+        self.hot.get_mut(key)
+    }
+
+    fn insert(&mut self, key: Key, state: ConversationState) {
+        if self.hot.len() >= CACHE_GENERATION {
+            self.cold = std::mem::take(&mut self.hot);
+        }
+        self.hot.insert(key, state);
+    }
+}
+
+pub fn now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+}
+
+impl Conversations {
+    pub fn new(store: Store, policy: MessagingPolicy) -> Self {
+        Conversations {
+            inner: Arc::new(Inner { store, policy, cache: Mutex::default(), roles: Mutex::default() }),
+        }
+    }
+
+    pub fn policy(&self) -> &MessagingPolicy {
+        &self.inner.policy
+    }
+
+    /// The state of `psid`'s conversation with `page_id`.
+    pub async fn get(&self, page_id: &str, psid: &str) -> ConversationState {
+        self.update(page_id, psid, |_| false).await
+    }
+
+    /// Applies `change` to a conversation (loading it first if needed) and,
+    /// when it returns true, queues the new state for the store. Returns the
+    /// state after the change.
+    pub async fn update(&self, page_id: &str, psid: &str, change: impl FnOnce(&mut ConversationState) -> bool) -> ConversationState {
+        let key = (page_id.to_string(), psid.to_string());
+        let mut change = Some(change);
+        let mut loaded = None;
+        loop {
+            {
+                let mut cache = self.inner.cache.lock().unwrap_or_else(|p| p.into_inner());
+                if let Some(state) = loaded.take() {
+                    if cache.get_mut(&key).is_none() {
+                        cache.insert(key.clone(), state);
+                    }
+                }
+                if let Some(state) = cache.get_mut(&key) {
+                    if change.take().is_some_and(|change| change(state)) {
+                        self.persist(&key, state);
+                    }
+                    return state.clone();
+                }
+            }
+            loaded = Some(self.load(&key).await);
+        }
+    }
+
+    async fn load(&self, key: &Key) -> ConversationState {
+        let (page, psid) = key.clone();
+        match self.inner.store.read(move |b| b.conversation_get(&page, &psid)).await {
+            Ok(Some(text)) => serde_json::from_str(&text).unwrap_or_else(|e| {
+                tracing::error!(page = %key.0, error = %e, "stored conversation state does not parse; starting afresh");
+                ConversationState::default()
+            }),
+            Ok(None) => ConversationState::default(),
+            Err(e) => {
+                tracing::error!(page = %key.0, error = %e, "could not read conversation state; assuming none");
+                ConversationState::default()
+            }
+        }
+    }
+
+    fn persist(&self, key: &Key, state: &ConversationState) {
+        match serde_json::to_string(state) {
+            Ok(state) => self.inner.store.write_later(WriteOp::ConversationPut { page_id: key.0.clone(), psid: key.1.clone(), state }),
+            Err(e) => tracing::error!(error = %e, "could not encode conversation state"),
+        }
+    }
+
+    /// This host's app role on `page_id`.
+    pub async fn role(&self, page_id: &str) -> ReceiverRole {
+        if let Some(role) = self.inner.roles.lock().unwrap_or_else(|p| p.into_inner()).get(page_id) {
+            return *role;
+        }
+        let page = page_id.to_string();
+        let stored = self.inner.store.read(move |b| b.page_state_get(&page, "role")).await.ok().flatten();
+        let role = stored.and_then(|r| serde_json::from_str(&r).ok()).unwrap_or_default();
+        self.inner.roles.lock().unwrap_or_else(|p| p.into_inner()).insert(page_id.to_string(), role);
+        role
+    }
+
+    fn set_role(&self, page_id: &str, role: ReceiverRole) {
+        let previous = self.inner.roles.lock().unwrap_or_else(|p| p.into_inner()).insert(page_id.to_string(), role);
+        if previous != Some(role) {
+            let value = serde_json::to_string(&role).unwrap_or_default();
+            self.inner.store.write_later(WriteOp::PageStatePut { page_id: page_id.to_string(), key: "role".into(), value });
+        }
+    }
+
+    /// Learns what `event` says about its conversation. `app_id` is the
+    /// Page's app in this host's config.
+    pub async fn observe(&self, event: &InboundEvent, app_id: &str) {
+        let v = &event.value;
+        if event.kind == "app-roles" {
+            if let Some(roles) = v["app_roles"].get(app_id).and_then(Value::as_array) {
+                let has = |r: &str| roles.iter().any(|x| x.as_str() == Some(r));
+                let role = if has("primary_receiver") {
+                    ReceiverRole::Primary
+                } else if has("secondary_receiver") {
+                    ReceiverRole::Secondary
+                } else {
+                    ReceiverRole::Unknown
+                };
+                self.set_role(&event.page_id, role);
+            }
+            return;
+        }
+        let Some(psid) = event.psid.as_deref() else { return };
+        // A timestamp from the future would stretch the window.
+        let at = event.timestamp.min(now_ms());
+        let source = interaction_source(event);
+        let owner = owner_change(event);
+        let link = match event.kind {
+            "account-linking" => match v["account_linking"]["status"].as_str() {
+                Some("linked") => Some(AccountLink::Linked),
+                Some("unlinked") => Some(AccountLink::Unlinked),
+                _ => None,
+            },
+            _ => None,
+        };
+        let app = app_id.to_string();
+        self.update(&event.page_id, psid, |state| {
+            let mut changed = false;
+            if let Some(source) = source {
+                changed |= state.interacted(at, source);
+            }
+            let owner = match owner {
+                // A user event in `messaging` means the thread is ours now;
+                // one in `standby` means another app's.
+                OwnerChange::Delivered if source.is_some() => Some(ThreadOwner::App(app)),
+                OwnerChange::Delivered => None,
+                OwnerChange::Standby if !state.owned_by_other(&app) => Some(ThreadOwner::OtherApp),
+                OwnerChange::Standby => None,
+                OwnerChange::To(owner) => Some(owner),
+            };
+            if let Some(owner) = owner {
+                if state.thread_owner != owner {
+                    state.thread_owner = owner;
+                    changed = true;
+                }
+            }
+            if let Some(link) = link {
+                changed |= std::mem::replace(&mut state.account_link, link) != link;
+            }
+            changed
+        })
+        .await;
+        if event.kind == "optin" && v["optin"]["type"].as_str() == Some("one_time_notif_req") {
+            if let Some(token) = v["optin"]["one_time_notif_token"].as_str() {
+                let token = NotificationToken {
+                    token: token.to_string(),
+                    psid: psid.to_string(),
+                    topic: v["optin"]["payload"].as_str().map(str::to_string),
+                    issued_ms: at,
+                    expires_ms: at + rules::TOKEN_LIFETIME.as_millis() as u64,
+                    used_ms: None,
+                };
+                self.inner.store.write_later(WriteOp::TokenIssued { page_id: event.page_id.clone(), token });
+            }
+        }
+    }
+
+    /// Tokens of a Page matching `query`, used and expired ones included.
+    pub async fn tokens(&self, page_id: &str, query: TokenQuery) -> Vec<NotificationToken> {
+        let page = page_id.to_string();
+        match self.inner.store.read(move |b| b.tokens(&page, &query)).await {
+            Ok(tokens) => tokens,
+            Err(e) => {
+                tracing::error!(page = %page_id, error = %e, "could not read notification tokens");
+                Vec::new()
+            }
+        }
+    }
+
+    /// Records a token the host never saw issued, after its first use.
+    pub fn remember_used_token(&self, page_id: &str, token: NotificationToken) {
+        self.inner.store.write_later(WriteOp::TokenIssued { page_id: page_id.to_string(), token });
+    }
+
+    /// Marks `token` used (durably, before the send goes out: a token is
+    /// used at most once even across a crash), or unused again after a send
+    /// that did not happen.
+    pub async fn mark_token(&self, page_id: &str, token: &str, used: bool) -> anyhow::Result<()> {
+        let op = WriteOp::TokenUsed { page_id: page_id.to_string(), token: token.to_string(), used_ms: used.then(now_ms) };
+        self.inner.store.write(op).await.map(drop)
+    }
+}
+
+/// What an event says about who owns the thread.
+enum OwnerChange {
+    /// Delivered in `messaging`.
+    Delivered,
+    /// Delivered in `standby`.
+    Standby,
+    /// A handover event named the owner.
+    To(ThreadOwner),
+}
+
+fn owner_change(event: &InboundEvent) -> OwnerChange {
+    let v = &event.value;
+    let named = |key: &str| {
+        let change = &v[key];
+        match change.get("new_owner_app_id") {
+            Some(Value::Null) => Some(ThreadOwner::Idle),
+            Some(id) => id_string(id).map(ThreadOwner::App),
+            None => None,
+        }
+    };
+    match event.kind {
+        "pass-thread-control" => OwnerChange::To(named("pass_thread_control").unwrap_or(ThreadOwner::Unknown)),
+        // The older take event has no new owner: someone took the thread
+        // from this app.
+        "take-thread-control" => OwnerChange::To(named("take_thread_control").unwrap_or(ThreadOwner::OtherApp)),
+        _ if event.standby => OwnerChange::Standby,
+        _ => OwnerChange::Delivered,
+    }
+}
+
+/// Whether `event` is one of the person's own actions that open the
+/// messaging window, and which.
+fn interaction_source(event: &InboundEvent) -> Option<InteractionSource> {
+    let v = &event.value;
+    let from_ad = |referral: &Value| referral["source"].as_str() == Some("ADS");
+    match event.kind {
+        "message" => Some(if from_ad(&v["message"]["referral"]) {
+            InteractionSource::AdReferral
+        } else if v["message"].get("quick_reply").is_some() {
+            InteractionSource::QuickReply
+        } else {
+            InteractionSource::Message
+        }),
+        "postback" if from_ad(&v["postback"]["referral"]) => Some(InteractionSource::AdReferral),
+        "postback" => Some(InteractionSource::Postback),
+        "optin" => Some(InteractionSource::Optin),
+        "referral" if from_ad(&v["referral"]) => Some(InteractionSource::AdReferral),
+        "referral" => Some(InteractionSource::Referral),
+        _ => None,
+    }
+}

@@ -1,0 +1,52 @@
+//! Taking events in, for every door they come through (Messenger's
+//! webhook, the business-events API): make room, store durably, queue.
+//!
+//! [`Inbox::accept`] is the one place events enter the host. It checks the
+//! dispatcher has room *before* storing (so a stored event always gets a
+//! queue place), appends the batch to the store (group commit; the answer
+//! to the caller waits for it) and queues only the events that were new,
+//! which is what de-duplicates redeliveries.
+
+use crate::dispatch::{Busy, Dispatcher, QueuedEvent};
+use crate::envelope::InboundEvent;
+use crate::store::Store;
+
+#[derive(Clone)]
+pub struct Inbox {
+    dispatcher: Dispatcher,
+    store: Store,
+}
+
+/// Why events were not accepted; the caller should send them again later.
+#[derive(Debug, thiserror::Error)]
+pub enum Refused {
+    #[error(transparent)]
+    Busy(#[from] Busy),
+    #[error("could not store the events: {0}")]
+    Store(anyhow::Error),
+}
+
+impl Inbox {
+    pub fn new(dispatcher: Dispatcher, store: Store) -> Self {
+        Inbox { dispatcher, store }
+    }
+
+    /// Stores and queues `events`; returns, per event, whether it was new
+    /// (false: a redelivery, not handled again).
+    pub async fn accept(&self, events: Vec<InboundEvent>) -> Result<Vec<bool>, Refused> {
+        self.dispatcher.has_room(events.len())?;
+        let fresh = self.store.append(events.clone()).await.map_err(Refused::Store)?;
+        let queued = events
+            .into_iter()
+            .zip(&fresh)
+            .filter_map(|(event, fresh)| {
+                if !fresh {
+                    tracing::debug!(page = %event.page_id, event = %event.id, "redelivered event ignored");
+                }
+                fresh.then_some(QueuedEvent { event, attempts: 0, replay: false })
+            })
+            .collect();
+        self.dispatcher.submit(queued);
+        Ok(fresh)
+    }
+}
