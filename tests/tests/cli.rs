@@ -69,3 +69,67 @@ async fn sigterm_drains_and_leaves_the_rest_for_the_next_start() {
     assert!(sent.len() >= 10);
     assert_eq!(texts, expected);
 }
+
+const PROFILE: &str = r#"
+[pages.messenger_profile]
+get_started = "GET_STARTED"
+whitelisted_domains = ["https://shop.example.com"]
+greeting = [{ locale = "default", text = "Hi {{user_first_name}}!" }]
+
+[[pages.messenger_profile.persistent_menu]]
+locale = "default"
+call_to_actions = [{ type = "postback", title = "Talk to a person", payload = "HUMAN" }]
+"#;
+
+#[tokio::test]
+async fn the_messenger_profile_is_applied_at_start_only_when_it_changed() {
+    let fx = BinaryFixture::new(&["echo"], PROFILE).await;
+    let fake = &fx.fake;
+    let host = fx.start().await;
+    fake.wait_for_calls("/messenger_profile", 1, Duration::from_secs(10)).await;
+    let applied = fake.messenger_profile("1001");
+    assert_eq!(applied["get_started"], serde_json::json!({"payload": "GET_STARTED"}));
+    assert_eq!(applied["greeting"], serde_json::json!([{"locale": "default", "text": "Hi {{user_first_name}}!"}]));
+    assert_eq!(applied["persistent_menu"][0]["call_to_actions"][0]["payload"], "HUMAN");
+    assert_eq!(applied["whitelisted_domains"], serde_json::json!(["https://shop.example.com"]));
+    drop(host);
+
+    // Same profile, same store: nothing to do.
+    let host = fx.start().await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(fake.calls_to("/messenger_profile").len(), 1, "an unchanged profile is not re-applied");
+    drop(host);
+
+    // The greeting removed from the config is deleted from the Page.
+    let without_greeting = PROFILE.replace("greeting = [{ locale = \"default\", text = \"Hi {{user_first_name}}!\" }]\n", "");
+    write_config(fx.dir.path(), fx.port, &fake.base_url(), &[page("1001", "tok-1001", &["echo"])], &without_greeting);
+    let _host = fx.start().await;
+    let calls = fake.wait_for_calls("/messenger_profile", 3, Duration::from_secs(10)).await;
+    let deleted = calls.iter().find(|c| c.method == "DELETE").map(|c| c.body["fields"].clone());
+    assert_eq!(deleted, Some(serde_json::json!(["greeting"])), "{calls:?}");
+    let applied = fake.messenger_profile("1001");
+    assert!(applied.get("greeting").is_none() && applied.get("get_started").is_some(), "{applied:?}");
+}
+
+#[test]
+fn check_holds_the_messenger_profile_to_the_documented_limits() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let long = "x".repeat(161);
+    let profile = format!(
+        "\n[pages.messenger_profile]\ngreeting = [{{ locale = \"en_US\", text = \"{long}\" }}]\nwhitelisted_domains = [\"http://plain.example.com\"]\n\n\
+         [[pages.messenger_profile.persistent_menu]]\nlocale = \"default\"\ncall_to_actions = [{{ type = \"postback\", title = \"{long}\", payload = \"P\" }}]\n"
+    );
+    let config = write_config(dir.path(), 8080, "http://127.0.0.1:1/v23.0", &[page("1001", "tok", &["echo"])], &profile);
+    let out = Command::new(host_binary()).args(["check", "--config"]).arg(&config).output().expect("runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    for expected in [
+        "greeting needs an entry with locale = \"default\"",
+        "greeting (en_US) must be 1 to 160 characters",
+        "persistent_menu needs get_started",
+        "title must be 1 to 30 characters",
+        "must start with https://",
+    ] {
+        assert!(stderr.contains(expected), "missing {expected:?} in:\n{stderr}");
+    }
+}

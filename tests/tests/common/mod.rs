@@ -30,6 +30,8 @@ pub struct PageSpec {
     pub token: &'static str,
     /// Plugin files, in chain order.
     pub plugins: Vec<PathBuf>,
+    /// More lines for the `[[pages]]` table (see [`PageSpec::with`]).
+    pub options: String,
 }
 
 impl PageSpec {
@@ -37,22 +39,31 @@ impl PageSpec {
     fn toml(&self) -> String {
         let plugins: Vec<String> = self.plugins.iter().map(|p| format!("{:?}", p.display().to_string())).collect();
         format!(
-            "\n[[pages]]\nid = \"{}\"\napp = \"{APP_ID}\"\naccess_token = \"{}\"\nplugins = [{}]\n",
+            "\n[[pages]]\nid = \"{}\"\napp = \"{APP_ID}\"\naccess_token = \"{}\"\nplugins = [{}]\n{}\n",
             self.id,
             self.token,
-            plugins.join(", ")
+            plugins.join(", "),
+            self.options
         )
+    }
+
+    /// Adds TOML to this Page's table, e.g. `send_rate_per_sec = 20` or a
+    /// `[pages.messenger_profile]` sub-table.
+    pub fn with(mut self, toml: &str) -> Self {
+        self.options.push_str(toml);
+        self.options.push('\n');
+        self
     }
 }
 
 /// A Page whose chain is the named plugins from `target/`.
 pub fn page(id: &'static str, token: &'static str, plugins: &[&'static str]) -> PageSpec {
-    PageSpec { id, token, plugins: plugins.iter().map(|n| plugin(n)).collect() }
+    PageSpec { id, token, plugins: plugins.iter().map(|n| plugin(n)).collect(), options: String::new() }
 }
 
 /// A Page whose chain is the given plugin files.
 pub fn page_files(id: &'static str, token: &'static str, files: Vec<PathBuf>) -> PageSpec {
-    PageSpec { id, token, plugins: files }
+    PageSpec { id, token, plugins: files, options: String::new() }
 }
 
 pub struct TestHost {
@@ -293,3 +304,70 @@ impl BinaryFixture {
         RunningHost::start(&self.config, self.port).await
     }
 }
+
+/// Whether a Send API body is addressed to `to`: a PSID, a `user_ref` or a
+/// one-time-notification token.
+pub fn addressed_to(body: &serde_json::Value, to: &str) -> bool {
+    let r = &body["recipient"];
+    ["id", "user_ref", "one_time_notif_token"].iter().any(|k| r[*k].as_str() == Some(to))
+}
+
+/// Texts sent successfully to `to`, in the order the fake received them.
+pub fn texts_to(fake: &FakeGraph, to: &str) -> Vec<String> {
+    fake.sent_messages().iter().filter(|c| addressed_to(&c.body, to)).filter_map(|c| c.body["message"]["text"].as_str().map(str::to_string)).collect()
+}
+
+/// Every Send API call addressed to `to`, whatever its outcome.
+pub fn calls_to_recipient(fake: &FakeGraph, to: &str) -> Vec<switchboard_tests::fake_graph::RecordedCall> {
+    fake.calls_to("/messages").into_iter().filter(|c| addressed_to(&c.body, to)).collect()
+}
+
+impl TestHost {
+    /// Waits until the probe plugin has made `n` reports; returns them all.
+    pub async fn wait_reports(&self, n: usize) -> Vec<String> {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let reports = texts_to(&self.fake, "probe-report");
+            if reports.len() >= n || tokio::time::Instant::now() > deadline {
+                return reports;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// POSTs a business event to the host's API with `token`.
+    pub async fn post_business(&self, page: &str, token: Option<&str>, body: &serde_json::Value, idempotency_key: Option<&str>) -> reqwest::Response {
+        let mut request = self.http.post(format!("{}/api/pages/{page}/events", self.url)).json(body);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(key) = idempotency_key {
+            request = request.header("Idempotency-Key", key);
+        }
+        request.send().await.expect("host answers")
+    }
+}
+
+/// One `messaging` (or `standby`) event from `psid` to `page` at
+/// `timestamp`, with the kind-specific fields of `fields` (e.g.
+/// `{"message": {...}}`).
+pub fn event(page: &str, psid: &str, timestamp: u64, fields: serde_json::Value) -> serde_json::Value {
+    let mut event = serde_json::json!({"sender": {"id": psid}, "recipient": {"id": page}, "timestamp": timestamp});
+    if let (Some(e), Some(f)) = (event.as_object_mut(), fields.as_object()) {
+        e.extend(f.clone());
+    }
+    event
+}
+
+/// A webhook body with one entry for `page` carrying `events` under `field`
+/// (`messaging` or `standby`).
+pub fn entry_body(page: &str, field: &str, events: Vec<serde_json::Value>) -> String {
+    serde_json::json!({"object": "page", "entry": [{"id": page, "time": now_ms(), field: events}]}).to_string()
+}
+
+/// A text message event.
+pub fn text_at(page: &str, psid: &str, timestamp: u64, mid: &str, text: &str) -> serde_json::Value {
+    event(page, psid, timestamp, serde_json::json!({"message": {"mid": mid, "text": text}}))
+}
+
+pub const HOUR_MS: u64 = 3_600_000;
