@@ -57,7 +57,7 @@ impl Routes {
                         let p = Arc::new(
                             runtime.load(path).await.with_context(|| format!("loading a plugin of Page {}", page.id))?,
                         );
-                        tracing::info!(page = %page.id, plugin = %p.info.name, version = %p.info.version,
+                        tracing::info!(page = %page.id, plugin = %p.info.name, version = %p.info.version, compilation = ?p.compilation,
                             kinds = ?p.info.event_kinds, path = %path.display(), "plugin loaded");
                         compiled.insert(path.clone(), p.clone());
                         p
@@ -91,6 +91,11 @@ impl Routes {
 }
 
 impl Routes {
+    /// The file hashes of every plugin in use.
+    pub fn plugin_hashes(&self) -> Vec<String> {
+        self.pages.values().flat_map(|p| p.plugins.iter().map(|c| c.hash.clone())).collect()
+    }
+
     /// These routes with every use of the plugin at `new.path` replaced by
     /// `new`; everything else is shared with `self`.
     pub fn with_plugin(&self, new: &Arc<CompiledPlugin>) -> Routes {

@@ -42,7 +42,7 @@ pub struct Server {
 impl Server {
     pub async fn build(config: Config) -> anyhow::Result<Server> {
         let store = Store::open_sqlite(&config.store.path)?;
-        let runtime = PluginRuntime::new(config.limits.clone())?;
+        let runtime = PluginRuntime::new(config.limits.clone())?.with_compile_cache(&config.store.path.join("compiled"))?;
         let services = SharedServices {
             graph: GraphClient::new(&config.graph_api_url, Duration::from_secs(config.graph.request_timeout_secs))?,
             conversations: Conversations::new(
@@ -55,6 +55,9 @@ impl Server {
             profiles: UserProfiles::new(Duration::from_secs(config.graph.profile_cache_secs), &config.graph.profile_fields),
         };
         let routes = Routes::build(&config, &runtime, &services).await?;
+        if let Some(cache) = runtime.compile_cache() {
+            cache.prune(&routes.plugin_hashes());
+        }
         let registry = PluginRegistry::new(routes);
         let plugin_files: Vec<_> = config.pages.iter().flat_map(|p| p.plugins.iter().cloned()).collect();
         let watcher = PluginWatcher::spawn(plugin_files, runtime.clone(), registry.clone())?;

@@ -7,6 +7,7 @@
 //!   ticker thread.
 //! * [`CompiledPlugin`] is a component compiled once per file and
 //!   pre-linked (`InstancePre`), plus what its `describe` export declared.
+//!   With a [`CompileCache`], compiled code is kept on disk across restarts.
 //! * [`PluginRuntime::invoke`] instantiates a **fresh** instance for every
 //!   event, in a fresh `Store`, so nothing leaks between events or Pages, and
 //!   throws the Store away afterwards, whatever happened.
@@ -16,6 +17,7 @@
 //! (a `StoreLimiter`), and a quota of host calls. Plugins get WASI with no
 //! preopened directories, no environment, no arguments and no network.
 
+mod compile_cache;
 mod event_model;
 mod state;
 
@@ -31,6 +33,7 @@ use crate::capabilities::{self, Invocation};
 use crate::config::PluginLimits;
 use crate::envelope::InboundEvent;
 
+pub use compile_cache::{Compilation, CompileCache};
 pub use state::InvocationState;
 
 /// Bindings generated from `wit/`: the contract is the WIT, never
@@ -91,6 +94,10 @@ pub struct CompiledPlugin {
     pub info: PluginInfo,
     /// SHA-256 of the file, hex: tells a real change from a touch.
     pub hash: String,
+    /// Whether the code came from the compile cache.
+    pub compilation: Compilation,
+    /// When this version was loaded, in epoch milliseconds.
+    pub loaded_at_ms: u64,
     pre: bindings::PluginPre<InvocationState>,
 }
 
@@ -106,6 +113,7 @@ pub struct PluginRuntime {
     engine: Engine,
     linker: Arc<Linker<InvocationState>>,
     limits: PluginLimits,
+    cache: Option<CompileCache>,
 }
 
 impl PluginRuntime {
@@ -143,7 +151,17 @@ impl PluginRuntime {
                 std::thread::sleep(EPOCH_TICK);
             }
         })?;
-        Ok(PluginRuntime { engine, linker: Arc::new(linker), limits })
+        Ok(PluginRuntime { engine, linker: Arc::new(linker), limits, cache: None })
+    }
+
+    /// Keeps compiled plugins in `dir` across restarts (see [`CompileCache`]).
+    pub fn with_compile_cache(mut self, dir: &Path) -> anyhow::Result<Self> {
+        self.cache = Some(CompileCache::open(dir, &self.engine)?);
+        Ok(self)
+    }
+
+    pub fn compile_cache(&self) -> Option<&CompileCache> {
+        self.cache.as_ref()
     }
 
     pub fn limits(&self) -> &PluginLimits {
@@ -155,11 +173,13 @@ impl PluginRuntime {
     pub async fn load(&self, path: &Path) -> anyhow::Result<CompiledPlugin> {
         let bytes = std::fs::read(path).with_context(|| format!("reading plugin {}", path.display()))?;
         let hash = file_hash(&bytes);
-        let engine = self.engine.clone();
-        let component = tokio::task::spawn_blocking(move || Component::new(&engine, &bytes))
-            .await?
-            .map_err(|e| anyhow::anyhow!("{e:?}"))
-            .with_context(|| format!("{} is not a valid WebAssembly component", path.display()))?;
+        let (engine, cache, key) = (self.engine.clone(), self.cache.clone(), hash.clone());
+        let (component, compilation) = tokio::task::spawn_blocking(move || match cache {
+            Some(cache) => cache.load_or_compile(&engine, &bytes, &key),
+            None => Component::new(&engine, &bytes).map(|c| (c, Compilation::Compiled)).map_err(|e| anyhow::anyhow!("{e:?}")),
+        })
+        .await?
+        .with_context(|| format!("{} is not a valid WebAssembly component", path.display()))?;
         let instance_pre = self
             .linker
             .instantiate_pre(&component)
@@ -179,6 +199,8 @@ impl PluginRuntime {
             path: path.to_path_buf(),
             info: PluginInfo { name: info.name, version: info.version, event_kinds: info.event_kinds },
             hash,
+            compilation,
+            loaded_at_ms: crate::conversation::now_ms(),
             pre,
         })
     }

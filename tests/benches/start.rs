@@ -1,0 +1,139 @@
+//! Host start time with many Pages, from a cold and a warm compile cache.
+//!
+//! ```text
+//! cargo build-plugins && cargo build --release -p switchboard \
+//!   && cargo bench -p switchboard-tests --bench start
+//! ```
+//!
+//! `PAGES` Pages (default 100) with two plugins each, every file distinct
+//! (the echo and probe components, each with its own custom section, so
+//! nothing is shared between Pages and every file is compiled once). The
+//! real `switchboard` binary starts on a fresh store: **cold** compiles
+//! everything and fills the cache in the store directory; **warm** starts
+//! again on the same store. Reported: process spawn → first `/healthz`
+//! answer, best and median of `RUNS` (3) warm starts.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn env_or(name: &str, default: usize) -> usize {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+/// `component` with a custom section named `name` appended: a different
+/// file (and hash) with the same code.
+fn with_custom_section(component: &[u8], name: &str) -> Vec<u8> {
+    fn leb(mut n: usize, out: &mut Vec<u8>) {
+        loop {
+            let byte = (n & 0x7f) as u8;
+            n >>= 7;
+            if n == 0 {
+                out.push(byte);
+                return;
+            }
+            out.push(byte | 0x80);
+        }
+    }
+    let mut payload = Vec::new();
+    leb(name.len(), &mut payload);
+    payload.extend_from_slice(name.as_bytes());
+    let mut out = component.to_vec();
+    out.push(0); // custom section id
+    leb(payload.len(), &mut out);
+    out.extend_from_slice(&payload);
+    out
+}
+
+struct Host(Child);
+
+impl Drop for Host {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts the host and returns the time until `/healthz` answered.
+fn start(binary: &Path, config: &Path, port: u16) -> anyhow::Result<(Duration, Host)> {
+    let started = Instant::now();
+    let host = Host(Command::new(binary).args(["run", "--config"]).arg(config).env("RUST_LOG", "warn").stdout(Stdio::null()).spawn()?);
+    loop {
+        if healthy(port) {
+            return Ok((started.elapsed(), host));
+        }
+        anyhow::ensure!(started.elapsed() < Duration::from_secs(600), "the host did not come up");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// One `GET /healthz` over a plain socket; true on a 200.
+fn healthy(port: u16) -> bool {
+    use std::io::{Read as _, Write as _};
+    let Ok(mut socket) = std::net::TcpStream::connect(("127.0.0.1", port)) else { return false };
+    let _ = socket.set_read_timeout(Some(Duration::from_secs(120)));
+    if socket.write_all(b"GET /healthz HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n").is_err() {
+        return false;
+    }
+    let mut head = [0u8; 12];
+    socket.read_exact(&mut head).is_ok() && head.starts_with(b"HTTP/1.1 200")
+}
+
+fn main() -> anyhow::Result<()> {
+    let pages = env_or("PAGES", 100);
+    let runs = env_or("RUNS", 3).max(1);
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let binary = root.join("target/release/switchboard");
+    anyhow::ensure!(binary.is_file(), "{} is missing: cargo build --release -p switchboard", binary.display());
+    let read = |name: &str| {
+        let path = root.join(format!("target/wasm32-wasip2/release/{name}.wasm"));
+        std::fs::read(&path).map_err(|e| anyhow::anyhow!("{}: {e} (run cargo build-plugins)", path.display()))
+    };
+    let (echo, probe) = (read("echo")?, read("probe")?);
+
+    let dir = tempfile::tempdir()?;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let mut toml = format!(
+        "listen = \"127.0.0.1:{port}\"\ngraph_api_url = \"http://127.0.0.1:9/v23.0\"\n[store]\npath = \"data\"\n\n\
+         [[apps]]\nid = \"1\"\nsecret = \"bench-secret\"\nverify_token = \"bench\"\n"
+    );
+    let mut bytes = 0;
+    for page in 0..pages {
+        let mut files = Vec::new();
+        for (name, code) in [("echo", &echo), ("probe", &probe)] {
+            let file = dir.path().join(format!("{name}-{page}.wasm"));
+            let unique = with_custom_section(code, &format!("switchboard-bench-{page}"));
+            bytes += unique.len();
+            std::fs::write(&file, unique)?;
+            files.push(format!("{:?}", file.display().to_string()));
+        }
+        toml.push_str(&format!(
+            "\n[[pages]]\nid = \"{}\"\napp = \"1\"\naccess_token = \"t{page}\"\nplugins = [{}]\n",
+            10_000 + page,
+            files.join(", ")
+        ));
+    }
+    let config = dir.path().join("switchboard.toml");
+    std::fs::write(&config, toml)?;
+    println!("{pages} Pages × 2 plugins: {} distinct files, {:.1} MiB", pages * 2, bytes as f64 / (1 << 20) as f64);
+
+    let (cold, host) = start(&binary, &config, port)?;
+    drop(host);
+    let cache = dir.path().join("data/compiled");
+    let entries = std::fs::read_dir(&cache).map(|d| d.count()).unwrap_or(0);
+    let mut warm = Vec::new();
+    for _ in 0..runs {
+        let (t, host) = start(&binary, &config, port)?;
+        drop(host);
+        warm.push(t);
+    }
+    warm.sort();
+    println!("cache: {entries} entries in {}", cache.display());
+    println!("| start | time (spawn → /healthz) |");
+    println!("|---|---|");
+    println!("| cold (empty cache) | {:.0} ms |", cold.as_secs_f64() * 1e3);
+    println!("| warm, best of {runs} | {:.0} ms |", warm[0].as_secs_f64() * 1e3);
+    println!("| warm, median of {runs} | {:.0} ms |", warm[warm.len() / 2].as_secs_f64() * 1e3);
+    println!("cold / warm (median): {:.1}×", cold.as_secs_f64() / warm[warm.len() / 2].as_secs_f64());
+    Ok(())
+}
