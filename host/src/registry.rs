@@ -18,6 +18,7 @@ use crate::conversation::Conversations;
 use crate::graph::GraphClient;
 use crate::page_gate::{GatePolicy, PageGate};
 use crate::runtime::{CompiledPlugin, PluginRuntime};
+use crate::store::Store;
 
 /// A Page and its plugin chain, in configured order.
 pub struct PageRoute {
@@ -34,6 +35,7 @@ pub struct SharedServices {
     pub graph: GraphClient,
     pub conversations: Conversations,
     pub profiles: UserProfiles,
+    pub store: Store,
 }
 
 /// Every configured Page, by Page id.
@@ -82,6 +84,7 @@ impl Routes {
                 gate: PageGate::new(&page.id, policy),
                 conversations: services.conversations.clone(),
                 profiles: services.profiles.clone(),
+                store: services.store.clone(),
             });
             let auto_pass_thread_requests = page.auto_pass_thread_requests;
             pages.insert(page.id.clone(), PageRoute { access, plugins, auto_pass_thread_requests });

@@ -53,6 +53,7 @@ impl Server {
                 },
             ),
             profiles: UserProfiles::new(Duration::from_secs(config.graph.profile_cache_secs), &config.graph.profile_fields),
+            store: store.clone(),
         };
         let routes = Routes::build(&config, &runtime, &services).await?;
         if let Some(cache) = runtime.compile_cache() {

@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use crate::{GraphError, MessengerError};
+use crate::{GraphError, KvError, MessengerError};
 
 /// A failed host call, or a failure the plugin reports itself.
 ///
@@ -28,6 +28,8 @@ use crate::{GraphError, MessengerError};
 pub enum Error {
     /// The host or the Graph API refused a host call.
     Messenger(MessengerError),
+    /// A key-value call failed ([`crate::kv`]).
+    Kv(KvError),
     /// A failure raised by the plugin itself.
     Plugin(String),
 }
@@ -43,7 +45,15 @@ impl Error {
     pub fn messenger(&self) -> Option<&MessengerError> {
         match self {
             Error::Messenger(e) => Some(e),
-            Error::Plugin(_) => None,
+            _ => None,
+        }
+    }
+
+    /// The key-value store's error, if this came from [`crate::kv`].
+    pub fn kv(&self) -> Option<&KvError> {
+        match self {
+            Error::Kv(e) => Some(e),
+            _ => None,
         }
     }
 
@@ -59,6 +69,12 @@ impl Error {
 impl From<MessengerError> for Error {
     fn from(e: MessengerError) -> Self {
         Error::Messenger(e)
+    }
+}
+
+impl From<KvError> for Error {
+    fn from(e: KvError) -> Self {
+        Error::Kv(e)
     }
 }
 
@@ -84,6 +100,14 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let e = match self {
             Error::Plugin(m) => return f.write_str(m),
+            Error::Kv(e) => {
+                return match e {
+                    KvError::TooLarge(m) => write!(f, "key-value limit: {m}"),
+                    KvError::NotANumber => f.write_str("key-value increment on a value that is not an integer"),
+                    KvError::QuotaExceeded => f.write_str("the plugin used up its host calls for this event"),
+                    KvError::Unavailable(m) => write!(f, "key-value store unavailable: {m}"),
+                }
+            }
             Error::Messenger(e) => e,
         };
         match e {
@@ -110,6 +134,7 @@ impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             Error::Messenger(e) => Some(e),
+            Error::Kv(e) => Some(e),
             Error::Plugin(_) => None,
         }
     }

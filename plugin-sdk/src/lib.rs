@@ -66,11 +66,14 @@
 //! * Logs: [`log::info`] and friends write to the host's log, tagged with
 //!   the plugin, Page and event.
 //!
+//! * State: [`kv`], this plugin's own durable key-value namespace.
+//!
 //! The host creates a fresh instance for every event, so a plugin keeps no
-//! state in memory between events.
+//! state in memory between events: keep it in [`kv`].
 
 mod context;
 mod error;
+pub mod kv;
 pub mod log;
 mod outgoing;
 mod plugin;
@@ -101,6 +104,7 @@ pub use bindings::switchboard::plugin::events::{
 pub use bindings::switchboard::plugin::messenger::{
     Button, MediaKind, MessagingType, NotificationType, SenderAction, Sent,
 };
+pub use bindings::switchboard::plugin::kv::KvError;
 pub use bindings::switchboard::plugin::profile::UserProfile;
 pub use bindings::switchboard::plugin::types::{GraphError, MessengerError, Recipient};
 pub use context::Context;
@@ -143,8 +147,8 @@ macro_rules! export_plugin {
 /// Everything a plugin usually needs: `use switchboard_plugin_sdk::prelude::*;`.
 pub mod prelude {
     pub use crate::{
-        export_plugin, log, BusinessEvent, Context, Element, Error, Event, EventKind, Handover, Media, Message,
-        MessengerError, Optin, Outgoing, Plugin, PluginInfo, Postback, QuickReply, Recipient, Template, ThreadOwner,
+        export_plugin, kv, log, BusinessEvent, Context, Element, Error, Event, EventKind, Handover, Media, Message,
+        KvError, MessengerError, Optin, Outgoing, Plugin, PluginInfo, Postback, QuickReply, Recipient, Template, ThreadOwner,
         Verdict, PAGE_INBOX_APP_ID,
     };
 }

@@ -59,8 +59,9 @@ async fn main() -> anyhow::Result<()> {
         access_token: Secret::new("tok"),
         graph: GraphClient::new(&fake.base_url(), Duration::from_secs(5))?,
         gate: PageGate::new("1001", gate),
-        conversations: Conversations::new(store, policy),
+        conversations: Conversations::new(store.clone(), policy),
         profiles: UserProfiles::new(Duration::from_secs(60), &[]),
+        store,
     });
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_millis().to_string();
     let silent = Arc::new(event(&r#"{"object":"page","entry":[{"id":"1001","messaging":[{"sender":{"id":"u"},"recipient":{"id":"1001"},"timestamp":NOW,"message":{"mid":"m1","attachments":[{"type":"image","payload":{"url":"https://x/y.png"}}]}}]}]}"#.replace("NOW", &now)));

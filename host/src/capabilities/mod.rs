@@ -10,6 +10,7 @@
 //! | `switchboard:plugin/handover`  | [`Handover`] (thread control) |
 //! | `switchboard:plugin/conversation` | [`Conversation`] (host-kept state) |
 //! | `switchboard:plugin/profile`   | [`Profile`] (User Profile API, cached) |
+//! | `switchboard:plugin/kv`        | [`Kv`] (per-plugin state in the store) |
 //! | `switchboard:plugin/log`       | [`Log`] (structured logs) |
 //!
 //! Every unit acts for exactly one invocation: one plugin handling one event
@@ -19,6 +20,7 @@
 
 mod conversation;
 mod handover;
+mod kv;
 mod log;
 mod messenger;
 mod profile;
@@ -31,6 +33,7 @@ use wasmtime::component::{HasSelf, Linker};
 
 pub use self::conversation::Conversation;
 pub use self::handover::{pass_thread, Handover};
+pub use self::kv::Kv;
 pub use self::log::Log;
 pub use self::messenger::Messenger;
 pub use self::profile::{Profile, UserProfiles};
@@ -50,6 +53,7 @@ pub fn add_to_linker(linker: &mut Linker<InvocationState>) -> wasmtime::Result<(
     wit::handover::add_to_linker::<_, HasSelf<Handover>>(linker, |s| &mut s.handover)?;
     wit::conversation::add_to_linker::<_, HasSelf<Conversation>>(linker, |s| &mut s.conversation)?;
     wit::profile::add_to_linker::<_, HasSelf<Profile>>(linker, |s| &mut s.profile)?;
+    wit::kv::add_to_linker::<_, HasSelf<Kv>>(linker, |s| &mut s.kv)?;
     wit::log::add_to_linker::<_, HasSelf<Log>>(linker, |s| &mut s.log)?;
     Ok(())
 }
@@ -64,6 +68,8 @@ pub struct PageAccess {
     pub gate: PageGate,
     pub conversations: Conversations,
     pub profiles: UserProfiles,
+    /// The host's store, for plugins' key-value state.
+    pub store: Store,
 }
 
 /// Who is calling: a plugin, handling one event, for one Page.
@@ -113,6 +119,8 @@ pub struct Budget {
     host_calls_left: AtomicU32,
     log_bytes_left: AtomicI64,
     host_nanos: AtomicU64,
+    kv_value_bytes: usize,
+    kv_namespace_bytes: usize,
 }
 
 impl Budget {
@@ -121,6 +129,8 @@ impl Budget {
             host_calls_left: AtomicU32::new(limits.host_calls),
             log_bytes_left: AtomicI64::new(limits.log_bytes as i64),
             host_nanos: AtomicU64::new(0),
+            kv_value_bytes: limits.kv_value_bytes,
+            kv_namespace_bytes: limits.kv_namespace_bytes,
         }
     }
 

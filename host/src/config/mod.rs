@@ -248,11 +248,23 @@ pub struct PluginLimits {
     pub host_calls: u32,
     /// Bytes of log text per invocation; longer lines are cut.
     pub log_bytes: usize,
+    /// Largest key-value value, in bytes.
+    pub kv_value_bytes: usize,
+    /// Bytes (keys plus values) one plugin may keep per Page.
+    pub kv_namespace_bytes: usize,
 }
 
 impl Default for PluginLimits {
     fn default() -> Self {
-        PluginLimits { cpu_ms: 200, wall_ms: 30_000, memory_mib: 64, host_calls: 64, log_bytes: 16 * 1024 }
+        PluginLimits {
+            cpu_ms: 200,
+            wall_ms: 30_000,
+            memory_mib: 64,
+            host_calls: 64,
+            log_bytes: 16 * 1024,
+            kv_value_bytes: 64 * 1024,
+            kv_namespace_bytes: 1024 * 1024,
+        }
     }
 }
 

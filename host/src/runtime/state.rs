@@ -8,7 +8,7 @@ use wasmtime::component::ResourceTable;
 use wasmtime::ResourceLimiter;
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
-use crate::capabilities::{Budget, CallContext, Conversation, Handover, Invocation, Log, Messenger, Profile};
+use crate::capabilities::{Budget, CallContext, Conversation, Handover, Invocation, Kv, Log, Messenger, Profile};
 use crate::config::PluginLimits;
 
 pub struct InvocationState {
@@ -20,6 +20,7 @@ pub struct InvocationState {
     pub handover: Handover,
     pub conversation: Conversation,
     pub profile: Profile,
+    pub kv: Kv,
     pub log: Log,
 }
 
@@ -37,6 +38,7 @@ impl InvocationState {
             handover: Handover::new(call.clone()),
             conversation: Conversation::new(call.clone()),
             profile: Profile::new(call.clone()),
+            kv: Kv::new(call.clone()),
             log: Log::new(call.clone()),
             call,
         }

@@ -1,6 +1,6 @@
 //! Durable state: the inbox (accepted events), the outbox (sends done), the
-//! dead letters, and what the host knows of conversations (their state and
-//! one-time-notification tokens) and Pages.
+//! dead letters, what the host knows of conversations (their state and
+//! one-time-notification tokens) and Pages, and plugins' key-value state.
 //!
 //! [`Store`] is the one handle the rest of the host uses. Writes go through a
 //! single writer thread that practises **group commit**: every write request
@@ -56,6 +56,44 @@ pub enum WriteOp {
     TokenIssued { page_id: String, token: NotificationToken },
     /// Mark a token used at `used_ms`, or unused again with `None`.
     TokenUsed { page_id: String, token: String, used_ms: Option<u64> },
+    /// A plugin's key-value write; the result is a [`WriteResult::Kv`].
+    Kv(KvWrite),
+}
+
+/// A write to one key of a plugin's namespace (Page, plugin name).
+#[derive(Debug, Clone)]
+pub struct KvWrite {
+    pub page_id: String,
+    pub plugin: String,
+    pub key: String,
+    pub op: KvOp,
+    /// Bytes (keys plus values) the namespace may hold.
+    pub namespace_limit: usize,
+}
+
+#[derive(Debug, Clone)]
+pub enum KvOp {
+    Set { value: Vec<u8>, ttl_ms: Option<u64> },
+    Delete,
+    /// `expected: None` means "only if absent".
+    CompareAndSwap { expected: Option<Vec<u8>>, new: Vec<u8>, ttl_ms: Option<u64> },
+    Increment { delta: i64 },
+}
+
+/// What a key-value write did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KvOutcome {
+    Done,
+    /// For `Delete`: whether the key existed.
+    Existed(bool),
+    /// For `CompareAndSwap`: whether it swapped.
+    Swapped(bool),
+    /// For `Increment`: the new value.
+    Counter(i64),
+    /// Refused: the namespace would pass its limit.
+    NamespaceFull { used: usize, limit: usize },
+    /// Refused: `Increment` on a value that is not an integer, or overflow.
+    NotANumber,
 }
 
 /// Which one-time-notification tokens to read.
@@ -75,6 +113,7 @@ pub enum WriteResult {
     Appended(Vec<bool>),
     /// For `Prune`: rows deleted.
     Pruned(usize),
+    Kv(KvOutcome),
     Done,
 }
 
@@ -121,6 +160,10 @@ pub trait Backend: Send + 'static {
     fn page_state_get(&mut self, page_id: &str, key: &str) -> anyhow::Result<Option<String>>;
     /// One-time-notification tokens of a Page, used ones included.
     fn tokens(&mut self, page_id: &str, query: &TokenQuery) -> anyhow::Result<Vec<NotificationToken>>;
+    /// A plugin's live (unexpired) value for `key`.
+    fn kv_get(&mut self, page_id: &str, plugin: &str, key: &str) -> anyhow::Result<Option<Vec<u8>>>;
+    /// A plugin's live keys starting with `prefix`, in byte order.
+    fn kv_keys(&mut self, page_id: &str, plugin: &str, prefix: &str, limit: usize) -> anyhow::Result<Vec<String>>;
 }
 
 /// Writes waiting for the writer thread, with their reply channels.

@@ -9,6 +9,7 @@
 //!   send's slot within it.
 //! * `conversations`, `page_state`, `notification_tokens`: see
 //!   [`conversations`].
+//! * `kv`: plugins' key-value state, see [`kv`].
 
 use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -17,6 +18,7 @@ use anyhow::Context as _;
 use rusqlite::{params, Connection, OptionalExtension};
 
 mod conversations;
+mod kv;
 
 use super::{Backend, DeadLetter, PendingEvent, TokenQuery, WriteOp, WriteResult};
 use crate::conversation::NotificationToken;
@@ -82,6 +84,7 @@ impl SqliteBackend {
         let writer = open()?;
         writer.conn.execute_batch(SCHEMA).context("creating the store schema")?;
         writer.conn.execute_batch(conversations::SCHEMA).context("creating the store schema")?;
+        writer.conn.execute_batch(kv::SCHEMA).context("creating the store schema")?;
         let reader = open()?;
         Ok((writer, reader))
     }
@@ -133,11 +136,13 @@ impl SqliteBackend {
                     params![COMPLETE, before_ms],
                 )?;
                 let inbox = tx.execute("DELETE FROM inbox WHERE state = ?1 AND finished_ms < ?2", params![COMPLETE, before_ms])?;
-                WriteResult::Pruned(outbox + inbox)
+                let kv = kv::prune_expired(tx, now)?;
+                WriteResult::Pruned(outbox + inbox + kv)
             }
             WriteOp::ConversationPut { .. } | WriteOp::PageStatePut { .. } | WriteOp::TokenIssued { .. } | WriteOp::TokenUsed { .. } => {
                 conversations::apply(tx, op, now)?
             }
+            WriteOp::Kv(write) => kv::apply(tx, write, now)?,
         })
     }
 }
@@ -233,6 +238,14 @@ impl Backend for SqliteBackend {
             params![page_id, event_id, DEAD, REQUEUED],
         )?;
         Ok(n == 1)
+    }
+
+    fn kv_get(&mut self, page_id: &str, plugin: &str, key: &str) -> anyhow::Result<Option<Vec<u8>>> {
+        kv::get(&self.conn, page_id, plugin, key, now_ms())
+    }
+
+    fn kv_keys(&mut self, page_id: &str, plugin: &str, prefix: &str, limit: usize) -> anyhow::Result<Vec<String>> {
+        kv::keys(&self.conn, page_id, plugin, prefix, limit, now_ms())
     }
 
     fn conversation_get(&mut self, page_id: &str, psid: &str) -> anyhow::Result<Option<String>> {

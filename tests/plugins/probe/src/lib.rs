@@ -19,7 +19,10 @@
 //!   as written by a person; `update`: messaging type UPDATE;
 //! * `twice`: replies `first` and then `second`;
 //! * `profile`: reports `profile: {first} {last}`;
-//! * `stop`: ends the chain (`Verdict::Stop`).
+//! * `stop`: ends the chain (`Verdict::Stop`);
+//! * `kv set K V`, `kv ttl K V MS`, `kv get K`, `kv del K`, `kv inc K N`,
+//!   `kv cas K OLD|- NEW`, `kv list PREFIX`, `kv big K BYTES`: this plugin's
+//!   key-value state; reports `kv: {result}` or `kv: error {error}`.
 //!
 //! On an optin it reports `optin: {payload}`. On a business event with a
 //! `"token"` it sends `{"text"}` with that one-time-notification token;
@@ -80,6 +83,38 @@ fn owner_text(owner: &ThreadOwner) -> String {
     }
 }
 
+/// Runs a `kv ...` command; the result or the error as text.
+fn kv_command(args: &str) -> String {
+    let words: Vec<&str> = args.split(' ').collect();
+    let result: Result<String, Error> = match words.as_slice() {
+        ["set", key, value] => kv::set_str(key, value, None).map(|()| "ok".into()),
+        ["ttl", key, value, ms] => {
+            let ms: u64 = ms.parse().unwrap_or(0);
+            kv::set_str(key, value, Some(std::time::Duration::from_millis(ms))).map(|()| "ok".into())
+        }
+        ["get", key] => kv::get_str(key).map(|v| v.unwrap_or_else(|| "none".into())),
+        ["del", key] => kv::delete(key).map(|existed| existed.to_string()),
+        ["inc", key, n] => kv::increment(key, n.parse().unwrap_or(0)).map(|n| n.to_string()),
+        ["cas", key, old, new] => {
+            let expected = (*old != "-").then(|| old.as_bytes());
+            kv::compare_and_swap(key, expected, new.as_bytes(), None).map(|swapped| swapped.to_string())
+        }
+        ["list", prefix] => kv::list_keys(prefix, 100).map(|keys| keys.join(",")),
+        ["big", key, bytes] => kv::set(key, &vec![b'x'; bytes.parse().unwrap_or(0)], None).map(|()| "ok".into()),
+        _ => Err(Error::msg("unknown kv command")),
+    };
+    match result {
+        Ok(text) => text,
+        Err(e) => match e.kv() {
+            Some(KvError::TooLarge(m)) => format!("error too-large {m}"),
+            Some(KvError::NotANumber) => "error not-a-number".into(),
+            Some(KvError::QuotaExceeded) => "error quota-exceeded".into(),
+            Some(KvError::Unavailable(m)) => format!("error unavailable {m}"),
+            None => format!("error {e}"),
+        },
+    }
+}
+
 impl Plugin for Probe {
     // No `info`: named and versioned after the crate, receives every kind.
 
@@ -129,6 +164,7 @@ impl Plugin for Probe {
                     Err(e) => format!("profile: {}", describe(&e)),
                 },
             )?,
+            ("kv", args) => report(cx, format!("kv: {}", kv_command(args)))?,
             ("tag", tag) => reply = reply.tag(tag),
             ("human", _) => reply = reply.human_agent(),
             ("update", _) => reply = reply.update(),
