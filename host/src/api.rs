@@ -18,6 +18,11 @@
 //! 400 not JSON or a bad psid; 401 missing or wrong token; 404 unknown Page
 //! or API off; 413 too large; 500 store failure; 503 queue full or shutting
 //! down (retry later).
+//!
+//! `GET /admin/plugins` (same token): every Page's plugin chain as loaded,
+//! with version, hash, load time, and each plugin's health (invocations,
+//! failures by class, circuit, last failure, last rejected file). This is
+//! what `switchboard plugins` prints.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -47,12 +52,63 @@ pub fn router(config: &Config, registry: PluginRegistry, inbox: Inbox) -> Router
     let state = Arc::new(ApiState { token: config.api.token.clone(), registry, inbox });
     Router::new()
         .route("/api/pages/{page_id}/events", post(business_event))
+        .route("/admin/plugins", axum::routing::get(admin_plugins))
         .layer(DefaultBodyLimit::max(config.api.max_body_bytes))
         .with_state(state)
 }
 
 fn refuse(status: StatusCode, why: impl Into<String>) -> Response {
     (status, Json(json!({ "error": why.into() }))).into_response()
+}
+
+/// Checks the bearer token; the refusal to send otherwise.
+fn authorize(state: &ApiState, headers: &HeaderMap, what: &str) -> Result<(), Response> {
+    let Some(token) = &state.token else {
+        return Err(refuse(StatusCode::NOT_FOUND, "the HTTP API is off: set [api] token in the config"));
+    };
+    let presented = headers.get("authorization").and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
+    if !presented.is_some_and(|p| constant_time_eq(p.trim(), token.expose())) {
+        tracing::warn!("{what} refused: missing or wrong bearer token");
+        return Err(refuse(StatusCode::UNAUTHORIZED, "send `Authorization: Bearer <api.token>`"));
+    }
+    Ok(())
+}
+
+/// Every Page's loaded plugins and their health, as JSON.
+pub fn plugins_report(registry: &PluginRegistry) -> Value {
+    let routes = registry.snapshot();
+    let mut pages: Vec<_> = routes.pages.iter().collect();
+    pages.sort_by(|a, b| a.0.cmp(b.0));
+    let pages: Vec<Value> = pages
+        .into_iter()
+        .map(|(page_id, route)| {
+            let plugins: Vec<Value> = route
+                .plugins
+                .iter()
+                .map(|p| {
+                    json!({
+                        "name": p.info.name,
+                        "version": p.info.version,
+                        "event_kinds": p.info.event_kinds,
+                        "path": p.path.display().to_string(),
+                        "hash": p.hash,
+                        "loaded_at_ms": p.loaded_at_ms,
+                        "from_cache": p.compilation == crate::runtime::Compilation::Cached,
+                        "health": registry.health().report(&p.path),
+                    })
+                })
+                .collect();
+            json!({ "page_id": page_id, "plugins": plugins })
+        })
+        .collect();
+    json!({ "pages": pages })
+}
+
+async fn admin_plugins(State(state): State<Arc<ApiState>>, headers: HeaderMap) -> Response {
+    if let Err(refused) = authorize(&state, &headers, "admin request") {
+        return refused;
+    }
+    Json(plugins_report(&state.registry)).into_response()
 }
 
 async fn business_event(
@@ -62,13 +118,8 @@ async fn business_event(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let Some(token) = &state.token else {
-        return refuse(StatusCode::NOT_FOUND, "the business-events API is off: set [api] token in the config");
-    };
-    let presented = headers.get("authorization").and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
-    if !presented.is_some_and(|p| constant_time_eq(p.trim(), token.expose())) {
-        tracing::warn!(page = %page_id, "business event refused: missing or wrong bearer token");
-        return refuse(StatusCode::UNAUTHORIZED, "send `Authorization: Bearer <api.token>`");
+    if let Err(refused) = authorize(&state, &headers, "business event") {
+        return refused;
     }
     if !state.registry.knows_page(&page_id) {
         return refuse(StatusCode::NOT_FOUND, format!("this host does not serve Page {page_id}"));

@@ -29,6 +29,7 @@ use tokio::sync::{Notify, Semaphore};
 
 use crate::capabilities::{Invocation, SendLedger};
 use crate::envelope::{ConversationKey, InboundEvent};
+use crate::plugin_health::Admission;
 use crate::registry::{PageRoute, PluginRegistry};
 use crate::runtime::bindings::exports::switchboard::plugin::handler::Verdict;
 use crate::runtime::{PluginFailure, PluginRuntime};
@@ -236,20 +237,35 @@ impl Dispatcher {
         }
         let event_id: Arc<str> = Arc::from(event.id.as_str());
         let mut first_failure = None;
+        let health = self.inner.registry.health();
         for (position, plugin) in route.plugins.iter().enumerate().filter(|(_, p)| p.wants(event.kind)) {
+            match health.admit(plugin) {
+                Admission::Call => {}
+                Admission::Skip => {
+                    tracing::debug!(page = %event.page_id, plugin = %plugin.info.name, event = %event.id, "plugin skipped: its circuit is open (fail-open)");
+                    continue;
+                }
+                Admission::Refuse(failure) => {
+                    tracing::warn!(page = %event.page_id, plugin = %plugin.info.name, event = %event.id, %failure, "event fails: the plugin's circuit is open (fail-closed)");
+                    first_failure.get_or_insert(failure);
+                    continue;
+                }
+            }
             let invocation = Invocation {
                 plugin: Arc::from(plugin.info.name.as_str()),
                 event_id: event_id.clone(),
                 page: Some(route.access.clone()),
                 ledger: Some(SendLedger::new(self.inner.store.clone(), position, replay)),
             };
-            match self.inner.runtime.invoke(plugin, event, invocation).await {
+            let result = self.inner.runtime.invoke(plugin, event, invocation).await;
+            health.record(plugin, &event.page_id, &event.id, result.as_ref().err());
+            match result {
                 Ok(Verdict::Continue) => {}
                 Ok(Verdict::Stop) => break,
                 Err(failure) => {
                     tracing::error!(
                         page = %event.page_id, plugin = %plugin.info.name, version = %plugin.info.version,
-                        event = %event.id, kind = event.kind, %failure, "plugin failed on an event"
+                        event = %event.id, kind = event.kind, class = failure.class(), %failure, "plugin failed on an event"
                     );
                     first_failure.get_or_insert(failure);
                 }

@@ -15,6 +15,7 @@ pub mod graph;
 pub mod inbox;
 pub mod messenger_profile;
 pub mod page_gate;
+pub mod plugin_health;
 pub mod registry;
 pub mod reload;
 pub mod runtime;

@@ -1,4 +1,6 @@
-//! The `switchboard` command: `run` a host, or `check` a configuration.
+//! The `switchboard` command: `run` a host, `check` a configuration, ask a
+//! running host which `plugins` it has loaded, and handle dead letters
+//! (`dlq`).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -30,6 +32,15 @@ enum Command {
     Check {
         #[arg(long, short)]
         config: PathBuf,
+    },
+    /// Show the plugins a running host has loaded: version, hash, load
+    /// time, invocations, failures, circuit and last error.
+    Plugins {
+        #[arg(long, short)]
+        config: PathBuf,
+        /// Print the admin endpoint's JSON instead of a summary.
+        #[arg(long)]
+        json: bool,
     },
     /// Inspect and replay events that failed for good (dead letters).
     Dlq {
@@ -73,6 +84,7 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Run { config } => run(config).await,
             Command::Check { config } => check(config).await,
+            Command::Plugins { config, json } => plugins(config, json).await,
             Command::Dlq { config: Some(config), action } => dlq(config, action).await,
             Command::Dlq { config: None, .. } => Err(anyhow::anyhow!("dlq needs --config FILE to find the store")),
         }
@@ -110,6 +122,71 @@ async fn check(path: PathBuf) -> anyhow::Result<()> {
         if let Some(profile) = &page.messenger_profile {
             let fields: Vec<String> = profile.body().keys().cloned().collect();
             println!("    messenger profile: {} (within the documented limits)", fields.join(", "));
+        }
+    }
+    Ok(())
+}
+
+/// Asks the host running with this config (`GET /admin/plugins`).
+async fn plugins(path: PathBuf, json: bool) -> anyhow::Result<()> {
+    let config = Config::load(&path)?;
+    let token = config.api.token.as_ref().ok_or_else(|| {
+        anyhow::anyhow!("`switchboard plugins` asks the running host, which needs `[api] token` in {}", path.display())
+    })?;
+    // A host listening on all interfaces is reachable on loopback.
+    let addr = config.listen.replace("0.0.0.0", "127.0.0.1").replace("[::]", "[::1]");
+    let url = format!("http://{addr}/admin/plugins");
+    let response = reqwest::Client::new()
+        .get(&url)
+        .bearer_auth(token.expose())
+        .timeout(std::time::Duration::from_secs(10))
+        .send()
+        .await
+        .with_context(|| format!("no host answers at {url}: start it with `switchboard run --config {}`", path.display()))?;
+    let status = response.status();
+    let report: serde_json::Value = response.json().await.with_context(|| format!("{url} answered {status} without JSON"))?;
+    anyhow::ensure!(status.is_success(), "{url} answered {status}: {}", report["error"].as_str().unwrap_or("?"));
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        return Ok(());
+    }
+    let now = switchboard::conversation::now_ms();
+    for page in report["pages"].as_array().into_iter().flatten() {
+        println!("page {}", page["page_id"].as_str().unwrap_or("?"));
+        for p in page["plugins"].as_array().into_iter().flatten() {
+            let h = &p["health"];
+            let loaded_secs = now.saturating_sub(p["loaded_at_ms"].as_u64().unwrap_or(now)) / 1000;
+            println!(
+                "  {} {}  sha256:{}  loaded {loaded_secs}s ago{}  {}",
+                p["name"].as_str().unwrap_or("?"),
+                p["version"].as_str().unwrap_or("?"),
+                p["hash"].as_str().unwrap_or("").get(..12).unwrap_or(""),
+                if p["from_cache"] == true { " (from cache)" } else { "" },
+                p["path"].as_str().unwrap_or("?"),
+            );
+            let failures: Vec<String> =
+                h["failures"].as_object().into_iter().flatten().map(|(class, n)| format!("{class} {n}")).collect();
+            println!(
+                "    invocations {}, failures: {}; circuit {} (tripped {} times)",
+                h["invocations"],
+                if failures.is_empty() { "none".into() } else { failures.join(", ") },
+                h["circuit"].as_str().unwrap_or("?"),
+                h["circuit_trips"],
+            );
+            if let Some(f) = h["last_failure"].as_object() {
+                let ago = now.saturating_sub(f["at_ms"].as_u64().unwrap_or(now)) / 1000;
+                println!(
+                    "    last failure {ago}s ago: {} on event {} of page {} (version {}): {}",
+                    f["class"].as_str().unwrap_or("?"),
+                    f["event_id"].as_str().unwrap_or("?"),
+                    f["page_id"].as_str().unwrap_or("?"),
+                    f["version"].as_str().unwrap_or("?"),
+                    f["error"].as_str().unwrap_or("?"),
+                );
+            }
+            if let Some(r) = h["last_rejected_file"].as_array() {
+                println!("    last rejected file: {}", r.first().and_then(|e| e.as_str()).unwrap_or("?"));
+            }
         }
     }
     Ok(())

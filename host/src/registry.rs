@@ -18,6 +18,7 @@ use crate::conversation::Conversations;
 use crate::graph::GraphClient;
 use crate::page_gate::{GatePolicy, PageGate};
 use crate::runtime::{CompiledPlugin, PluginRuntime};
+use crate::plugin_health::PluginHealth;
 use crate::store::Store;
 
 /// A Page and its plugin chain, in configured order.
@@ -124,14 +125,21 @@ impl Routes {
     }
 }
 
-#[derive(Clone, Default)]
+/// The live routes, swapped whole on reload, and how each plugin is doing.
+#[derive(Clone)]
 pub struct PluginRegistry {
     current: Arc<RwLock<Arc<Routes>>>,
+    health: PluginHealth,
 }
 
 impl PluginRegistry {
-    pub fn new(routes: Routes) -> Self {
-        PluginRegistry { current: Arc::new(RwLock::new(Arc::new(routes))) }
+    pub fn new(routes: Routes, health: PluginHealth) -> Self {
+        PluginRegistry { current: Arc::new(RwLock::new(Arc::new(routes))), health }
+    }
+
+    /// Invocation counters, failures and circuits, per plugin file.
+    pub fn health(&self) -> &PluginHealth {
+        &self.health
     }
 
     /// The routes in force now.

@@ -83,7 +83,10 @@ async fn reload(path: &std::path::Path, runtime: &PluginRuntime, registry: &Plug
             tracing::info!(path = %path.display(), plugin = %new.info.name, version = %new.info.version,
                 old_version = %live.info.version, hash = %&new.hash[..12], "plugin reloaded; new events use the new version");
         }
-        Err(e) => tracing::error!(path = %path.display(), live_version = %live.info.version,
-            "new plugin file rejected, the last good version stays live: {e:#}"),
+        Err(e) => {
+            tracing::error!(path = %path.display(), live_version = %live.info.version,
+                "new plugin file rejected, the last good version stays live: {e:#}");
+            registry.health().rejected(path, &format!("{e:#}"));
+        }
     }
 }

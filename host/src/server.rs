@@ -24,6 +24,7 @@ use crate::conversation::{Conversations, MessagingPolicy};
 use crate::dispatch::{Dispatcher, QueuedEvent, RetryPolicy};
 use crate::graph::GraphClient;
 use crate::inbox::Inbox;
+use crate::plugin_health::PluginHealth;
 use crate::registry::{PluginRegistry, Routes, SharedServices};
 use crate::store::{Store, WriteOp};
 use crate::{api, messenger_profile};
@@ -59,7 +60,7 @@ impl Server {
         if let Some(cache) = runtime.compile_cache() {
             cache.prune(&routes.plugin_hashes());
         }
-        let registry = PluginRegistry::new(routes);
+        let registry = PluginRegistry::new(routes, PluginHealth::new(config.plugin_circuit.clone()));
         let plugin_files: Vec<_> = config.pages.iter().flat_map(|p| p.plugins.iter().cloned()).collect();
         let watcher = PluginWatcher::spawn(plugin_files, runtime.clone(), registry.clone())?;
         let retry = RetryPolicy {

@@ -133,3 +133,28 @@ fn check_holds_the_messenger_profile_to_the_documented_limits() {
         assert!(stderr.contains(expected), "missing {expected:?} in:\n{stderr}");
     }
 }
+
+#[tokio::test]
+async fn plugins_shows_what_the_running_host_loaded_and_how_it_is_doing() {
+    let fx = BinaryFixture::new(&["echo"], "\n[api]\ntoken = \"admin-token-0123456789\"\n").await;
+    let plugins = || {
+        let out = Command::new(host_binary()).args(["plugins", "--config"]).arg(&fx.config).output().expect("runs");
+        (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr))
+    };
+    let (ok, out) = plugins();
+    assert!(!ok && out.contains("no host answers at http://127.0.0.1:"), "{out}");
+
+    let host = fx.start().await;
+    let client = reqwest::Client::new();
+    assert_eq!(host.post_signed(&client, &text_messages(&[("1001", "u1", "m1", "hi")])).await, Some(200));
+    fx.fake.wait_for_calls("/messages", 1, Duration::from_secs(10)).await;
+    let (ok, out) = plugins();
+    assert!(ok, "{out}");
+    assert!(out.contains("page 1001") && out.contains("  echo 0.1.0  sha256:"), "{out}");
+    assert!(out.contains("invocations 1, failures: none; circuit closed (tripped 0 times)"), "{out}");
+    drop(host);
+    // The second start compiled nothing: the plugin came from the cache.
+    let _host = fx.start().await;
+    let (ok, out) = plugins();
+    assert!(ok && out.contains("(from cache)"), "{out}");
+}

@@ -179,15 +179,7 @@ async fn an_auth_error_opens_the_page_circuit_and_other_pages_go_on() {
     assert_eq!(texts_to(&host.fake, "u9"), ["You said: other page"]);
     // Later events of the Page make no Graph call at all.
     assert_eq!(host.post_signed(&text_messages(&[("1001", "u2", "m2", "second"), ("1001", "u3", "m3", "third")])).await.status(), 200);
-    let store = switchboard::store::Store::open_sqlite(host.data.path()).expect("store opens");
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
-    let letters = loop {
-        let letters = store.read(|b| b.dead_letters(10)).await.expect("dead letters read");
-        if letters.len() >= 3 || tokio::time::Instant::now() > deadline {
-            break letters;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let letters = host.wait_dead_letters(3).await;
     assert_eq!(letters.len(), 3, "{letters:?}");
     let error_of = |mid: &str| letters.iter().find(|l| l.event_id.ends_with(mid)).map(|l| l.error.clone()).unwrap_or_default();
     assert!(error_of(":m1").contains("graph code=190"), "{letters:?}");

@@ -25,7 +25,7 @@ mod log;
 mod messenger;
 mod profile;
 
-use std::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -119,6 +119,7 @@ pub struct Budget {
     host_calls_left: AtomicU32,
     log_bytes_left: AtomicI64,
     host_nanos: AtomicU64,
+    quota_hit: AtomicBool,
     kv_value_bytes: usize,
     kv_namespace_bytes: usize,
 }
@@ -129,6 +130,7 @@ impl Budget {
             host_calls_left: AtomicU32::new(limits.host_calls),
             log_bytes_left: AtomicI64::new(limits.log_bytes as i64),
             host_nanos: AtomicU64::new(0),
+            quota_hit: AtomicBool::new(false),
             kv_value_bytes: limits.kv_value_bytes,
             kv_namespace_bytes: limits.kv_namespace_bytes,
         }
@@ -139,7 +141,15 @@ impl Budget {
         self.host_calls_left
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
             .map(drop)
-            .map_err(|_| MessengerError::QuotaExceeded)
+            .map_err(|_| {
+                self.quota_hit.store(true, Ordering::Relaxed);
+                MessengerError::QuotaExceeded
+            })
+    }
+
+    /// Whether a host call was refused for the quota.
+    pub fn quota_hit(&self) -> bool {
+        self.quota_hit.load(Ordering::Relaxed)
     }
 
     /// Takes up to `wanted` log bytes; returns how many may be written.
@@ -161,6 +171,9 @@ impl Budget {
 pub struct CallContext {
     pub invocation: Invocation,
     pub budget: Budget,
+    /// The panic message the SDK's panic hook logged, if the plugin
+    /// panicked: a clearer failure than the trap's backtrace.
+    pub panic: std::sync::OnceLock<String>,
 }
 
 impl CallContext {

@@ -66,6 +66,8 @@ pub struct Config {
     pub messaging: MessagingConfig,
     #[serde(default)]
     pub api: ApiConfig,
+    #[serde(default)]
+    pub plugin_circuit: PluginCircuitConfig,
     /// Directory of the config file; plugin paths are relative to it.
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -231,6 +233,33 @@ pub struct ApiConfig {
 impl Default for ApiConfig {
     fn default() -> Self {
         ApiConfig { token: None, max_body_bytes: 64 * 1024 }
+    }
+}
+
+/// When a failing plugin stops being called (see `plugin_health`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PluginCircuitConfig {
+    /// Consecutive failures (retries included) that open the circuit.
+    pub failures: u32,
+    /// How long it stays open before one probe call.
+    pub open_secs: u64,
+    pub mode: CircuitMode,
+}
+
+/// What happens to a plugin's events while its circuit is open.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum CircuitMode {
+    /// The event fails (retried, then dead-lettered): nothing is lost.
+    FailClosed,
+    /// The plugin is skipped; the rest of the chain runs.
+    FailOpen,
+}
+
+impl Default for PluginCircuitConfig {
+    fn default() -> Self {
+        PluginCircuitConfig { failures: 20, open_secs: 30, mode: CircuitMode::FailClosed }
     }
 }
 

@@ -68,10 +68,50 @@ pub enum PluginFailure {
     WallTimeout(Duration),
     #[error("ran out of its {0} MiB of memory")]
     OutOfMemory(u64),
+    #[error("panicked at {0}")]
+    Panic(String),
+    #[error("overflowed its stack (a write below linear-memory address 0): {0}")]
+    StackOverflow(String),
     #[error("trapped: {0}")]
     Trap(String),
     #[error("returned an error: {0}")]
     Error(String),
+    #[error("failed after using up its {0} host calls for this event")]
+    QuotaExceeded(u32),
+    #[error("not called: its circuit is open after repeated failures (for {0:?})")]
+    CircuitOpen(Duration),
+}
+
+impl PluginFailure {
+    /// The failure's class, for counters and logs.
+    pub fn class(&self) -> &'static str {
+        match self {
+            PluginFailure::CpuTimeout(_) => "cpu-timeout",
+            PluginFailure::WallTimeout(_) => "wall-timeout",
+            PluginFailure::OutOfMemory(_) => "out-of-memory",
+            PluginFailure::Panic(_) => "panic",
+            PluginFailure::StackOverflow(_) => "stack-overflow",
+            PluginFailure::Trap(_) => "trap",
+            PluginFailure::Error(_) => "error",
+            PluginFailure::QuotaExceeded(_) => "quota-exceeded",
+            PluginFailure::CircuitOpen(_) => "circuit-open",
+        }
+    }
+}
+
+/// Whether a trap is a stack overflow of the guest's own stack. Rust (and
+/// C) plugins keep their stack in linear memory, growing down from a
+/// fixed size; running past its bottom wraps the address below zero, so the
+/// fault is at an address just under 4 GiB (plus the access's offset).
+/// Wasmtime reports that as `memory fault at wasm address 0x...`.
+fn is_shadow_stack_overflow(trap: &str) -> bool {
+    const MARK: &str = "memory fault at wasm address 0x";
+    trap.find(MARK)
+        .and_then(|i| {
+            let hex: String = trap[i + MARK.len()..].chars().take_while(char::is_ascii_hexdigit).collect();
+            u64::from_str_radix(&hex, 16).ok()
+        })
+        .is_some_and(|address| address >= 0xF000_0000)
 }
 
 /// Marker carried by the trap the epoch callback raises.
@@ -224,6 +264,9 @@ impl PluginRuntime {
         };
         match outcome {
             Ok(Ok(verdict)) => Ok(verdict),
+            // A plugin that failed after being refused a host call failed
+            // because of the quota, whatever it reported.
+            Ok(Err(_)) if store.data().quota_hit() => Err(PluginFailure::QuotaExceeded(self.limits.host_calls)),
             Ok(Err(message)) => Err(PluginFailure::Error(message)),
             Err(error) => Err(self.classify(&store, error)),
         }
@@ -236,7 +279,27 @@ impl PluginRuntime {
         if store.data().limits_hit() {
             return PluginFailure::OutOfMemory(self.limits.memory_mib);
         }
-        PluginFailure::Trap(format!("{error:?}"))
+        if store.data().quota_hit() {
+            return PluginFailure::QuotaExceeded(self.limits.host_calls);
+        }
+        if let Some(panic) = store.data().panic_message() {
+            return PluginFailure::Panic(panic.to_string());
+        }
+        let cause = error.root_cause().to_string();
+        let chain = format!("{error:#}");
+        if is_shadow_stack_overflow(&chain) {
+            return PluginFailure::StackOverflow(cause);
+        }
+        tracing::debug!("plugin trap: {error:?}");
+        // The trap and the function it happened in; the whole backtrace is
+        // in the debug log.
+        let frame = error
+            .downcast_ref::<wasmtime::WasmBacktrace>()
+            .and_then(|bt| bt.frames().first().and_then(|f| f.func_name().map(str::to_string)));
+        PluginFailure::Trap(match frame {
+            Some(frame) => format!("{cause} in {frame}"),
+            None => cause,
+        })
     }
 
     /// A fresh Store with this invocation's limits armed.

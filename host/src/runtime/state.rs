@@ -26,7 +26,7 @@ pub struct InvocationState {
 
 impl InvocationState {
     pub fn new(invocation: Invocation, limits: &PluginLimits) -> Self {
-        let call = Arc::new(CallContext { invocation, budget: Budget::new(limits) });
+        let call = Arc::new(CallContext { invocation, budget: Budget::new(limits), panic: Default::default() });
         // No preopens, no env, no args, no sockets: WasiCtxBuilder grants
         // nothing unless asked. Clocks and randomness stay available.
         let wasi = WasiCtxBuilder::new().allow_ip_name_lookup(false).allow_tcp(false).allow_udp(false).build();
@@ -51,6 +51,16 @@ impl InvocationState {
     /// True once the guest asked for more memory than its limit.
     pub fn limits_hit(&self) -> bool {
         self.limiter.hit
+    }
+
+    /// The plugin's panic message, if it panicked.
+    pub fn panic_message(&self) -> Option<&str> {
+        self.call.panic.get().map(String::as_str)
+    }
+
+    /// True once a host call was refused for the quota.
+    pub fn quota_hit(&self) -> bool {
+        self.call.budget.quota_hit()
     }
 
     /// Time spent waiting in host calls, which does not count as guest CPU.

@@ -371,3 +371,25 @@ pub fn text_at(page: &str, psid: &str, timestamp: u64, mid: &str, text: &str) ->
 }
 
 pub const HOUR_MS: u64 = 3_600_000;
+
+impl TestHost {
+    /// Waits until the host's store holds `n` dead letters; returns them.
+    pub async fn wait_dead_letters(&self, n: usize) -> Vec<switchboard::store::DeadLetter> {
+        let store = switchboard::store::Store::open_sqlite(self.data.path()).expect("store opens");
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let letters = store.read(|b| b.dead_letters(1000)).await.expect("dead letters read");
+            if letters.len() >= n || tokio::time::Instant::now() > deadline {
+                return letters;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// `GET /admin/plugins` with `token`.
+    pub async fn admin_plugins(&self, token: &str) -> serde_json::Value {
+        let response = self.http.get(format!("{}/admin/plugins", self.url)).bearer_auth(token).send().await.expect("host answers");
+        assert_eq!(response.status(), 200);
+        response.json().await.expect("JSON")
+    }
+}

@@ -6,6 +6,10 @@
 //! * `oom`: allocates 16 MiB blocks until allocation fails (the memory limit);
 //! * `deep`: recurses without end (stack overflow);
 //! * `err`: returns `Err` from the handler;
+//! * `flood`: replies `flood {n}` until the host refuses (the host-call
+//!   quota), then fails with that error;
+//! * `biglog`: logs one 8 MiB line (the host keeps `log_bytes` of it), then
+//!   replies `faulty ok: biglog`;
 //! * anything else: replies `faulty ok: {text}`.
 
 use switchboard_plugin_sdk::prelude::*;
@@ -44,6 +48,17 @@ impl Plugin for Faulty {
                 Ok(Verdict::Continue)
             }
             "err" => Err(Error::msg("asked to fail")),
+            "flood" => {
+                for n in 0.. {
+                    cx.reply(format!("flood {n}"))?;
+                }
+                Ok(Verdict::Continue)
+            }
+            "biglog" => {
+                log::info("x".repeat(8 << 20));
+                cx.reply("faulty ok: biglog")?;
+                Ok(Verdict::Continue)
+            }
             _ => {
                 cx.reply(format!("faulty ok: {text}"))?;
                 Ok(Verdict::Continue)

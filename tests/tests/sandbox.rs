@@ -1,0 +1,131 @@
+//! Hostile plugins: each is stopped within its limit and its failure is
+//! classified, counted and dead-lettered, while another Page keeps being
+//! answered; a plugin that keeps failing trips its circuit (fail-open or
+//! fail-closed); `GET /admin/plugins` and `switchboard plugins` report it.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+
+const API_TOKEN: &str = "admin-token-0123456789abcdef";
+
+fn config(extra: &str) -> String {
+    format!("\n[api]\ntoken = \"{API_TOKEN}\"\n\n[dispatch]\nmax_attempts = 1\nretry_backoff_ms = 10\n{extra}")
+}
+
+#[tokio::test]
+async fn hostile_plugins_are_stopped_and_classified_while_another_page_keeps_answering() {
+    let host = TestHost::start_with(
+        vec![page("1001", "tok-1001", &["faulty"]), page("2002", "tok-2002", &["echo"])],
+        &config("\n[limits]\ncpu_ms = 100\nmemory_mib = 32\nhost_calls = 10\nlog_bytes = 1024\n"),
+    )
+    .await;
+    let started = Instant::now();
+    let hostile = ["loop", "oom", "panic", "deep", "flood", "biglog"];
+    for (i, command) in hostile.iter().enumerate() {
+        let (hostile_mid, echo_mid, echo_text) = (format!("h.{command}"), format!("e.{i}"), format!("still here {i}"));
+        let body = text_messages(&[("1001", &format!("u{i}"), &hostile_mid, command), ("2002", "u9", &echo_mid, &echo_text)]);
+        assert_eq!(host.post_signed(&body).await.status(), 200);
+    }
+    // Five failures, each a dead letter after its one attempt.
+    let letters = host.wait_dead_letters(5).await;
+    let error_of = |command: &str| {
+        letters.iter().find(|l| l.event_id.ends_with(&format!(":h.{command}"))).map(|l| l.error.clone()).unwrap_or_default()
+    };
+    assert!(error_of("loop").contains("used more than 100ms of CPU time"), "{letters:?}");
+    assert!(error_of("oom").contains("ran out of its 32 MiB of memory"), "{letters:?}");
+    assert!(error_of("panic").starts_with("panicked at") && error_of("panic").ends_with("asked to panic"), "{letters:?}");
+    assert!(error_of("deep").starts_with("overflowed its stack"), "{letters:?}");
+    assert!(error_of("flood").contains("failed after using up its 10 host calls"), "{letters:?}");
+    assert!(error_of("biglog").is_empty(), "a huge log line is cut, not a failure: {letters:?}");
+    assert!(started.elapsed() < Duration::from_secs(10), "limits took {:?}", started.elapsed());
+
+    // The other Page was answered throughout, and the flood stopped at the quota.
+    host.wait_sent(6 + 10 + 1).await;
+    let echoed = texts_to(&host.fake, "u9");
+    assert_eq!(echoed, (0..6).map(|i| format!("You said: still here {i}")).collect::<Vec<_>>());
+    assert_eq!(texts_to(&host.fake, "u4").len(), 10, "the flood got exactly its 10 host calls");
+    assert_eq!(texts_to(&host.fake, "u5"), ["faulty ok: biglog"]);
+
+    let report = host.admin_plugins(API_TOKEN).await;
+    let faulty = &report["pages"][0]["plugins"][0];
+    assert_eq!(faulty["name"], "faulty");
+    let failures = &faulty["health"]["failures"];
+    assert_eq!(
+        ["cpu-timeout", "out-of-memory", "panic", "stack-overflow", "quota-exceeded", "trap"].map(|class| failures[class].as_u64()),
+        [Some(1), Some(1), Some(1), Some(1), Some(1), None],
+        "{report:#}"
+    );
+    assert_eq!(faulty["health"]["invocations"], 6);
+    assert_eq!(faulty["health"]["circuit"], "closed");
+    assert_eq!(report["pages"][1]["plugins"][0]["health"]["invocations"], 6);
+    host.stop().await;
+}
+
+#[tokio::test]
+async fn a_plugin_that_keeps_failing_is_skipped_when_its_circuit_fails_open() {
+    let host = TestHost::start_with(
+        vec![page("1001", "tok-1001", &["faulty", "echo"])],
+        &config("\n[plugin_circuit]\nfailures = 3\nopen_secs = 60\nmode = \"fail-open\"\n"),
+    )
+    .await;
+    let body = text_messages(&[("1001", "u1", "m1", "panic"), ("1001", "u2", "m2", "err"), ("1001", "u3", "m3", "panic")]);
+    assert_eq!(host.post_signed(&body).await.status(), 200);
+    host.wait_dead_letters(3).await;
+    // Tripped: the next event does not reach it, the rest of the chain runs.
+    assert_eq!(host.post_signed(&text_messages(&[("1001", "u4", "m4", "hello")])).await.status(), 200);
+    host.wait_sent(4).await;
+    host.settle().await;
+    assert_eq!(texts_to(&host.fake, "u4"), ["You said: hello"], "faulty would have said `faulty ok: hello`");
+    let health = &host.admin_plugins(API_TOKEN).await["pages"][0]["plugins"][0]["health"];
+    assert_eq!(health["circuit"], "open", "{health:#}");
+    assert_eq!(health["circuit_trips"], 1);
+    assert_eq!(health["invocations"], 3, "not called while open");
+    assert_eq!(health["failures"]["panic"], 2);
+    assert_eq!(health["failures"]["error"], 1);
+    assert!(health["last_failure"]["event_id"].as_str().is_some_and(|id| id.starts_with("messaging:message:m")), "{health:#}");
+    host.stop().await;
+}
+
+#[tokio::test]
+async fn a_failing_plugin_fails_its_events_when_its_circuit_fails_closed_then_a_probe_closes_it() {
+    let host = TestHost::start_with(
+        vec![page("1001", "tok-1001", &["faulty"])],
+        &config("\n[plugin_circuit]\nfailures = 2\nopen_secs = 1\nmode = \"fail-closed\"\n"),
+    )
+    .await;
+    let body = text_messages(&[("1001", "u1", "m1", "panic"), ("1001", "u2", "m2", "panic")]);
+    assert_eq!(host.post_signed(&body).await.status(), 200);
+    host.wait_dead_letters(2).await;
+    assert_eq!(host.post_signed(&text_messages(&[("1001", "u3", "m3", "fine")])).await.status(), 200);
+    let letters = host.wait_dead_letters(3).await;
+    let refused = letters.iter().find(|l| l.event_id.ends_with(":m3")).map(|l| l.error.clone()).unwrap_or_default();
+    assert!(refused.contains("circuit is open"), "{letters:?}");
+    assert!(texts_to(&host.fake, "u3").is_empty());
+    // After the pause one call goes through; it succeeds and closes it.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(host.post_signed(&text_messages(&[("1001", "u4", "m4", "fine again")])).await.status(), 200);
+    host.wait_sent(1).await;
+    assert_eq!(texts_to(&host.fake, "u4"), ["faulty ok: fine again"]);
+    let health = &host.admin_plugins(API_TOKEN).await["pages"][0]["plugins"][0]["health"];
+    assert_eq!(health["circuit"], "closed", "{health:#}");
+    assert_eq!(health["failures"]["circuit-open"], serde_json::Value::Null, "a refusal is not an invocation");
+    host.stop().await;
+}
+
+#[tokio::test]
+async fn the_admin_endpoint_needs_the_token() {
+    let host = TestHost::start_with(vec![page("1001", "tok-1001", &["echo"])], &config("")).await;
+    let anonymous = host.http.get(format!("{}/admin/plugins", host.url)).send().await.expect("answers");
+    assert_eq!(anonymous.status(), 401);
+    let wrong = host.http.get(format!("{}/admin/plugins", host.url)).bearer_auth("nope-nope-nope-nope").send().await.expect("answers");
+    assert_eq!(wrong.status(), 401);
+    let report = host.admin_plugins(API_TOKEN).await;
+    let echo = &report["pages"][0]["plugins"][0];
+    assert_eq!((echo["name"].as_str(), echo["version"].as_str()), (Some("echo"), Some("0.1.0")));
+    assert_eq!(echo["hash"].as_str().map(str::len), Some(64));
+    assert!(echo["loaded_at_ms"].as_u64().is_some_and(|t| t <= now_ms()));
+    host.stop().await;
+}
