@@ -257,7 +257,8 @@ impl Dispatcher {
                 page: Some(route.access.clone()),
                 ledger: Some(SendLedger::new(self.inner.store.clone(), position, replay)),
             };
-            let result = self.inner.runtime.invoke(plugin, event, invocation).await;
+            let limits = route.limits.for_plugin(&plugin.info.name);
+            let result = self.inner.runtime.invoke(plugin, event, invocation, limits).await;
             health.record(plugin, &event.page_id, &event.id, result.as_ref().err());
             match result {
                 Ok(Verdict::Continue) => {}

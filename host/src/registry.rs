@@ -13,7 +13,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 
 use crate::capabilities::{PageAccess, UserProfiles};
-use crate::config::Config;
+use crate::config::{Config, PageConfig, PluginLimits};
 use crate::conversation::Conversations;
 use crate::graph::GraphClient;
 use crate::page_gate::{GatePolicy, PageGate};
@@ -27,6 +27,30 @@ pub struct PageRoute {
     pub plugins: Vec<Arc<CompiledPlugin>>,
     /// Pass the thread to any app that requests it.
     pub auto_pass_thread_requests: bool,
+    pub limits: PageLimits,
+}
+
+/// The limits of a Page's plugins, by plugin name (a reloaded plugin is
+/// looked up by the name it declares).
+#[derive(Clone)]
+pub struct PageLimits {
+    /// For plugins without an override of their own.
+    pub default: Arc<PluginLimits>,
+    pub by_plugin: HashMap<String, Arc<PluginLimits>>,
+}
+
+impl PageLimits {
+    fn new(config: &Config, page: &PageConfig) -> PageLimits {
+        let names = config.plugin_limits.keys().chain(page.plugin_limits.keys());
+        PageLimits {
+            default: Arc::new(config.limits.with(&page.limits)),
+            by_plugin: names.map(|name| (name.clone(), Arc::new(config.limits_for(page, name)))).collect(),
+        }
+    }
+
+    pub fn for_plugin(&self, name: &str) -> &PluginLimits {
+        self.by_plugin.get(name).unwrap_or(&self.default)
+    }
 }
 
 /// What every Page's access shares: one Graph client (one connection
@@ -88,7 +112,8 @@ impl Routes {
                 store: services.store.clone(),
             });
             let auto_pass_thread_requests = page.auto_pass_thread_requests;
-            pages.insert(page.id.clone(), PageRoute { access, plugins, auto_pass_thread_requests });
+            let limits = PageLimits::new(config, page);
+            pages.insert(page.id.clone(), PageRoute { access, plugins, auto_pass_thread_requests, limits });
         }
         Ok(Routes { pages })
     }
@@ -112,8 +137,8 @@ impl Routes {
                     .iter()
                     .map(|p| if p.path == new.path { new.clone() } else { p.clone() })
                     .collect();
-                let auto_pass_thread_requests = route.auto_pass_thread_requests;
-                (id.clone(), PageRoute { access: route.access.clone(), plugins, auto_pass_thread_requests })
+                let (auto_pass_thread_requests, limits) = (route.auto_pass_thread_requests, route.limits.clone());
+                (id.clone(), PageRoute { access: route.access.clone(), plugins, auto_pass_thread_requests, limits })
             })
             .collect();
         Routes { pages }

@@ -24,6 +24,7 @@ use crate::conversation::{Conversations, MessagingPolicy};
 use crate::dispatch::{Dispatcher, QueuedEvent, RetryPolicy};
 use crate::graph::GraphClient;
 use crate::inbox::Inbox;
+use crate::config::PluginLimits;
 use crate::plugin_health::PluginHealth;
 use crate::registry::{PluginRegistry, Routes, SharedServices};
 use crate::store::{Store, WriteOp};
@@ -43,7 +44,9 @@ pub struct Server {
 impl Server {
     pub async fn build(config: Config) -> anyhow::Result<Server> {
         let store = Store::open_sqlite(&config.store.path)?;
-        let runtime = PluginRuntime::new(config.limits.clone())?.with_compile_cache(&config.store.path.join("compiled"))?;
+        // Pool slots fit the largest memory any plugin may get.
+        let pool_limits = PluginLimits { memory_mib: config.largest_memory_mib(), ..config.limits.clone() };
+        let runtime = PluginRuntime::new(pool_limits)?.with_compile_cache(&config.store.path.join("compiled"))?;
         let services = SharedServices {
             graph: GraphClient::new(&config.graph_api_url, Duration::from_secs(config.graph.request_timeout_secs))?,
             conversations: Conversations::new(

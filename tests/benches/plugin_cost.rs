@@ -80,7 +80,7 @@ async fn main() -> anyhow::Result<()> {
         // Warm-up: fill the pooling allocator's warm slots and the HTTP pool.
         for _ in 0..200 {
             let inv = Invocation { plugin: "echo".into(), event_id: "warm".into(), page: Some(page.clone()), ledger: None };
-            runtime.invoke(&plugin, ev, inv).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+            runtime.invoke(&plugin, ev, inv, runtime.limits()).await.map_err(|e| anyhow::anyhow!("{e}"))?;
         }
         let started = Instant::now();
         let mut tasks = Vec::new();
@@ -91,7 +91,7 @@ async fn main() -> anyhow::Result<()> {
                 for _ in 0..iterations / workers {
                     let inv = Invocation { plugin: "echo".into(), event_id: "bench".into(), page: Some(page.clone()), ledger: None };
                     let t = Instant::now();
-                    runtime.invoke(&plugin, &ev, inv).await.expect("echo handles the event");
+                    runtime.invoke(&plugin, &ev, inv, runtime.limits()).await.expect("echo handles the event");
                     times.push(t.elapsed());
                 }
                 times

@@ -129,3 +129,23 @@ async fn the_admin_endpoint_needs_the_token() {
     assert!(echo["loaded_at_ms"].as_u64().is_some_and(|t| t <= now_ms()));
     host.stop().await;
 }
+
+#[tokio::test]
+async fn limits_can_be_set_per_page_and_per_plugin() {
+    let host = TestHost::start_with(
+        vec![
+            page("1001", "tok-1001", &["faulty"]),
+            page("2002", "tok-2002", &["faulty"]).with("limits = { host_calls = 5 }"),
+            page("3003", "tok-3003", &["faulty"]).with("limits = { host_calls = 5 }\nplugin_limits.faulty = { host_calls = 2 }"),
+        ],
+        &config("\n[limits]\nhost_calls = 10\n\n[plugin_limits.echo]\nhost_calls = 1\n"),
+    )
+    .await;
+    let body = text_messages(&[("1001", "u1", "m1", "flood"), ("2002", "u2", "m2", "flood"), ("3003", "u3", "m3", "flood")]);
+    assert_eq!(host.post_signed(&body).await.status(), 200);
+    let letters = host.wait_dead_letters(3).await;
+    let sent = |psid: &str| texts_to(&host.fake, psid).len();
+    assert_eq!((sent("u1"), sent("u2"), sent("u3")), (10, 5, 2), "{letters:?}");
+    assert!(letters.iter().any(|l| l.page_id == "3003" && l.error.contains("its 2 host calls")), "{letters:?}");
+    host.stop().await;
+}

@@ -10,12 +10,13 @@ use std::collections::HashSet;
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use serde::Deserialize;
 
+mod limits;
 pub mod messenger_profile;
 
+pub use limits::{CircuitMode, LimitOverrides, PluginCircuitConfig, PluginLimits};
 pub use messenger_profile::{MenuItem, MessengerProfileConfig};
 
 /// A value that must never reach a log line.
@@ -68,6 +69,9 @@ pub struct Config {
     pub api: ApiConfig,
     #[serde(default)]
     pub plugin_circuit: PluginCircuitConfig,
+    /// Limits for one plugin (by its declared name) on every Page.
+    #[serde(default)]
+    pub plugin_limits: std::collections::BTreeMap<String, LimitOverrides>,
     /// Directory of the config file; plugin paths are relative to it.
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -104,6 +108,12 @@ pub struct PageConfig {
     /// applied through the Messenger Profile API at start when changed.
     #[serde(default)]
     pub messenger_profile: Option<MessengerProfileConfig>,
+    /// Limits for this Page's plugins, over `[limits]` and `[plugin_limits]`.
+    #[serde(default)]
+    pub limits: LimitOverrides,
+    /// Limits for one plugin (by its declared name) on this Page.
+    #[serde(default)]
+    pub plugin_limits: std::collections::BTreeMap<String, LimitOverrides>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -233,79 +243,6 @@ pub struct ApiConfig {
 impl Default for ApiConfig {
     fn default() -> Self {
         ApiConfig { token: None, max_body_bytes: 64 * 1024 }
-    }
-}
-
-/// When a failing plugin stops being called (see `plugin_health`).
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct PluginCircuitConfig {
-    /// Consecutive failures (retries included) that open the circuit.
-    pub failures: u32,
-    /// How long it stays open before one probe call.
-    pub open_secs: u64,
-    pub mode: CircuitMode,
-}
-
-/// What happens to a plugin's events while its circuit is open.
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "kebab-case")]
-pub enum CircuitMode {
-    /// The event fails (retried, then dead-lettered): nothing is lost.
-    FailClosed,
-    /// The plugin is skipped; the rest of the chain runs.
-    FailOpen,
-}
-
-impl Default for PluginCircuitConfig {
-    fn default() -> Self {
-        PluginCircuitConfig { failures: 20, open_secs: 30, mode: CircuitMode::FailClosed }
-    }
-}
-
-/// What one plugin invocation (one event, one plugin) may use.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct PluginLimits {
-    /// CPU time spent in the guest itself, host calls excluded.
-    pub cpu_ms: u64,
-    /// Wall time of the whole call, host calls included.
-    pub wall_ms: u64,
-    /// Linear memory, per plugin instance.
-    pub memory_mib: u64,
-    /// Host calls (sends, handover calls, log lines) per invocation.
-    pub host_calls: u32,
-    /// Bytes of log text per invocation; longer lines are cut.
-    pub log_bytes: usize,
-    /// Largest key-value value, in bytes.
-    pub kv_value_bytes: usize,
-    /// Bytes (keys plus values) one plugin may keep per Page.
-    pub kv_namespace_bytes: usize,
-}
-
-impl Default for PluginLimits {
-    fn default() -> Self {
-        PluginLimits {
-            cpu_ms: 200,
-            wall_ms: 30_000,
-            memory_mib: 64,
-            host_calls: 64,
-            log_bytes: 16 * 1024,
-            kv_value_bytes: 64 * 1024,
-            kv_namespace_bytes: 1024 * 1024,
-        }
-    }
-}
-
-impl PluginLimits {
-    pub fn cpu(&self) -> Duration {
-        Duration::from_millis(self.cpu_ms)
-    }
-    pub fn wall(&self) -> Duration {
-        Duration::from_millis(self.wall_ms)
-    }
-    pub fn memory_bytes(&self) -> usize {
-        (self.memory_mib as usize) * 1024 * 1024
     }
 }
 

@@ -99,6 +99,38 @@ impl PluginFailure {
     }
 }
 
+/// Why an invocation trapped, most specific first.
+fn classify(store: &Store<InvocationState>, error: wasmtime::Error, limits: &PluginLimits) -> PluginFailure {
+
+    if error.downcast_ref::<CpuLimitExceeded>().is_some() {
+        return PluginFailure::CpuTimeout(limits.cpu());
+    }
+    if store.data().limits_hit() {
+        return PluginFailure::OutOfMemory(limits.memory_mib);
+    }
+    if store.data().quota_hit() {
+        return PluginFailure::QuotaExceeded(limits.host_calls);
+    }
+    if let Some(panic) = store.data().panic_message() {
+        return PluginFailure::Panic(panic.to_string());
+    }
+    let cause = error.root_cause().to_string();
+    let chain = format!("{error:#}");
+    if is_shadow_stack_overflow(&chain) {
+        return PluginFailure::StackOverflow(cause);
+    }
+    tracing::debug!("plugin trap: {error:?}");
+    // The trap and the function it happened in; the whole backtrace is
+    // in the debug log.
+    let frame = error
+        .downcast_ref::<wasmtime::WasmBacktrace>()
+        .and_then(|bt| bt.frames().first().and_then(|f| f.func_name().map(str::to_string)));
+    PluginFailure::Trap(match frame {
+        Some(frame) => format!("{cause} in {frame}"),
+        None => cause,
+    })
+}
+
 /// Whether a trap is a stack overflow of the guest's own stack. Rust (and
 /// C) plugins keep their stack in linear memory, growing down from a
 /// fixed size; running past its bottom wraps the address below zero, so the
@@ -229,7 +261,7 @@ impl PluginRuntime {
             .map_err(|e| anyhow::anyhow!("{e}"))
             .with_context(|| format!("{} does not export switchboard:plugin/handler", path.display()))?;
 
-        let mut store = self.store(Invocation::describe(path));
+        let mut store = self.store(Invocation::describe(path), &self.limits);
         let plugin = pre.instantiate_async(&mut store).await.map_err(|e| anyhow::anyhow!("{e}"))?;
         let info = tokio::time::timeout(self.limits.wall(), plugin.switchboard_plugin_handler().call_describe(&mut store))
             .await
@@ -251,63 +283,34 @@ impl PluginRuntime {
         plugin: &CompiledPlugin,
         event: &InboundEvent,
         invocation: Invocation,
+        limits: &PluginLimits,
     ) -> Result<Verdict, PluginFailure> {
         let wit_event = event_model::to_wit(event);
-        let mut store = self.store(invocation);
+        let mut store = self.store(invocation, limits);
         let call = async {
             let instance = plugin.pre.instantiate_async(&mut store).await?;
             instance.switchboard_plugin_handler().call_handle(&mut store, &wit_event).await
         };
-        let outcome = match tokio::time::timeout(self.limits.wall(), call).await {
-            Err(_) => return Err(PluginFailure::WallTimeout(self.limits.wall())),
+        let outcome = match tokio::time::timeout(limits.wall(), call).await {
+            Err(_) => return Err(PluginFailure::WallTimeout(limits.wall())),
             Ok(outcome) => outcome,
         };
         match outcome {
             Ok(Ok(verdict)) => Ok(verdict),
             // A plugin that failed after being refused a host call failed
             // because of the quota, whatever it reported.
-            Ok(Err(_)) if store.data().quota_hit() => Err(PluginFailure::QuotaExceeded(self.limits.host_calls)),
+            Ok(Err(_)) if store.data().quota_hit() => Err(PluginFailure::QuotaExceeded(limits.host_calls)),
             Ok(Err(message)) => Err(PluginFailure::Error(message)),
-            Err(error) => Err(self.classify(&store, error)),
+            Err(error) => Err(classify(&store, error, limits)),
         }
-    }
-
-    fn classify(&self, store: &Store<InvocationState>, error: wasmtime::Error) -> PluginFailure {
-        if error.downcast_ref::<CpuLimitExceeded>().is_some() {
-            return PluginFailure::CpuTimeout(self.limits.cpu());
-        }
-        if store.data().limits_hit() {
-            return PluginFailure::OutOfMemory(self.limits.memory_mib);
-        }
-        if store.data().quota_hit() {
-            return PluginFailure::QuotaExceeded(self.limits.host_calls);
-        }
-        if let Some(panic) = store.data().panic_message() {
-            return PluginFailure::Panic(panic.to_string());
-        }
-        let cause = error.root_cause().to_string();
-        let chain = format!("{error:#}");
-        if is_shadow_stack_overflow(&chain) {
-            return PluginFailure::StackOverflow(cause);
-        }
-        tracing::debug!("plugin trap: {error:?}");
-        // The trap and the function it happened in; the whole backtrace is
-        // in the debug log.
-        let frame = error
-            .downcast_ref::<wasmtime::WasmBacktrace>()
-            .and_then(|bt| bt.frames().first().and_then(|f| f.func_name().map(str::to_string)));
-        PluginFailure::Trap(match frame {
-            Some(frame) => format!("{cause} in {frame}"),
-            None => cause,
-        })
     }
 
     /// A fresh Store with this invocation's limits armed.
-    fn store(&self, invocation: Invocation) -> Store<InvocationState> {
-        let state = InvocationState::new(invocation, &self.limits);
+    fn store(&self, invocation: Invocation, limits: &PluginLimits) -> Store<InvocationState> {
+        let state = InvocationState::new(invocation, limits);
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| state.limiter());
-        let cpu_limit = self.limits.cpu();
+        let cpu_limit = limits.cpu();
         let started = Instant::now();
         store.set_epoch_deadline(1);
         // Each tick: charge the guest its elapsed time minus the time spent

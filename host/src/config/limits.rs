@@ -1,0 +1,181 @@
+//! What plugins may use: the per-invocation [`PluginLimits`], their
+//! overrides per plugin and per Page, and the per-plugin circuit.
+//!
+//! ```toml
+//! [limits]                      # every plugin on every Page
+//! cpu_ms = 200
+//! [plugin_limits.translator]    # the plugin named "translator", everywhere
+//! cpu_ms = 1000
+//! [[pages]]
+//! limits = { host_calls = 200 } # every plugin of this Page
+//! plugin_limits.translator = { memory_mib = 128 }   # that plugin on this Page
+//! ```
+//!
+//! Later, more specific tables win, field by field: `[limits]`, then
+//! `[plugin_limits.NAME]`, then the Page's `limits`, then the Page's
+//! `plugin_limits.NAME`.
+
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// When a failing plugin stops being called (see `plugin_health`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PluginCircuitConfig {
+    /// Consecutive failures (retries included) that open the circuit.
+    pub failures: u32,
+    /// How long it stays open before one probe call.
+    pub open_secs: u64,
+    pub mode: CircuitMode,
+}
+
+/// What happens to a plugin's events while its circuit is open.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum CircuitMode {
+    /// The event fails (retried, then dead-lettered): nothing is lost.
+    FailClosed,
+    /// The plugin is skipped; the rest of the chain runs.
+    FailOpen,
+}
+
+impl Default for PluginCircuitConfig {
+    fn default() -> Self {
+        PluginCircuitConfig { failures: 20, open_secs: 30, mode: CircuitMode::FailClosed }
+    }
+}
+
+/// What one plugin invocation (one event, one plugin) may use.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PluginLimits {
+    /// CPU time spent in the guest itself, host calls excluded.
+    pub cpu_ms: u64,
+    /// Wall time of the whole call, host calls included.
+    pub wall_ms: u64,
+    /// Linear memory, per plugin instance.
+    pub memory_mib: u64,
+    /// Host calls (sends, handover, profile and key-value calls) per invocation.
+    pub host_calls: u32,
+    /// Bytes of log text per invocation; longer lines are cut.
+    pub log_bytes: usize,
+    /// Largest key-value value, in bytes.
+    pub kv_value_bytes: usize,
+    /// Bytes (keys plus values) one plugin may keep per Page.
+    pub kv_namespace_bytes: usize,
+}
+
+impl Default for PluginLimits {
+    fn default() -> Self {
+        PluginLimits {
+            cpu_ms: 200,
+            wall_ms: 30_000,
+            memory_mib: 64,
+            host_calls: 64,
+            log_bytes: 16 * 1024,
+            kv_value_bytes: 64 * 1024,
+            kv_namespace_bytes: 1024 * 1024,
+        }
+    }
+}
+
+/// Some fields of [`PluginLimits`]; the rest keep what they override.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct LimitOverrides {
+    pub cpu_ms: Option<u64>,
+    pub wall_ms: Option<u64>,
+    pub memory_mib: Option<u64>,
+    pub host_calls: Option<u32>,
+    pub log_bytes: Option<usize>,
+    pub kv_value_bytes: Option<usize>,
+    pub kv_namespace_bytes: Option<usize>,
+}
+
+impl PluginLimits {
+    /// These limits with `overrides` applied.
+    pub fn with(&self, overrides: &LimitOverrides) -> PluginLimits {
+        let o = overrides;
+        PluginLimits {
+            cpu_ms: o.cpu_ms.unwrap_or(self.cpu_ms),
+            wall_ms: o.wall_ms.unwrap_or(self.wall_ms),
+            memory_mib: o.memory_mib.unwrap_or(self.memory_mib),
+            host_calls: o.host_calls.unwrap_or(self.host_calls),
+            log_bytes: o.log_bytes.unwrap_or(self.log_bytes),
+            kv_value_bytes: o.kv_value_bytes.unwrap_or(self.kv_value_bytes),
+            kv_namespace_bytes: o.kv_namespace_bytes.unwrap_or(self.kv_namespace_bytes),
+        }
+    }
+
+    pub fn cpu(&self) -> Duration {
+        Duration::from_millis(self.cpu_ms)
+    }
+    pub fn wall(&self) -> Duration {
+        Duration::from_millis(self.wall_ms)
+    }
+    pub fn memory_bytes(&self) -> usize {
+        (self.memory_mib as usize) * 1024 * 1024
+    }
+}
+
+
+impl super::Config {
+    /// The limits of the plugin named `plugin` on `page`.
+    pub fn limits_for(&self, page: &super::PageConfig, plugin: &str) -> PluginLimits {
+        let none = LimitOverrides::default();
+        self.limits
+            .with(self.plugin_limits.get(plugin).unwrap_or(&none))
+            .with(&page.limits)
+            .with(page.plugin_limits.get(plugin).unwrap_or(&none))
+    }
+
+    /// The most linear memory any plugin may get: the size of the
+    /// engine's instance pool slots.
+    pub fn largest_memory_mib(&self) -> u64 {
+        let pages = self.pages.iter().flat_map(|p| std::iter::once(&p.limits).chain(p.plugin_limits.values()));
+        self.plugin_limits.values().chain(pages).filter_map(|o| o.memory_mib).fold(self.limits.memory_mib, u64::max)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_most_specific_override_wins_field_by_field() {
+        let toml = r#"
+            [[apps]]
+            id = "1"
+            secret = "s"
+            verify_token = "v"
+            [limits]
+            cpu_ms = 100
+            host_calls = 10
+            [plugin_limits.bot]
+            cpu_ms = 300
+            memory_mib = 96
+            [[pages]]
+            id = "7"
+            app = "1"
+            access_token = "t"
+            limits = { host_calls = 20 }
+            plugin_limits.bot = { host_calls = 30 }
+            [[pages]]
+            id = "8"
+            app = "1"
+            access_token = "t"
+        "#;
+        let config = crate::Config::parse(toml, std::path::Path::new("."), &|_| None).expect("valid");
+        let (seven, eight) = (&config.pages[0], &config.pages[1]);
+        let limits = |page, name| {
+            let l = config.limits_for(page, name);
+            (l.cpu_ms, l.host_calls, l.memory_mib)
+        };
+        assert_eq!(limits(seven, "bot"), (300, 30, 96));
+        assert_eq!(limits(seven, "other"), (100, 20, 64));
+        assert_eq!(limits(eight, "bot"), (300, 10, 96));
+        assert_eq!(limits(eight, "other"), (100, 10, 64));
+        assert_eq!(config.largest_memory_mib(), 96);
+    }
+}
