@@ -3,7 +3,8 @@
 //!
 //! The watcher observes the *directories* of the configured plugin files (an
 //! atomic `rename` over a file is invisible to a watch on the file itself),
-//! debounces bursts of changes, then for each changed file: skips it if its
+//! debounces bursts of changes (50 ms of quiet ends a burst), then for each
+//! changed file: skips it if its
 //! content hash is unchanged; compiles it off the request path; checks it
 //! against the `switchboard:plugin` world and runs its `describe()` (all in
 //! [`PluginRuntime::load`]); and only then swaps a new routes snapshot in.
@@ -23,8 +24,12 @@ use tokio::sync::mpsc;
 use crate::registry::PluginRegistry;
 use crate::runtime::{file_hash, PluginRuntime};
 
-/// How long a burst of file events is collected before reloading.
-const DEBOUNCE: Duration = Duration::from_millis(200);
+/// A burst of file events ends after this long without another: an atomic
+/// rename is one event, a copy in place is many while the file is written.
+const QUIET: Duration = Duration::from_millis(50);
+/// A burst is cut off after this long, so a file rewritten nonstop still
+/// gets (re)loaded.
+const BURST_MAX: Duration = Duration::from_secs(1);
 
 /// Keeps the file watcher alive; dropping it stops hot reload.
 pub struct PluginWatcher {
@@ -53,8 +58,8 @@ impl PluginWatcher {
         tokio::spawn(async move {
             while let Some(first) = rx.recv().await {
                 let mut changed = HashSet::from([first]);
-                tokio::time::sleep(DEBOUNCE).await;
-                while let Ok(more) = rx.try_recv() {
+                let cutoff = tokio::time::Instant::now() + BURST_MAX;
+                while let Ok(Some(more)) = tokio::time::timeout_at(cutoff.min(tokio::time::Instant::now() + QUIET), rx.recv()).await {
                     changed.insert(more);
                 }
                 for path in changed {

@@ -8,7 +8,10 @@
 //!   receives and ignores: the sandbox's own cost per event.
 //! * `instantiate+handle (send)`: a text message, whose reply goes over
 //!   loopback HTTP to the fake Graph API: the whole per-event path.
-//! * the same two with two concurrent workers (this machine has 2 cores).
+//! * the same two with two concurrent workers (this machine has 2 cores);
+//! * the first two again with limits **off** (no epoch interruption, no
+//!   timeout, no memory limiter: `PluginRuntime::without_limits`), to show
+//!   what enforcing the limits costs per event.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -42,6 +45,8 @@ async fn main() -> anyhow::Result<()> {
     fake.register_page("1001", "tok", "1234");
     let runtime = PluginRuntime::new(PluginLimits::default())?;
     let plugin = Arc::new(runtime.load(&wasm).await?);
+    let unlimited = PluginRuntime::without_limits(PluginLimits::default())?;
+    let unlimited_plugin = Arc::new(unlimited.load(&wasm).await?);
     let data = tempfile::tempdir()?;
     let store = Store::open_sqlite(data.path())?;
     let policy = MessagingPolicy { allowed_tags: vec!["HUMAN_AGENT".into()], ad_referral_window: Duration::from_secs(72 * 3600) };
@@ -71,21 +76,26 @@ async fn main() -> anyhow::Result<()> {
 
     println!("echo plugin: {} bytes; {iterations} events per row\n", std::fs::metadata(&wasm)?.len());
     println!("{:<38} {:>10} {:>10} {:>10} {:>12}", "measurement", "mean", "p50", "p99", "events/s");
-    for (label, ev, workers) in [
-        ("instantiate+handle (no send)", &silent, 1),
-        ("instantiate+handle (send over HTTP)", &talking, 1),
-        ("instantiate+handle (no send), 2 tasks", &silent, 2),
-        ("instantiate+handle (send), 2 tasks", &talking, 2),
+    let limited = (&runtime, &plugin);
+    let off = (&unlimited, &unlimited_plugin);
+    let mut means = std::collections::HashMap::new();
+    for (label, (runtime, plugin), ev, workers) in [
+        ("instantiate+handle (no send)", limited, &silent, 1),
+        ("  no send, limits off", off, &silent, 1),
+        ("instantiate+handle (send over HTTP)", limited, &talking, 1),
+        ("  send, limits off", off, &talking, 1),
+        ("instantiate+handle (no send), 2 tasks", limited, &silent, 2),
+        ("instantiate+handle (send), 2 tasks", limited, &talking, 2),
     ] {
         // Warm-up: fill the pooling allocator's warm slots and the HTTP pool.
         for _ in 0..200 {
             let inv = Invocation { plugin: "echo".into(), event_id: "warm".into(), page: Some(page.clone()), ledger: None };
-            runtime.invoke(&plugin, ev, inv, runtime.limits()).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+            runtime.invoke(plugin, ev, inv, runtime.limits()).await.map_err(|e| anyhow::anyhow!("{e}"))?;
         }
         let started = Instant::now();
         let mut tasks = Vec::new();
         for _ in 0..workers {
-            let (runtime, plugin, page, ev) = (runtime.clone(), plugin.clone(), page.clone(), (*ev).clone());
+            let (runtime, plugin, page, ev) = ((*runtime).clone(), (*plugin).clone(), page.clone(), (*ev).clone());
             tasks.push(tokio::spawn(async move {
                 let mut times = Vec::with_capacity(iterations / workers);
                 for _ in 0..iterations / workers {
@@ -104,6 +114,7 @@ async fn main() -> anyhow::Result<()> {
         let wall = started.elapsed();
         times.sort();
         let mean = times.iter().sum::<Duration>() / times.len() as u32;
+        means.insert(label, mean);
         println!(
             "{label:<38} {:>10.1?} {:>10.1?} {:>10.1?} {:>12.0}",
             mean,
@@ -112,6 +123,12 @@ async fn main() -> anyhow::Result<()> {
             times.len() as f64 / wall.as_secs_f64()
         );
     }
+    let overhead = |on: &str, off: &str| (means[on].as_secs_f64() / means[off].as_secs_f64() - 1.0) * 100.0;
+    println!(
+        "\nlimits on vs off, per event: {:+.1}% without a send, {:+.1}% with one",
+        overhead("instantiate+handle (no send)", "  no send, limits off"),
+        overhead("instantiate+handle (send over HTTP)", "  send, limits off")
+    );
     println!("\nsends recorded by the fake Graph API: {}", fake.sent_count());
     Ok(())
 }

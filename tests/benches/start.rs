@@ -17,32 +17,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use switchboard_tests::with_custom_section;
+
 fn env_or(name: &str, default: usize) -> usize {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
-}
-
-/// `component` with a custom section named `name` appended: a different
-/// file (and hash) with the same code.
-fn with_custom_section(component: &[u8], name: &str) -> Vec<u8> {
-    fn leb(mut n: usize, out: &mut Vec<u8>) {
-        loop {
-            let byte = (n & 0x7f) as u8;
-            n >>= 7;
-            if n == 0 {
-                out.push(byte);
-                return;
-            }
-            out.push(byte | 0x80);
-        }
-    }
-    let mut payload = Vec::new();
-    leb(name.len(), &mut payload);
-    payload.extend_from_slice(name.as_bytes());
-    let mut out = component.to_vec();
-    out.push(0); // custom section id
-    leb(payload.len(), &mut out);
-    out.extend_from_slice(&payload);
-    out
 }
 
 struct Host(Child);

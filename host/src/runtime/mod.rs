@@ -186,10 +186,24 @@ pub struct PluginRuntime {
     linker: Arc<Linker<InvocationState>>,
     limits: PluginLimits,
     cache: Option<CompileCache>,
+    /// False only for the benchmark baseline (see [`PluginRuntime::without_limits`]).
+    enforce_limits: bool,
 }
 
 impl PluginRuntime {
     pub fn new(limits: PluginLimits) -> anyhow::Result<Self> {
+        Self::build(limits, true)
+    }
+
+    /// A runtime that enforces no CPU, wall-time or memory limit: no epoch
+    /// interruption, no timeout, no limiter. Only for measuring what the
+    /// limits cost (`cargo bench --bench plugin_cost`); never serve with it.
+    #[doc(hidden)]
+    pub fn without_limits(limits: PluginLimits) -> anyhow::Result<Self> {
+        Self::build(limits, false)
+    }
+
+    fn build(limits: PluginLimits, enforce_limits: bool) -> anyhow::Result<Self> {
         let mut pool = PoolingAllocationConfig::default();
         pool.total_component_instances(1000)
             .total_core_instances(4000)
@@ -205,7 +219,7 @@ impl PluginRuntime {
         let mut config = Config::new();
         config
             .wasm_component_model(true)
-            .epoch_interruption(true)
+            .epoch_interruption(enforce_limits)
             .memory_init_cow(false)
             .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
         let engine = Engine::new(&config).map_err(|e| anyhow::anyhow!("{e}")).context("creating the wasmtime engine")?;
@@ -216,14 +230,16 @@ impl PluginRuntime {
 
         // The ticker only holds a weak handle so it stops with the engine.
         let weak = engine.weak();
-        std::thread::Builder::new().name("epoch-ticker".into()).spawn(move || {
-            while let Some(engine) = weak.upgrade() {
-                engine.increment_epoch();
-                drop(engine);
-                std::thread::sleep(EPOCH_TICK);
-            }
-        })?;
-        Ok(PluginRuntime { engine, linker: Arc::new(linker), limits, cache: None })
+        if enforce_limits {
+            std::thread::Builder::new().name("epoch-ticker".into()).spawn(move || {
+                while let Some(engine) = weak.upgrade() {
+                    engine.increment_epoch();
+                    drop(engine);
+                    std::thread::sleep(EPOCH_TICK);
+                }
+            })?;
+        }
+        Ok(PluginRuntime { engine, linker: Arc::new(linker), limits, cache: None, enforce_limits })
     }
 
     /// Keeps compiled plugins in `dir` across restarts (see [`CompileCache`]).
@@ -291,9 +307,13 @@ impl PluginRuntime {
             let instance = plugin.pre.instantiate_async(&mut store).await?;
             instance.switchboard_plugin_handler().call_handle(&mut store, &wit_event).await
         };
-        let outcome = match tokio::time::timeout(limits.wall(), call).await {
-            Err(_) => return Err(PluginFailure::WallTimeout(limits.wall())),
-            Ok(outcome) => outcome,
+        let outcome = if self.enforce_limits {
+            match tokio::time::timeout(limits.wall(), call).await {
+                Err(_) => return Err(PluginFailure::WallTimeout(limits.wall())),
+                Ok(outcome) => outcome,
+            }
+        } else {
+            call.await
         };
         match outcome {
             Ok(Ok(verdict)) => Ok(verdict),
@@ -309,6 +329,9 @@ impl PluginRuntime {
     fn store(&self, invocation: Invocation, limits: &PluginLimits) -> Store<InvocationState> {
         let state = InvocationState::new(invocation, limits);
         let mut store = Store::new(&self.engine, state);
+        if !self.enforce_limits {
+            return store;
+        }
         store.limiter(|state| state.limiter());
         let cpu_limit = limits.cpu();
         let started = Instant::now();
