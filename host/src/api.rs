@@ -42,14 +42,34 @@ use crate::inbox::{Inbox, Refused};
 use crate::registry::PluginRegistry;
 use crate::webhook::constant_time_eq;
 
+/// The API's bearer token; replaced when the config is reloaded.
+#[derive(Clone, Default)]
+pub struct ApiToken(Arc<std::sync::RwLock<Option<Secret>>>);
+
+impl ApiToken {
+    pub fn new(config: &Config) -> Self {
+        let token = ApiToken::default();
+        token.replace(config);
+        token
+    }
+
+    pub fn replace(&self, config: &Config) {
+        *self.0.write().unwrap_or_else(|p| p.into_inner()) = config.api.token.clone();
+    }
+
+    fn current(&self) -> Option<Secret> {
+        self.0.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
+
 struct ApiState {
-    token: Option<Secret>,
+    token: ApiToken,
     registry: PluginRegistry,
     inbox: Inbox,
 }
 
-pub fn router(config: &Config, registry: PluginRegistry, inbox: Inbox) -> Router {
-    let state = Arc::new(ApiState { token: config.api.token.clone(), registry, inbox });
+pub fn router(config: &Config, token: ApiToken, registry: PluginRegistry, inbox: Inbox) -> Router {
+    let state = Arc::new(ApiState { token, registry, inbox });
     Router::new()
         .route("/api/pages/{page_id}/events", post(business_event))
         .route("/admin/plugins", axum::routing::get(admin_plugins))
@@ -63,7 +83,7 @@ fn refuse(status: StatusCode, why: impl Into<String>) -> Response {
 
 /// Checks the bearer token; the refusal to send otherwise.
 fn authorize(state: &ApiState, headers: &HeaderMap, what: &str) -> Result<(), Response> {
-    let Some(token) = &state.token else {
+    let Some(token) = state.token.current() else {
         return Err(refuse(StatusCode::NOT_FOUND, "the HTTP API is off: set [api] token in the config"));
     };
     let presented = headers.get("authorization").and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));

@@ -226,8 +226,12 @@ impl Dispatcher {
     async fn run_chain(&self, event: &InboundEvent, replay: bool) -> Result<(), PluginFailure> {
         let routes = self.inner.registry.snapshot();
         let Some(route) = routes.pages.get(&event.page_id) else {
-            tracing::warn!(page = %event.page_id, event = %event.id, "event for a Page that is no longer configured; dropped");
-            return Ok(());
+            // Removed by a config reload while the event waited: keep it (it
+            // ends in the dead letters) rather than drop it.
+            return Err(PluginFailure::Error(format!(
+                "Page {} is no longer configured; add it back and `switchboard dlq retry` the event",
+                event.page_id
+            )));
         };
         // The host learns from the event before any plugin acts on it, so
         // a reply to this message sees the window it opened.

@@ -70,10 +70,19 @@ pub struct Routes {
 }
 
 impl Routes {
-    /// Compiles every plugin named in `config` (each file once) and builds
-    /// the Page routes.
-    pub async fn build(config: &Config, runtime: &PluginRuntime, services: &SharedServices) -> anyhow::Result<Routes> {
+    /// Builds the Page routes of `config`, compiling every plugin file it
+    /// names once; a file whose content is what `previous` runs is reused
+    /// as it is (a config reload does not recompile unchanged plugins).
+    pub async fn build(config: &Config, runtime: &PluginRuntime, services: &SharedServices, previous: &Routes) -> anyhow::Result<Routes> {
         let mut compiled: HashMap<PathBuf, Arc<CompiledPlugin>> = HashMap::new();
+        for page in &config.pages {
+            for path in &page.plugins {
+                let Some(live) = previous.plugin_at(path) else { continue };
+                if std::fs::read(path).is_ok_and(|bytes| crate::runtime::file_hash(&bytes) == live.hash) {
+                    compiled.insert(path.clone(), live);
+                }
+            }
+        }
         let mut pages = HashMap::new();
         for page in &config.pages {
             let mut plugins = Vec::with_capacity(page.plugins.len());

@@ -1,28 +1,39 @@
-//! Hot reload of plugin files: drop a new `.wasm` in place and the host
-//! serves it, without a restart and without losing an event.
+//! Hot reload, without a restart and without losing an event: of plugin
+//! files (drop a new `.wasm` in place) and of the config file (Pages,
+//! their plugin chains and limits, tokens, app secrets, the API token).
 //!
-//! The watcher observes the *directories* of the configured plugin files (an
-//! atomic `rename` over a file is invisible to a watch on the file itself),
-//! debounces bursts of changes (50 ms of quiet ends a burst), then for each
-//! changed file: skips it if its
-//! content hash is unchanged; compiles it off the request path; checks it
-//! against the `switchboard:plugin` world and runs its `describe()` (all in
-//! [`PluginRuntime::load`]); and only then swaps a new routes snapshot in.
+//! One watcher observes the *directories* of the plugin files and of the
+//! config file (an atomic `rename` over a file is invisible to a watch on
+//! the file itself) and debounces bursts of changes (50 ms of quiet ends a
+//! burst). Then:
+//! * **a plugin file**: skipped if its content hash is unchanged; compiled
+//!   off the request path; checked against the `switchboard:plugin` world;
+//!   its `describe()` run (all in [`PluginRuntime::load`]); only then is a
+//!   new routes snapshot swapped in.
+//! * **the config file**: parsed and validated whole; the routes are rebuilt
+//!   (unchanged plugin files are reused, changed ones compiled); only then
+//!   are the routes, the webhook's app secrets and the API token swapped.
+//!   Settings that only take effect at start (`listen`, `[store]`,
+//!   `[dispatch]`...) are logged as waiting for a restart.
+//!
 //! Events already running keep the snapshot they started with, so in-flight
 //! events finish on the old version and the next event uses the new one. A
-//! file that fails any step is rejected with a log line and the last good
-//! version stays live.
+//! file that fails any step is rejected with a log line, and what was live
+//! stays live.
 
 use std::collections::HashSet;
-use std::path::PathBuf;
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use notify::{RecursiveMode, Watcher};
 use tokio::sync::mpsc;
 
-use crate::registry::PluginRegistry;
+use crate::api::ApiToken;
+use crate::config::Config;
+use crate::registry::{PluginRegistry, Routes, SharedServices};
 use crate::runtime::{file_hash, PluginRuntime};
+use crate::webhook::WebhookApps;
 
 /// A burst of file events ends after this long without another: an atomic
 /// rename is one event, a copy in place is many while the file is written.
@@ -31,30 +42,50 @@ const QUIET: Duration = Duration::from_millis(50);
 /// gets (re)loaded.
 const BURST_MAX: Duration = Duration::from_secs(1);
 
-/// Keeps the file watcher alive; dropping it stops hot reload.
-pub struct PluginWatcher {
-    _watcher: notify::RecommendedWatcher,
+/// What a config reload replaces, besides the routes.
+pub struct LiveConfig {
+    pub services: SharedServices,
+    pub apps: WebhookApps,
+    pub api_token: ApiToken,
 }
 
-impl PluginWatcher {
-    /// Watches `paths` (the configured plugin files) and reloads them into
-    /// `registry` when they change.
-    pub fn spawn(paths: Vec<PathBuf>, runtime: PluginRuntime, registry: PluginRegistry) -> anyhow::Result<PluginWatcher> {
+/// Keeps the file watcher alive; dropping it stops hot reload.
+pub struct HotReload {
+    _watcher: Arc<Mutex<notify::RecommendedWatcher>>,
+}
+
+struct Reloader {
+    runtime: PluginRuntime,
+    registry: PluginRegistry,
+    live: LiveConfig,
+    /// The config the host started with (restart-only settings) and the
+    /// one in force now.
+    started: Config,
+    current: Config,
+    watcher: Arc<Mutex<notify::RecommendedWatcher>>,
+    watched_dirs: HashSet<PathBuf>,
+}
+
+impl HotReload {
+    /// Watches `config`'s plugin files, and its file if it came from one.
+    pub fn spawn(config: Config, runtime: PluginRuntime, registry: PluginRegistry, live: LiveConfig) -> anyhow::Result<HotReload> {
         let (tx, mut rx) = mpsc::unbounded_channel::<PathBuf>();
-        let watched: HashSet<PathBuf> = paths.iter().cloned().collect();
-        let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-            if let Ok(event) = event {
-                for path in event.paths {
-                    if watched.contains(&path) {
-                        let _ = tx.send(path);
-                    }
-                }
+        let watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+            for path in event.map(|e| e.paths).unwrap_or_default() {
+                let _ = tx.send(path);
             }
         })?;
-        let dirs: HashSet<PathBuf> = paths.iter().filter_map(|p| p.parent().map(PathBuf::from)).collect();
-        for dir in &dirs {
-            watcher.watch(dir, RecursiveMode::NonRecursive)?;
-        }
+        let watcher = Arc::new(Mutex::new(watcher));
+        let mut reloader = Reloader {
+            runtime,
+            registry,
+            live,
+            started: config.clone(),
+            current: config,
+            watcher: watcher.clone(),
+            watched_dirs: HashSet::new(),
+        };
+        reloader.watch_dirs()?;
         tokio::spawn(async move {
             while let Some(first) = rx.recv().await {
                 let mut changed = HashSet::from([first]);
@@ -62,36 +93,95 @@ impl PluginWatcher {
                 while let Ok(Some(more)) = tokio::time::timeout_at(cutoff.min(tokio::time::Instant::now() + QUIET), rx.recv()).await {
                     changed.insert(more);
                 }
+                // The config first: its rebuild also picks up changed plugin files.
+                if reloader.current.source.as_ref().is_some_and(|c| changed.contains(c)) {
+                    reloader.reload_config().await;
+                    continue;
+                }
                 for path in changed {
-                    reload(&path, &runtime, &registry).await;
+                    reloader.reload_plugin(&path).await;
                 }
             }
         });
-        Ok(PluginWatcher { _watcher: watcher })
+        Ok(HotReload { _watcher: watcher })
     }
 }
 
-async fn reload(path: &std::path::Path, runtime: &PluginRuntime, registry: &PluginRegistry) {
-    let Some(live) = registry.snapshot().plugin_at(path) else { return };
-    match std::fs::read(path) {
-        Ok(bytes) if file_hash(&bytes) == live.hash => return,
-        Ok(_) => {}
-        // Mid-replacement (removed before the new file is renamed in):
-        // the rename's own event triggers the reload.
-        Err(_) => return,
+impl Reloader {
+    /// Watches the directories of the config file and of every plugin file
+    /// not watched yet.
+    fn watch_dirs(&mut self) -> anyhow::Result<()> {
+        let files = self.current.pages.iter().flat_map(|p| p.plugins.iter()).chain(self.current.source.as_ref());
+        let dirs: HashSet<PathBuf> = files.filter_map(|p| p.parent().map(PathBuf::from)).collect();
+        let mut watcher = self.watcher.lock().unwrap_or_else(|p| p.into_inner());
+        for dir in dirs.difference(&self.watched_dirs.clone()) {
+            watcher.watch(dir, RecursiveMode::NonRecursive)?;
+            self.watched_dirs.insert(dir.clone());
+        }
+        Ok(())
     }
-    match runtime.load(path).await {
-        Ok(new) => {
-            let new = Arc::new(new);
-            let routes = registry.snapshot().with_plugin(&new);
-            registry.replace(routes);
-            tracing::info!(path = %path.display(), plugin = %new.info.name, version = %new.info.version,
-                old_version = %live.info.version, hash = %&new.hash[..12], "plugin reloaded; new events use the new version");
+
+    async fn reload_plugin(&self, path: &Path) {
+        let Some(live) = self.registry.snapshot().plugin_at(path) else { return };
+        match std::fs::read(path) {
+            Ok(bytes) if file_hash(&bytes) == live.hash => return,
+            Ok(_) => {}
+            // Mid-replacement (removed before the new file is renamed in):
+            // the rename's own event triggers the reload.
+            Err(_) => return,
         }
-        Err(e) => {
-            tracing::error!(path = %path.display(), live_version = %live.info.version,
-                "new plugin file rejected, the last good version stays live: {e:#}");
-            registry.health().rejected(path, &format!("{e:#}"));
+        match self.runtime.load(path).await {
+            Ok(new) => {
+                let new = Arc::new(new);
+                let routes = self.registry.snapshot().with_plugin(&new);
+                self.registry.replace(routes);
+                tracing::info!(path = %path.display(), plugin = %new.info.name, version = %new.info.version,
+                    old_version = %live.info.version, hash = %&new.hash[..12], "plugin reloaded; new events use the new version");
+            }
+            Err(e) => {
+                tracing::error!(path = %path.display(), live_version = %live.info.version,
+                    "new plugin file rejected, the last good version stays live: {e:#}");
+                self.registry.health().rejected(path, &format!("{e:#}"));
+            }
         }
+    }
+
+    async fn reload_config(&mut self) {
+        let Some(path) = self.current.source.clone() else { return };
+        let new = match Config::load(&path) {
+            Ok(new) => new,
+            Err(e) => {
+                tracing::error!("config reload rejected, the running config stays: {e}");
+                return;
+            }
+        };
+        let waiting = self.started.restart_only_changes(&new);
+        if new.largest_memory_mib() > self.started.largest_memory_mib() {
+            tracing::error!(
+                "config reload rejected: plugins may not get more memory than at start ({} MiB) without a restart",
+                self.started.largest_memory_mib()
+            );
+            return;
+        }
+        let routes = match Routes::build(&new, &self.runtime, &self.live.services, &self.registry.snapshot()).await {
+            Ok(routes) => routes,
+            Err(e) => {
+                tracing::error!("config reload rejected, the running config stays: {e:#}");
+                return;
+            }
+        };
+        self.registry.replace(routes);
+        self.live.apps.replace(&new);
+        self.live.api_token.replace(&new);
+        if !waiting.is_empty() {
+            tracing::warn!(settings = ?waiting, "config reloaded, but these settings take effect only at the next start");
+        }
+        tracing::info!(path = %path.display(), pages = new.pages.len(), "config reloaded; new events use it");
+        self.current = new;
+        if let Err(e) = self.watch_dirs() {
+            tracing::error!(error = %e, "cannot watch a new plugin directory; its files reload only at the next config change");
+        }
+        let (config, routes, store) = (self.current.clone(), self.registry.snapshot(), self.live.services.store.clone());
+        tokio::spawn(async move { crate::messenger_profile::apply_all(&config, &routes, &store).await });
     }
 }

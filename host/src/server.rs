@@ -6,7 +6,8 @@
 //! previous run left unfinished, before any traffic is accepted.
 //! [`Server::run`] serves until the shutdown future resolves, then stops
 //! accepting, and gives in-flight events `shutdown_grace_secs` to finish;
-//! plugin files are watched and hot-reloaded meanwhile (see [`crate::reload`]);
+//! plugin files and the config file are watched and hot-reloaded meanwhile
+//! (see [`crate::reload`]);
 //! what is left stays pending in the store for the next run. Two background
 //! tasks run alongside: retention pruning and picking up dead letters an
 //! operator marked for retry.
@@ -29,13 +30,15 @@ use crate::plugin_health::PluginHealth;
 use crate::registry::{PluginRegistry, Routes, SharedServices};
 use crate::store::{Store, WriteOp};
 use crate::{api, messenger_profile};
-use crate::reload::PluginWatcher;
+use crate::api::ApiToken;
+use crate::reload::{HotReload, LiveConfig};
+use crate::webhook::WebhookApps;
 use crate::runtime::PluginRuntime;
 use crate::webhook;
 
 pub struct Server {
     listener: TcpListener,
-    _watcher: PluginWatcher,
+    _watcher: HotReload,
     app: axum::Router,
     dispatcher: Dispatcher,
     grace: Duration,
@@ -59,13 +62,14 @@ impl Server {
             profiles: UserProfiles::new(Duration::from_secs(config.graph.profile_cache_secs), &config.graph.profile_fields),
             store: store.clone(),
         };
-        let routes = Routes::build(&config, &runtime, &services).await?;
+        let routes = Routes::build(&config, &runtime, &services, &Routes::default()).await?;
         if let Some(cache) = runtime.compile_cache() {
             cache.prune(&routes.plugin_hashes());
         }
         let registry = PluginRegistry::new(routes, PluginHealth::new(config.plugin_circuit.clone()));
-        let plugin_files: Vec<_> = config.pages.iter().flat_map(|p| p.plugins.iter().cloned()).collect();
-        let watcher = PluginWatcher::spawn(plugin_files, runtime.clone(), registry.clone())?;
+        let (apps, api_token) = (WebhookApps::new(&config), ApiToken::new(&config));
+        let live = LiveConfig { services: services.clone(), apps: apps.clone(), api_token: api_token.clone() };
+        let watcher = HotReload::spawn(config.clone(), runtime.clone(), registry.clone(), live)?;
         let retry = RetryPolicy {
             max_attempts: config.dispatch.max_attempts,
             first_backoff: Duration::from_millis(config.dispatch.retry_backoff_ms),
@@ -91,7 +95,7 @@ impl Server {
             tokio::spawn(async move { messenger_profile::apply_all(&config, &registry.snapshot(), &store).await });
         }
         let inbox = Inbox::new(dispatcher.clone(), store);
-        let app = webhook::router(&config, registry.clone(), inbox.clone()).merge(api::router(&config, registry, inbox));
+        let app = webhook::router(&config, apps, registry.clone(), inbox.clone()).merge(api::router(&config, api_token, registry, inbox));
         let addr = config.listen_addr();
         let listener = TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
         Ok(Server {

@@ -15,7 +15,7 @@
 //! (Messenger redelivers in both cases).
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
@@ -35,24 +35,54 @@ struct App {
     verify_token: Secret,
 }
 
-struct WebhookState {
-    apps: HashMap<String, App>,
+/// The configured apps, with their secrets.
+struct Apps {
+    by_id: HashMap<String, App>,
     /// The app `POST /webhook` means, when exactly one is configured.
     only_app: Option<String>,
+}
+
+/// The apps the webhook verifies against; replaced whole when the config
+/// is reloaded (a rotated app secret or verify token), without a restart.
+#[derive(Clone)]
+pub struct WebhookApps(Arc<RwLock<Arc<Apps>>>);
+
+impl WebhookApps {
+    pub fn new(config: &Config) -> Self {
+        WebhookApps(Arc::new(RwLock::new(Arc::new(Self::from_config(config)))))
+    }
+
+    fn from_config(config: &Config) -> Apps {
+        let by_id: HashMap<String, App> = config
+            .apps
+            .iter()
+            .map(|a| {
+                (a.id.clone(), App { verifier: SignatureVerifier::new(a.secret.clone()), verify_token: a.verify_token.clone() })
+            })
+            .collect();
+        let only_app = (by_id.len() == 1).then(|| config.apps[0].id.clone());
+        Apps { by_id, only_app }
+    }
+
+    /// Takes the apps of `config`; requests already verifying finish with
+    /// the old ones.
+    pub fn replace(&self, config: &Config) {
+        *self.0.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(Self::from_config(config));
+    }
+
+    fn current(&self) -> Arc<Apps> {
+        self.0.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
+
+struct WebhookState {
+    apps: WebhookApps,
     registry: PluginRegistry,
     inbox: Inbox,
 }
 
-pub fn router(config: &Config, registry: PluginRegistry, inbox: Inbox) -> Router {
-    let apps: HashMap<String, App> = config
-        .apps
-        .iter()
-        .map(|a| {
-            (a.id.clone(), App { verifier: SignatureVerifier::new(a.secret.clone()), verify_token: a.verify_token.clone() })
-        })
-        .collect();
-    let only_app = (apps.len() == 1).then(|| config.apps[0].id.clone());
-    let state = Arc::new(WebhookState { apps, only_app, registry, inbox });
+pub fn router(config: &Config, apps: WebhookApps, registry: PluginRegistry, inbox: Inbox) -> Router {
+    let state = Arc::new(WebhookState { apps, registry, inbox });
     Router::new()
         .route("/webhook", get(verify_any).post(receive_default))
         .route("/webhook/{app_id}", get(verify_app).post(receive_app))
@@ -65,12 +95,14 @@ type Params = Query<HashMap<String, String>>;
 
 async fn verify_any(State(state): State<Arc<WebhookState>>, Query(q): Params) -> Response {
     let token_ok = |app: &App| q.get("hub.verify_token").is_some_and(|t| constant_time_eq(t, app.verify_token.expose()));
-    handshake(&q, state.apps.values().any(token_ok))
+    handshake(&q, state.apps.current().by_id.values().any(token_ok))
 }
 
 async fn verify_app(State(state): State<Arc<WebhookState>>, Path(app_id): Path<String>, Query(q): Params) -> Response {
     let ok = state
         .apps
+        .current()
+        .by_id
         .get(&app_id)
         .zip(q.get("hub.verify_token"))
         .is_some_and(|(app, t)| constant_time_eq(t, app.verify_token.expose()));
@@ -88,7 +120,8 @@ fn handshake(q: &HashMap<String, String>, token_ok: bool) -> Response {
 }
 
 async fn receive_default(State(state): State<Arc<WebhookState>>, headers: HeaderMap, body: Bytes) -> Response {
-    match state.only_app.clone() {
+    let only_app = state.apps.current().only_app.clone();
+    match only_app {
         Some(app_id) => receive(&state, &app_id, &headers, &body).await,
         None => (
             StatusCode::NOT_FOUND,
@@ -108,7 +141,8 @@ async fn receive_app(
 }
 
 async fn receive(state: &WebhookState, app_id: &str, headers: &HeaderMap, body: &[u8]) -> Response {
-    let Some(app) = state.apps.get(app_id) else {
+    let apps = state.apps.current();
+    let Some(app) = apps.by_id.get(app_id) else {
         tracing::warn!(app = app_id, "webhook for an app that is not configured");
         return (StatusCode::NOT_FOUND, "unknown app id").into_response();
     };

@@ -20,7 +20,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 /// When a failing plugin stops being called (see `plugin_health`).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct PluginCircuitConfig {
     /// Consecutive failures (retries included) that open the circuit.

@@ -75,6 +75,9 @@ pub struct Config {
     /// Directory of the config file; plugin paths are relative to it.
     #[serde(skip)]
     pub base_dir: PathBuf,
+    /// The file this was loaded from; the host watches it and reloads.
+    #[serde(skip)]
+    pub source: Option<PathBuf>,
 }
 
 /// A Facebook app: the webhook's signing secret and verify token.
@@ -116,7 +119,7 @@ pub struct PageConfig {
     pub plugin_limits: std::collections::BTreeMap<String, LimitOverrides>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct WebhookConfig {
     /// Larger bodies get 413.
@@ -129,7 +132,7 @@ impl Default for WebhookConfig {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct DispatchConfig {
     /// Conversations processed at the same time.
@@ -158,7 +161,7 @@ impl Default for DispatchConfig {
 }
 
 /// The embedded store.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct StoreConfig {
     /// Data directory, relative to the config file.
@@ -173,7 +176,7 @@ impl Default for StoreConfig {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct GraphConfig {
     /// Timeout of one Graph API request.
@@ -213,7 +216,7 @@ impl Default for GraphConfig {
 }
 
 /// The host's messaging rules.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct MessagingConfig {
     /// Tags plugins may send MESSAGE_TAG messages with. Meta refuses
@@ -231,7 +234,7 @@ impl Default for MessagingConfig {
 }
 
 /// The HTTP API for systems other than Messenger (business events).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct ApiConfig {
     /// Bearer token callers must present; without one the API is off.
@@ -280,8 +283,35 @@ impl Config {
         let text = std::fs::read_to_string(path)
             .map_err(|e| fail(format!("cannot read the file: {e}")))?;
         let base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
-        Config::parse(&text, &base_dir, &|name| std::env::var(name).ok())
-            .map_err(|problems| ConfigErrors { path: path.to_path_buf(), problems })
+        let mut config = Config::parse(&text, &base_dir, &|name| std::env::var(name).ok())
+            .map_err(|problems| ConfigErrors { path: path.to_path_buf(), problems })?;
+        config.source = Some(path.to_path_buf());
+        Ok(config)
+    }
+
+    /// The settings that differ between `self` and `new` and take effect
+    /// only at the next start; a config reload applies the rest.
+    pub fn restart_only_changes(&self, new: &Config) -> Vec<&'static str> {
+        let mut changed = Vec::new();
+        let mut check = |name, differs: bool| {
+            if differs {
+                changed.push(name);
+            }
+        };
+        check("listen", self.listen != new.listen);
+        check("graph_api_url", self.graph_api_url != new.graph_api_url);
+        check("[webhook]", self.webhook != new.webhook);
+        check("[dispatch]", self.dispatch != new.dispatch);
+        check("[store]", self.store != new.store);
+        check("[graph] request_timeout_secs, profile_cache_secs, profile_fields", {
+            let (a, b) = (&self.graph, &new.graph);
+            (a.request_timeout_secs, a.profile_cache_secs, &a.profile_fields) != (b.request_timeout_secs, b.profile_cache_secs, &b.profile_fields)
+        });
+        check("[messaging]", self.messaging != new.messaging);
+        check("[api] max_body_bytes", self.api.max_body_bytes != new.api.max_body_bytes);
+        check("[plugin_circuit]", self.plugin_circuit != new.plugin_circuit);
+        check("a larger memory_mib than at start", new.largest_memory_mib() > self.largest_memory_mib());
+        changed
     }
 
     /// Parses `text`; `env` resolves `${VAR}` references (injected for tests).
