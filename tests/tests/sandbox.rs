@@ -149,3 +149,25 @@ async fn limits_can_be_set_per_page_and_per_plugin() {
     assert!(letters.iter().any(|l| l.page_id == "3003" && l.error.contains("its 2 host calls")), "{letters:?}");
     host.stop().await;
 }
+
+#[tokio::test]
+async fn outgoing_http_reaches_only_allow_listed_hosts_within_the_size_cap() {
+    let policy = "plugin_limits.probe = { http_allowed_hosts = [\"127.0.0.1\"], http_response_bytes = 1000 }";
+    let host =
+        TestHost::start_with(vec![page("1001", "tok-1001", &["probe"]).with(policy), page("2002", "tok-2002", &["probe"])], &config("")).await;
+    let target = host.fake.addr().to_string();
+    let say = |page: &'static str, mid: &'static str, text: String| text_messages(&[(page, "u1", mid, &text)]);
+    assert_eq!(host.post_signed(&say("1001", "m1", format!("http {target} /_fake/bytes?n=500"))).await.status(), 200);
+    assert_eq!(host.wait_reports(1).await[0], "http: 200 500");
+    assert_eq!(host.post_signed(&say("1001", "m2", format!("http {target} /_fake/bytes?n=5000"))).await.status(), 200);
+    let too_big = &host.wait_reports(2).await[1];
+    assert!(too_big.starts_with("http: error") && too_big.contains("body size exceeds limit: 1000 bytes"), "{too_big}");
+    let other_name = target.replace("127.0.0.1", "localhost");
+    assert_eq!(host.post_signed(&say("1001", "m3", format!("http {other_name} /_fake/bytes?n=5"))).await.status(), 200);
+    let denied = &host.wait_reports(3).await[2];
+    assert!(denied.starts_with("http: error") && denied.contains("HttpRequestDenied"), "not on the list: {denied}");
+    assert_eq!(host.post_signed(&say("2002", "m4", format!("http {target} /_fake/bytes?n=5"))).await.status(), 200);
+    let denied = &host.wait_reports(4).await[3];
+    assert!(denied.starts_with("http: error") && denied.contains("HttpRequestDenied"), "no list, no HTTP: {denied}");
+    host.stop().await;
+}

@@ -12,6 +12,7 @@
 //! | `switchboard:plugin/profile`   | [`Profile`] (User Profile API, cached) |
 //! | `switchboard:plugin/kv`        | [`Kv`] (per-plugin state in the store) |
 //! | `switchboard:plugin/log`       | [`Log`] (structured logs) |
+//! | `wasi:http/outgoing-handler`   | [`OutgoingHttp`] (allow-listed hosts only) |
 //!
 //! Every unit acts for exactly one invocation: one plugin handling one event
 //! of one Page ([`CallContext`]). It can only use that Page's token, and it
@@ -20,6 +21,7 @@
 
 mod conversation;
 mod handover;
+mod http;
 mod kv;
 mod log;
 mod messenger;
@@ -33,6 +35,7 @@ use wasmtime::component::{HasSelf, Linker};
 
 pub use self::conversation::Conversation;
 pub use self::handover::{pass_thread, Handover};
+pub use self::http::OutgoingHttp;
 pub use self::kv::Kv;
 pub use self::log::Log;
 pub use self::messenger::Messenger;
@@ -55,6 +58,7 @@ pub fn add_to_linker(linker: &mut Linker<InvocationState>) -> wasmtime::Result<(
     wit::profile::add_to_linker::<_, HasSelf<Profile>>(linker, |s| &mut s.profile)?;
     wit::kv::add_to_linker::<_, HasSelf<Kv>>(linker, |s| &mut s.kv)?;
     wit::log::add_to_linker::<_, HasSelf<Log>>(linker, |s| &mut s.log)?;
+    wasmtime_wasi_http::p2::add_only_http_to_linker_async(linker)?;
     Ok(())
 }
 
@@ -162,7 +166,7 @@ impl Budget {
         Duration::from_nanos(self.host_nanos.load(Ordering::Relaxed))
     }
 
-    fn add_host_time(&self, since: Instant) {
+    pub(crate) fn add_host_time(&self, since: Instant) {
         self.host_nanos.fetch_add(since.elapsed().as_nanos() as u64, Ordering::Relaxed);
     }
 }

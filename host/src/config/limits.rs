@@ -64,6 +64,13 @@ pub struct PluginLimits {
     pub kv_value_bytes: usize,
     /// Bytes (keys plus values) one plugin may keep per Page.
     pub kv_namespace_bytes: usize,
+    /// Hosts the plugin may send HTTP requests to (`wasi:http`): exact
+    /// names, or `*.example.com` for subdomains. Empty: no outgoing HTTP.
+    pub http_allowed_hosts: Vec<String>,
+    /// Connect, first-byte and between-bytes timeout, and the whole request.
+    pub http_timeout_ms: u64,
+    /// Response bodies are cut off (an error for the plugin) past this.
+    pub http_response_bytes: usize,
 }
 
 impl Default for PluginLimits {
@@ -76,6 +83,9 @@ impl Default for PluginLimits {
             log_bytes: 16 * 1024,
             kv_value_bytes: 64 * 1024,
             kv_namespace_bytes: 1024 * 1024,
+            http_allowed_hosts: Vec::new(),
+            http_timeout_ms: 10_000,
+            http_response_bytes: 1024 * 1024,
         }
     }
 }
@@ -91,6 +101,9 @@ pub struct LimitOverrides {
     pub log_bytes: Option<usize>,
     pub kv_value_bytes: Option<usize>,
     pub kv_namespace_bytes: Option<usize>,
+    pub http_allowed_hosts: Option<Vec<String>>,
+    pub http_timeout_ms: Option<u64>,
+    pub http_response_bytes: Option<usize>,
 }
 
 impl PluginLimits {
@@ -105,6 +118,9 @@ impl PluginLimits {
             log_bytes: o.log_bytes.unwrap_or(self.log_bytes),
             kv_value_bytes: o.kv_value_bytes.unwrap_or(self.kv_value_bytes),
             kv_namespace_bytes: o.kv_namespace_bytes.unwrap_or(self.kv_namespace_bytes),
+            http_allowed_hosts: o.http_allowed_hosts.clone().unwrap_or_else(|| self.http_allowed_hosts.clone()),
+            http_timeout_ms: o.http_timeout_ms.unwrap_or(self.http_timeout_ms),
+            http_response_bytes: o.http_response_bytes.unwrap_or(self.http_response_bytes),
         }
     }
 

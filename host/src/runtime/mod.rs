@@ -334,13 +334,19 @@ impl PluginRuntime {
         }
         store.limiter(|state| state.limiter());
         let cpu_limit = limits.cpu();
-        let started = Instant::now();
+        let (mut last, mut last_host, mut guest_time) = (Instant::now(), Duration::ZERO, Duration::ZERO);
         store.set_epoch_deadline(1);
-        // Each tick: charge the guest its elapsed time minus the time spent
-        // waiting in host calls, then yield so a busy guest cannot starve
-        // the executor.
+        // Each tick: charge the guest the time since the last tick, minus
+        // what it spent waiting in host calls, then yield so a busy guest
+        // cannot starve the executor. A gap much longer than a tick means
+        // the guest was not running (blocked in a WASI poll, such as an
+        // outgoing HTTP request, or not scheduled): at most two ticks of it
+        // are charged.
         store.epoch_deadline_callback(move |ctx| {
-            let guest_time = started.elapsed().saturating_sub(ctx.data().host_time());
+            let (now, host) = (Instant::now(), ctx.data().host_time());
+            let ran = now.duration_since(last).saturating_sub(host.saturating_sub(last_host));
+            guest_time += ran.min(2 * EPOCH_TICK);
+            (last, last_host) = (now, host);
             if guest_time > cpu_limit {
                 return Err(wasmtime::Error::new(CpuLimitExceeded));
             }

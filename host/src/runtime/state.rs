@@ -7,12 +7,15 @@ use std::time::Duration;
 use wasmtime::component::ResourceTable;
 use wasmtime::ResourceLimiter;
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
-use crate::capabilities::{Budget, CallContext, Conversation, Handover, Invocation, Kv, Log, Messenger, Profile};
+use crate::capabilities::{Budget, CallContext, Conversation, Handover, Invocation, Kv, Log, Messenger, OutgoingHttp, Profile};
 use crate::config::PluginLimits;
 
 pub struct InvocationState {
     wasi: WasiCtx,
+    http: WasiHttpCtx,
+    outgoing_http: OutgoingHttp,
     table: ResourceTable,
     limiter: MemoryLimiter,
     call: Arc<CallContext>,
@@ -32,6 +35,8 @@ impl InvocationState {
         let wasi = WasiCtxBuilder::new().allow_ip_name_lookup(false).allow_tcp(false).allow_udp(false).build();
         InvocationState {
             wasi,
+            http: WasiHttpCtx::new(),
+            outgoing_http: OutgoingHttp::new(call.clone(), limits),
             table: ResourceTable::new(),
             limiter: MemoryLimiter { max_memory: limits.memory_bytes(), hit: false },
             messenger: Messenger::new(call.clone()),
@@ -66,6 +71,12 @@ impl InvocationState {
     /// Time spent waiting in host calls, which does not count as guest CPU.
     pub fn host_time(&self) -> Duration {
         self.call.budget.host_time()
+    }
+}
+
+impl WasiHttpView for InvocationState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView { ctx: &mut self.http, table: &mut self.table, hooks: &mut self.outgoing_http }
     }
 }
 

@@ -14,12 +14,20 @@ use serde_json::{json, Value};
 
 use super::{ErrorRule, FakeGraph, GraphErrorSpec, RecordedCall};
 
+/// `GET /_fake/bytes?n=N`: N bytes of `x`, for tests of plugins' outgoing
+/// HTTP (it is not a Graph endpoint).
+async fn admin_bytes(axum::extract::Query(q): axum::extract::Query<BTreeMap<String, String>>) -> String {
+    let n = q.get("n").and_then(|n| n.parse().ok()).unwrap_or(0usize).min(16 << 20);
+    "x".repeat(n)
+}
+
 pub fn router(fake: FakeGraph) -> Router {
     Router::new()
         .route("/_fake/calls", get(admin_calls))
         .route("/_fake/reset", post(admin_reset))
         .route("/_fake/errors", post(admin_inject).delete(admin_clear))
         .route("/_fake/delay", post(admin_delay))
+        .route("/_fake/bytes", get(admin_bytes))
         .fallback(graph)
         .with_state(fake)
 }

@@ -22,7 +22,9 @@
 //! * `stop`: ends the chain (`Verdict::Stop`);
 //! * `kv set K V`, `kv ttl K V MS`, `kv get K`, `kv del K`, `kv inc K N`,
 //!   `kv cas K OLD|- NEW`, `kv list PREFIX`, `kv big K BYTES`: this plugin's
-//!   key-value state; reports `kv: {result}` or `kv: error {error}`.
+//!   key-value state; reports `kv: {result}` or `kv: error {error}`;
+//! * `http {authority} {path}`: a `wasi:http` GET of `http://{authority}{path}`;
+//!   reports `http: {status} {body bytes}` or `http: error {wasi error code}`.
 //!
 //! On an optin it reports `optin: {payload}`. On a business event with a
 //! `"token"` it sends `{"text"}` with that one-time-notification token;
@@ -80,6 +82,39 @@ fn owner_text(owner: &ThreadOwner) -> String {
         ThreadOwner::Idle => "idle".into(),
         ThreadOwner::ThisApp => "this-app".into(),
         ThreadOwner::OtherApp(id) => format!("other:{}", id.as_deref().unwrap_or("?")),
+    }
+}
+
+/// A GET over `wasi:http`: `{status} {body bytes}`, or `error {code}`.
+fn http_get(authority: &str, path: &str) -> String {
+    use wasi::http::types::{ErrorCode, Fields, OutgoingRequest, Scheme};
+    let get = || -> Result<String, ErrorCode> {
+        let request = OutgoingRequest::new(Fields::new());
+        let _ = request.set_scheme(Some(&Scheme::Http));
+        let _ = request.set_authority(Some(authority));
+        let _ = request.set_path_with_query(Some(path));
+        let pending = wasi::http::outgoing_handler::handle(request, None)?;
+        pending.subscribe().block();
+        let response = pending.get().ok_or(ErrorCode::InternalError(Some("no response".into())))?.map_err(|()| ErrorCode::InternalError(None))??;
+        let status = response.status();
+        let body = response.consume().map_err(|()| ErrorCode::InternalError(Some("no body".into())))?;
+        let stream = body.stream().map_err(|()| ErrorCode::InternalError(Some("no stream".into())))?;
+        let mut bytes = 0;
+        loop {
+            match stream.blocking_read(64 * 1024) {
+                Ok(chunk) => bytes += chunk.len(),
+                Err(wasi::io::streams::StreamError::Closed) => break,
+                Err(wasi::io::streams::StreamError::LastOperationFailed(e)) => {
+                    return Err(wasi::http::types::http_error_code(&e).unwrap_or(ErrorCode::InternalError(Some(e.to_debug_string()))))
+                }
+            }
+        }
+        drop(stream);
+        Ok(format!("{status} {bytes}"))
+    };
+    match get() {
+        Ok(text) => text,
+        Err(e) => format!("error {e:?}"),
     }
 }
 
@@ -165,6 +200,10 @@ impl Plugin for Probe {
                 },
             )?,
             ("kv", args) => report(cx, format!("kv: {}", kv_command(args)))?,
+            ("http", args) => {
+                let (authority, path) = args.split_once(' ').unwrap_or((args, "/"));
+                report(cx, format!("http: {}", http_get(authority, path)))?
+            }
             ("tag", tag) => reply = reply.tag(tag),
             ("human", _) => reply = reply.human_agent(),
             ("update", _) => reply = reply.update(),
