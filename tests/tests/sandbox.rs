@@ -23,14 +23,14 @@ async fn hostile_plugins_are_stopped_and_classified_while_another_page_keeps_ans
     )
     .await;
     let started = Instant::now();
-    let hostile = ["loop", "oom", "panic", "deep", "flood", "biglog"];
+    let hostile = ["loop", "oom", "panic", "deep", "flood", "biglog", "toolong"];
     for (i, command) in hostile.iter().enumerate() {
         let (hostile_mid, echo_mid, echo_text) = (format!("h.{command}"), format!("e.{i}"), format!("still here {i}"));
         let body = text_messages(&[("1001", &format!("u{i}"), &hostile_mid, command), ("2002", "u9", &echo_mid, &echo_text)]);
         assert_eq!(host.post_signed(&body).await.status(), 200);
     }
-    // Five failures, each a dead letter after its one attempt.
-    let letters = host.wait_dead_letters(5).await;
+    // Six failures, each a dead letter after its one attempt.
+    let letters = host.wait_dead_letters(6).await;
     let error_of = |command: &str| {
         letters.iter().find(|l| l.event_id.ends_with(&format!(":h.{command}"))).map(|l| l.error.clone()).unwrap_or_default()
     };
@@ -40,12 +40,13 @@ async fn hostile_plugins_are_stopped_and_classified_while_another_page_keeps_ans
     assert!(error_of("deep").starts_with("overflowed its stack"), "{letters:?}");
     assert!(error_of("flood").contains("failed after using up its 10 host calls"), "{letters:?}");
     assert!(error_of("biglog").is_empty(), "a huge log line is cut, not a failure: {letters:?}");
+    assert!(error_of("toolong").starts_with("failed after trying to send an invalid message"), "{letters:?}");
     assert!(started.elapsed() < Duration::from_secs(10), "limits took {:?}", started.elapsed());
 
     // The other Page was answered throughout, and the flood stopped at the quota.
-    host.wait_sent(6 + 10 + 1).await;
+    host.wait_sent(7 + 10 + 1).await;
     let echoed = texts_to(&host.fake, "u9");
-    assert_eq!(echoed, (0..6).map(|i| format!("You said: still here {i}")).collect::<Vec<_>>());
+    assert_eq!(echoed, (0..7).map(|i| format!("You said: still here {i}")).collect::<Vec<_>>());
     assert_eq!(texts_to(&host.fake, "u4").len(), 10, "the flood got exactly its 10 host calls");
     assert_eq!(texts_to(&host.fake, "u5"), ["faulty ok: biglog"]);
 
@@ -54,13 +55,13 @@ async fn hostile_plugins_are_stopped_and_classified_while_another_page_keeps_ans
     assert_eq!(faulty["name"], "faulty");
     let failures = &faulty["health"]["failures"];
     assert_eq!(
-        ["cpu-timeout", "out-of-memory", "panic", "stack-overflow", "quota-exceeded", "trap"].map(|class| failures[class].as_u64()),
-        [Some(1), Some(1), Some(1), Some(1), Some(1), None],
+        ["cpu-timeout", "out-of-memory", "panic", "stack-overflow", "quota-exceeded", "invalid-output", "trap"].map(|class| failures[class].as_u64()),
+        [Some(1), Some(1), Some(1), Some(1), Some(1), Some(1), None],
         "{report:#}"
     );
-    assert_eq!(faulty["health"]["invocations"], 6);
+    assert_eq!(faulty["health"]["invocations"], 7);
     assert_eq!(faulty["health"]["circuit"], "closed");
-    assert_eq!(report["pages"][1]["plugins"][0]["health"]["invocations"], 6);
+    assert_eq!(report["pages"][1]["plugins"][0]["health"]["invocations"], 7);
     host.stop().await;
 }
 
@@ -161,7 +162,7 @@ async fn outgoing_http_reaches_only_allow_listed_hosts_within_the_size_cap() {
     assert_eq!(host.wait_reports(1).await[0], "http: 200 500");
     assert_eq!(host.post_signed(&say("1001", "m2", format!("http {target} /_fake/bytes?n=5000"))).await.status(), 200);
     let too_big = &host.wait_reports(2).await[1];
-    assert!(too_big.starts_with("http: error") && too_big.contains("body size exceeds limit: 1000 bytes"), "{too_big}");
+    assert!(too_big.starts_with("http: error") && too_big.contains("HttpResponseBodySize(Some(5000))"), "{too_big}");
     let other_name = target.replace("127.0.0.1", "localhost");
     assert_eq!(host.post_signed(&say("1001", "m3", format!("http {other_name} /_fake/bytes?n=5"))).await.status(), 200);
     let denied = &host.wait_reports(3).await[2];

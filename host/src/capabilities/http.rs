@@ -79,6 +79,12 @@ impl WasiHttpHooks for OutgoingHttp {
             let sent = tokio::time::timeout(timeout, wasmtime_wasi_http::default_send_request(request, Some(options))).await;
             call.budget.add_host_time(started);
             let (response, io) = sent.map_err(|_| Error::ConnectionTimeout)??;
+            // A declared length over the cap is refused before the body is
+            // read; `Limited` below catches bodies without one.
+            let declared = response.headers().get(http::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+            if let Some(length) = declared.filter(|&l| l > limit as u64) {
+                return Err(Error::HttpResponseBodySize(Some(length)));
+            }
             let response = response.map(|body| {
                 http_body_util::Limited::new(body, limit)
                     .map_err(move |_| Error::HttpResponseBodySize(Some(limit as u64)))

@@ -135,7 +135,10 @@ fn sent(reply: &Value) -> Sent {
 impl Host for Messenger {
     async fn send(&mut self, message: OutgoingMessage) -> Result<Sent, MessengerError> {
         let page = self.call.page_for_call()?;
-        let body = send_api::message_body(&message).map_err(|e| MessengerError::InvalidRequest(e.0))?;
+        let body = send_api::message_body(&message).map_err(|e| {
+            let _ = self.call.invalid_output.set(e.0.clone());
+            MessengerError::InvalidRequest(e.0)
+        })?;
         let ledger = self.call.invocation.ledger.clone();
         let slot = ledger.as_ref().map(|l| l.next_slot());
         let event_id = self.call.invocation.event_id.to_string();

@@ -78,6 +78,8 @@ pub enum PluginFailure {
     Error(String),
     #[error("failed after using up its {0} host calls for this event")]
     QuotaExceeded(u32),
+    #[error("failed after trying to send an invalid message: {0}")]
+    InvalidOutput(String),
     #[error("not called: its circuit is open after repeated failures (for {0:?})")]
     CircuitOpen(Duration),
 }
@@ -94,6 +96,7 @@ impl PluginFailure {
             PluginFailure::Trap(_) => "trap",
             PluginFailure::Error(_) => "error",
             PluginFailure::QuotaExceeded(_) => "quota-exceeded",
+            PluginFailure::InvalidOutput(_) => "invalid-output",
             PluginFailure::CircuitOpen(_) => "circuit-open",
         }
     }
@@ -320,6 +323,9 @@ impl PluginRuntime {
             // A plugin that failed after being refused a host call failed
             // because of the quota, whatever it reported.
             Ok(Err(_)) if store.data().quota_hit() => Err(PluginFailure::QuotaExceeded(limits.host_calls)),
+            Ok(Err(_)) if store.data().invalid_output().is_some() => {
+                Err(PluginFailure::InvalidOutput(store.data().invalid_output().unwrap_or_default().to_string()))
+            }
             Ok(Err(message)) => Err(PluginFailure::Error(message)),
             Err(error) => Err(classify(&store, error, limits)),
         }

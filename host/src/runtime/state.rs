@@ -29,7 +29,7 @@ pub struct InvocationState {
 
 impl InvocationState {
     pub fn new(invocation: Invocation, limits: &PluginLimits) -> Self {
-        let call = Arc::new(CallContext { invocation, budget: Budget::new(limits), panic: Default::default() });
+        let call = Arc::new(CallContext { invocation, budget: Budget::new(limits), panic: Default::default(), invalid_output: Default::default() });
         // No preopens, no env, no args, no sockets: WasiCtxBuilder grants
         // nothing unless asked. Clocks and randomness stay available.
         let wasi = WasiCtxBuilder::new().allow_ip_name_lookup(false).allow_tcp(false).allow_udp(false).build();
@@ -56,6 +56,11 @@ impl InvocationState {
     /// True once the guest asked for more memory than its limit.
     pub fn limits_hit(&self) -> bool {
         self.limiter.hit
+    }
+
+    /// Why the host refused a message the plugin tried to send, if it did.
+    pub fn invalid_output(&self) -> Option<&str> {
+        self.call.invalid_output.get().map(String::as_str)
     }
 
     /// The plugin's panic message, if it panicked.

@@ -8,6 +8,8 @@
 //! * `err`: returns `Err` from the handler;
 //! * `flood`: replies `flood {n}` until the host refuses (the host-call
 //!   quota), then fails with that error;
+//! * `toolong`: replies with 2 001 characters (over the Send API's limit),
+//!   and fails with the host's refusal;
 //! * `biglog`: logs one 8 MiB line (the host keeps `log_bytes` of it), then
 //!   replies `faulty ok: biglog`;
 //! * anything else: replies `faulty ok: {text}`.
@@ -52,6 +54,10 @@ impl Plugin for Faulty {
                 for n in 0.. {
                     cx.reply(format!("flood {n}"))?;
                 }
+                Ok(Verdict::Continue)
+            }
+            "toolong" => {
+                cx.reply("x".repeat(2001))?;
                 Ok(Verdict::Continue)
             }
             "biglog" => {
