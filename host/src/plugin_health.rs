@@ -1,8 +1,10 @@
 //! How each loaded plugin is doing, and the per-plugin circuit.
 //!
 //! [`PluginHealth`] counts, per plugin file, invocations and failures by
-//! class (CPU timeout, wall timeout, out of memory, trap, error, host-call
-//! quota), and remembers the last failure (Page, event, version, when).
+//! class ([`PluginFailure::class`]: CPU or wall timeout, out of memory,
+//! panic, stack overflow, trap, error, host-call quota, invalid output), and
+//! remembers the last failure (Page, event, version, when) and the last
+//! rejected file.
 //! `switchboard plugins` and `GET /admin/plugins` show it.
 //!
 //! A plugin that fails `plugin_circuit.failures` times in a row trips its
