@@ -148,6 +148,8 @@ async fn plugins_shows_what_the_running_host_loaded_and_how_it_is_doing() {
     let client = reqwest::Client::new();
     assert_eq!(host.post_signed(&client, &text_messages(&[("1001", "u1", "m1", "hi")])).await, Some(200));
     fx.fake.wait_for_calls("/messages", 1, Duration::from_secs(10)).await;
+    // The invocation is counted when it returns, just after its send.
+    tokio::time::sleep(Duration::from_millis(300)).await;
     let (ok, out) = plugins();
     assert!(ok, "{out}");
     assert!(out.contains("page 1001") && out.contains("  echo 0.1.0  sha256:"), "{out}");

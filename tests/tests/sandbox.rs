@@ -50,6 +50,8 @@ async fn hostile_plugins_are_stopped_and_classified_while_another_page_keeps_ans
     assert_eq!(texts_to(&host.fake, "u4").len(), 10, "the flood got exactly its 10 host calls");
     assert_eq!(texts_to(&host.fake, "u5"), ["faulty ok: biglog"]);
 
+    // An invocation is counted when it returns, just after its last send.
+    host.settle().await;
     let report = host.admin_plugins(API_TOKEN).await;
     let faulty = &report["pages"][0]["plugins"][0];
     assert_eq!(faulty["name"], "faulty");
@@ -110,6 +112,7 @@ async fn a_failing_plugin_fails_its_events_when_its_circuit_fails_closed_then_a_
     assert_eq!(host.post_signed(&text_messages(&[("1001", "u4", "m4", "fine again")])).await.status(), 200);
     host.wait_sent(1).await;
     assert_eq!(texts_to(&host.fake, "u4"), ["faulty ok: fine again"]);
+    host.settle().await;
     let health = &host.admin_plugins(API_TOKEN).await["pages"][0]["plugins"][0]["health"];
     assert_eq!(health["circuit"], "closed", "{health:#}");
     assert_eq!(health["failures"]["circuit-open"], serde_json::Value::Null, "a refusal is not an invocation");
