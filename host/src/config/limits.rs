@@ -156,8 +156,6 @@ impl super::Config {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-
     #[test]
     fn the_most_specific_override_wins_field_by_field() {
         let toml = r#"
