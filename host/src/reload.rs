@@ -112,11 +112,12 @@ impl Reloader {
     /// not watched yet.
     fn watch_dirs(&mut self) -> anyhow::Result<()> {
         let files = self.current.pages.iter().flat_map(|p| p.plugins.iter()).chain(self.current.source.as_ref());
-        let dirs: HashSet<PathBuf> = files.filter_map(|p| p.parent().map(PathBuf::from)).collect();
+        let new_dirs: HashSet<PathBuf> =
+            files.filter_map(|p| p.parent().map(PathBuf::from)).filter(|d| !self.watched_dirs.contains(d)).collect();
         let mut watcher = self.watcher.lock().unwrap_or_else(|p| p.into_inner());
-        for dir in dirs.difference(&self.watched_dirs.clone()) {
-            watcher.watch(dir, RecursiveMode::NonRecursive)?;
-            self.watched_dirs.insert(dir.clone());
+        for dir in new_dirs {
+            watcher.watch(&dir, RecursiveMode::NonRecursive)?;
+            self.watched_dirs.insert(dir);
         }
         Ok(())
     }

@@ -19,7 +19,8 @@ use crate::config::PluginLimits;
 
 pub struct OutgoingHttp {
     call: Arc<CallContext>,
-    allowed_hosts: Arc<[String]>,
+    /// Cloned per invocation: usually empty, which costs no allocation.
+    allowed_hosts: Vec<String>,
     timeout: Duration,
     response_bytes: usize,
 }
@@ -28,7 +29,7 @@ impl OutgoingHttp {
     pub fn new(call: Arc<CallContext>, limits: &PluginLimits) -> Self {
         OutgoingHttp {
             call,
-            allowed_hosts: limits.http_allowed_hosts.iter().map(|h| h.to_ascii_lowercase()).collect(),
+            allowed_hosts: limits.http_allowed_hosts.clone(),
             timeout: Duration::from_millis(limits.http_timeout_ms),
             response_bytes: limits.http_response_bytes,
         }
@@ -38,9 +39,9 @@ impl OutgoingHttp {
     /// for its subdomains.
     fn allows(&self, host: &str) -> bool {
         let host = host.to_ascii_lowercase();
-        self.allowed_hosts.iter().any(|allowed| match allowed.strip_prefix("*.") {
+        self.allowed_hosts.iter().map(|a| a.to_ascii_lowercase()).any(|allowed| match allowed.strip_prefix("*.") {
             Some(domain) => host.strip_suffix(domain).is_some_and(|sub| sub.ends_with('.') && sub.len() > 1),
-            None => *allowed == host,
+            None => allowed == host,
         })
     }
 }

@@ -310,7 +310,6 @@ impl Config {
         check("[messaging]", self.messaging != new.messaging);
         check("[api] max_body_bytes", self.api.max_body_bytes != new.api.max_body_bytes);
         check("[plugin_circuit]", self.plugin_circuit != new.plugin_circuit);
-        check("a larger memory_mib than at start", new.largest_memory_mib() > self.largest_memory_mib());
         changed
     }
 
