@@ -14,7 +14,9 @@
 //! * An event that fails (a plugin trapped, timed out or returned an error)
 //!   is tried again after a backoff, holding its conversation back so order
 //!   is kept, up to `max_attempts`; then it becomes a dead letter and the
-//!   conversation moves on. The outbox keeps retries from repeating sends.
+//!   conversation moves on. The outbox keeps retries from repeating sends
+//!   ([`EventOutbox`]: an event that sent is complete only once that is
+//!   durable, before its conversation's next event runs).
 //!
 //! A conversation with queued events has exactly one worker task; the map
 //! entry exists exactly while that worker runs, and both are created and
@@ -27,7 +29,7 @@ use std::time::Duration;
 
 use tokio::sync::{Notify, Semaphore};
 
-use crate::capabilities::{Invocation, SendLedger};
+use crate::capabilities::{EventOutbox, Invocation, SendLedger};
 use crate::envelope::{ConversationKey, InboundEvent};
 use crate::plugin_health::Admission;
 use crate::registry::{PageRoute, PluginRegistry};
@@ -194,27 +196,41 @@ impl Dispatcher {
         let (page_id, event_id) = (event.page_id.clone(), event.id.clone());
         let mut attempts = queued.attempts;
         let mut replay = queued.replay;
+        let store = &self.inner.store;
         loop {
-            let Err(failure) = self.run_chain(event, replay).await else {
-                self.inner.store.write_later(WriteOp::Complete { page_id, event_id });
+            let outbox = EventOutbox::new(store.clone(), &page_id, &event_id, replay);
+            let Err(failure) = self.run_chain(event, &outbox).await else {
+                let complete = WriteOp::Complete { page_id, event_id };
+                if outbox.settle_by_completion() {
+                    // The completion stands for the sends' records: durable
+                    // before this conversation's next event may send.
+                    if let Err(e) = store.write(complete).await {
+                        tracing::error!(error = %e, "could not mark an event complete; a restart will replay it");
+                    }
+                } else {
+                    store.write_later(complete);
+                }
                 return;
             };
+            if let Err(e) = outbox.write_unwritten().await {
+                tracing::error!(event = %event_id, error = %e, "could not record an event's sends in the outbox; a retry may repeat them");
+            }
             attempts += 1;
             let error = failure.to_string();
             if attempts >= self.inner.retry.max_attempts {
                 tracing::error!(page = %page_id, event = %event_id, attempts, %error,
                     "event failed for good; moved to the dead letters (`switchboard dlq list`)");
-                self.inner.store.write_later(WriteOp::DeadLetter { page_id, event_id, attempts, error });
+                store.write_later(WriteOp::DeadLetter { page_id, event_id, attempts, error });
                 return;
             }
             if !self.inner.accepting.load(Ordering::Acquire) {
                 // Shutting down: leave it pending in the store for the next run.
-                self.inner.store.write_later(WriteOp::Retry { page_id, event_id, attempts, error });
+                store.write_later(WriteOp::Retry { page_id, event_id, attempts, error });
                 return;
             }
             let wait = self.inner.retry.backoff(attempts);
             tracing::warn!(page = %page_id, event = %event_id, attempts, ?wait, %error, "event failed; will retry");
-            self.inner.store.write_later(WriteOp::Retry { page_id: page_id.clone(), event_id: event_id.clone(), attempts, error });
+            store.write_later(WriteOp::Retry { page_id: page_id.clone(), event_id: event_id.clone(), attempts, error });
             tokio::time::sleep(wait).await;
             replay = true;
         }
@@ -223,7 +239,7 @@ impl Dispatcher {
     /// Runs one event through its Page's plugin chain. Every plugin that
     /// wants the event runs even if an earlier one failed; the first failure
     /// is returned.
-    async fn run_chain(&self, event: &InboundEvent, replay: bool) -> Result<(), PluginFailure> {
+    async fn run_chain(&self, event: &InboundEvent, outbox: &EventOutbox) -> Result<(), PluginFailure> {
         let routes = self.inner.registry.snapshot();
         let Some(route) = routes.pages.get(&event.page_id) else {
             // Removed by a config reload while the event waited: keep it (it
@@ -237,7 +253,7 @@ impl Dispatcher {
         // a reply to this message sees the window it opened.
         route.access.conversations.observe(event, &route.access.app_id).await;
         if route.auto_pass_thread_requests && event.kind == "request-thread-control" {
-            self.auto_pass(route, event, replay).await;
+            self.auto_pass(route, event, outbox).await;
         }
         let event_id: Arc<str> = Arc::from(event.id.as_str());
         let mut first_failure = None;
@@ -259,7 +275,7 @@ impl Dispatcher {
                 plugin: Arc::from(plugin.info.name.as_str()),
                 event_id: event_id.clone(),
                 page: Some(route.access.clone()),
-                ledger: Some(SendLedger::new(self.inner.store.clone(), position, replay)),
+                ledger: Some(SendLedger::new(outbox.clone(), position)),
             };
             let limits = route.limits.for_plugin(&plugin.info.name);
             let result = self.inner.runtime.invoke(plugin, event, invocation, limits).await;
@@ -282,25 +298,20 @@ impl Dispatcher {
     /// Answers a `request_thread_control` by passing the thread to the app
     /// that asked (`auto_pass_thread_requests`). Recorded in the outbox like
     /// a plugin's send, so a replay does not pass twice.
-    async fn auto_pass(&self, route: &PageRoute, event: &InboundEvent, replay: bool) {
+    async fn auto_pass(&self, route: &PageRoute, event: &InboundEvent, outbox: &EventOutbox) {
         const SLOT: &str = "host:auto-pass";
         let (Some(psid), Some(requester)) =
             (event.psid.as_deref(), crate::envelope::id_string(&event.value["request_thread_control"]["requested_owner_app_id"]))
         else {
             return;
         };
-        let store = &self.inner.store;
-        if replay {
-            let (p, e) = (event.page_id.clone(), event.id.clone());
-            if matches!(store.read(move |b| b.outbox_get(&p, &e, SLOT)).await, Ok(Some(_))) {
-                return;
-            }
+        if outbox.recorded(SLOT).await.is_some() {
+            return;
         }
         match crate::capabilities::pass_thread(&route.access, psid, &requester, "auto-pass on request").await {
             Ok(()) => {
                 tracing::info!(page = %event.page_id, event = %event.id, to = %requester, "thread passed to the app that requested it");
-                let op = WriteOp::OutboxSent { page_id: event.page_id.clone(), event_id: event.id.clone(), slot: SLOT.into(), response: "{}".into() };
-                store.write_later(op);
+                outbox.sent(SLOT.into(), "{}".into());
             }
             Err(e) => tracing::error!(page = %event.page_id, event = %event.id, error = %e, "could not pass the thread to the app that requested it"),
         }

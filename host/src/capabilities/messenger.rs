@@ -1,23 +1,25 @@
 //! `switchboard:plugin/messenger`: the Send API, with the Page's own token.
 //!
 //! A send goes: quota → body checks ([`send_api`]) → outbox (a replayed
-//! event's send that already happened returns its recorded answer) → the
-//! Platform's rules on the conversation (thread owner, messaging window,
-//! tags, one-time-notification tokens), refused locally with a typed error
-//! → the Page's gate (circuit, pacing, per-person order, retries) → the
-//! outbox record and what the answer teaches about the conversation.
+//! event's send that already happened returns its recorded answer, and the
+//! previous send's record is made durable) → the Platform's rules on the
+//! conversation (thread owner, messaging window, tags, one-time-notification
+//! tokens), refused locally with a typed error → the Page's gate (circuit,
+//! pacing, per-person order, retries) → what the answer teaches about the
+//! conversation → the send noted in the event's outbox
+//! ([`super::EventOutbox`] says when that note is written).
 
 use std::sync::Arc;
 
 use serde_json::Value;
 
-use super::{is_not_thread_owner, refusal_to_wit, to_wit_error, CallContext, PageAccess, SendLedger};
+use super::{is_not_thread_owner, refusal_to_wit, to_wit_error, CallContext, PageAccess};
 use crate::conversation::{now_ms, ConversationState, NotificationToken, Refusal, SendBasis, ThreadOwner};
 use crate::page_gate::GateError;
 use crate::runtime::bindings::switchboard::plugin::messenger::{Host, MessagingType, OutgoingMessage, SenderAction, Sent};
 use crate::runtime::bindings::switchboard::plugin::types::{MessengerError, Recipient};
 use crate::send_api;
-use crate::store::{TokenQuery, WriteOp};
+use crate::store::TokenQuery;
 
 pub struct Messenger {
     call: Arc<CallContext>,
@@ -39,23 +41,6 @@ enum Permit {
 }
 
 impl Messenger {
-    /// The outbox's record of `slot`, if this send already happened.
-    async fn recorded(&self, ledger: &SendLedger, page_id: &str, event_id: &str, slot: &str) -> Option<Value> {
-        let (p, e, s) = (page_id.to_string(), event_id.to_string(), slot.to_string());
-        let found = self.call.host_work(ledger.store.read(move |b| b.outbox_get(&p, &e, &s))).await;
-        match found {
-            Ok(Some(text)) => {
-                tracing::info!(event = event_id, slot, "send already done before a restart or retry; not repeated");
-                Some(serde_json::from_str(&text).unwrap_or(Value::Null))
-            }
-            Ok(None) => None,
-            Err(e) => {
-                tracing::error!(error = %e, "outbox lookup failed; sending");
-                None
-            }
-        }
-    }
-
     /// Applies the Platform's rules to a send to `recipient`; returns the
     /// key that orders it among sends to the same person.
     async fn permit(&self, page: &PageAccess, recipient: &Recipient, basis: SendBasis<'_>) -> Result<(Permit, String), MessengerError> {
@@ -141,12 +126,14 @@ impl Host for Messenger {
         })?;
         let ledger = self.call.invocation.ledger.clone();
         let slot = ledger.as_ref().map(|l| l.next_slot());
-        let event_id = self.call.invocation.event_id.to_string();
         if let (Some(ledger), Some(slot)) = (&ledger, &slot) {
-            if ledger.replay {
-                if let Some(recorded) = self.recorded(ledger, &page.page_id, &event_id, slot).await {
-                    return Ok(sent(&recorded));
-                }
+            if let Some(recorded) = self.call.host_work(ledger.outbox.recorded(slot)).await {
+                tracing::info!(event = %self.call.invocation.event_id, slot, "send already done before a restart or retry; not repeated");
+                return Ok(sent(&serde_json::from_str(&recorded).unwrap_or(Value::Null)));
+            }
+            // The previous send's record is durable before this send can be.
+            if let Err(e) = self.call.host_work(ledger.outbox.write_unwritten()).await {
+                tracing::error!(error = %e, "could not record a send in the outbox; a replay may repeat it");
             }
         }
         let basis = match message.messaging_type {
@@ -161,12 +148,7 @@ impl Host for Messenger {
         self.learn(page, &message.recipient, permit, &result).await;
         let reply = result.map_err(to_wit_error)?;
         if let (Some(ledger), Some(slot)) = (ledger, slot) {
-            // Durable before the plugin goes on, so a crash from here on
-            // cannot make this send happen twice.
-            let op = WriteOp::OutboxSent { page_id: page.page_id.clone(), event_id, slot, response: reply.to_string() };
-            if let Err(e) = self.call.host_work(ledger.store.write(op)).await {
-                tracing::error!(error = %e, "could not record a send in the outbox; a replay may repeat it");
-            }
+            ledger.outbox.sent(slot, reply.to_string());
         }
         Ok(sent(&reply))
     }

@@ -46,7 +46,7 @@ use crate::graph::{GraphClient, GraphError};
 use crate::page_gate::{GateError, PageGate};
 use crate::runtime::bindings::switchboard::plugin::types::{self, MessengerError};
 use crate::runtime::InvocationState;
-use crate::store::Store;
+use crate::store::{Store, WriteOp};
 
 /// Registers every capability's WIT interface in `linker`.
 pub fn add_to_linker(linker: &mut Linker<InvocationState>) -> wasmtime::Result<()> {
@@ -94,23 +94,114 @@ impl Invocation {
     }
 }
 
-/// The outbox entries of one plugin handling one event.
+/// The outbox of one event: the sends made while handling it, so that a
+/// replay (a retry, or after a crash) does not repeat them.
 ///
-/// Each send gets a slot, `{chain position}:{n-th send}`. When an event is
-/// handled again (a retry, or after a crash) a send whose slot is recorded
-/// is not repeated: the plugin gets the recorded answer instead.
+/// A send's record stays in memory until it matters, which saves the store
+/// a write per reply:
+/// * before the event's next send, it is written and awaited, so a later
+///   send never becomes durable before an earlier one's record;
+/// * when the event fails, it is written before the retry or dead letter;
+/// * when the event completes, it is dropped: the completion, awaited
+///   before the conversation's next event, says nothing of the event needs
+///   replaying.
+///
+/// A crash between a send and the write that covers it repeats that send
+/// (one per conversation at most), as a write awaited after each send
+/// would: the window is the same group commit.
+#[derive(Clone)]
+pub struct EventOutbox {
+    inner: Arc<OutboxState>,
+}
+
+struct OutboxState {
+    store: Store,
+    page_id: String,
+    event_id: String,
+    /// Whether this event may have been handled before (look slots up).
+    replay: bool,
+    /// Sends done and not yet written: (slot, Graph response).
+    unwritten: std::sync::Mutex<Vec<(String, String)>>,
+}
+
+impl EventOutbox {
+    pub fn new(store: Store, page_id: &str, event_id: &str, replay: bool) -> Self {
+        EventOutbox {
+            inner: Arc::new(OutboxState {
+                store,
+                page_id: page_id.to_string(),
+                event_id: event_id.to_string(),
+                replay,
+                unwritten: std::sync::Mutex::default(),
+            }),
+        }
+    }
+
+    fn unwritten(&self) -> std::sync::MutexGuard<'_, Vec<(String, String)>> {
+        self.inner.unwritten.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The recorded Graph response of `slot`, if a previous try of this
+    /// event already made that send.
+    pub async fn recorded(&self, slot: &str) -> Option<String> {
+        if !self.inner.replay {
+            return None;
+        }
+        let (p, e, s) = (self.inner.page_id.clone(), self.inner.event_id.clone(), slot.to_string());
+        match self.inner.store.read(move |b| b.outbox_get(&p, &e, &s)).await {
+            Ok(found) => found,
+            Err(e) => {
+                tracing::error!(event = %self.inner.event_id, slot, error = %e, "outbox lookup failed; sending");
+                None
+            }
+        }
+    }
+
+    /// Notes a send that happened (written later, see the type's doc).
+    pub fn sent(&self, slot: String, response: String) {
+        self.unwritten().push((slot, response));
+    }
+
+    /// Makes every noted send durable.
+    pub async fn write_unwritten(&self) -> anyhow::Result<()> {
+        let unwritten = std::mem::take(&mut *self.unwritten());
+        let Some(last) = unwritten.len().checked_sub(1) else { return Ok(()) };
+        for (n, (slot, response)) in unwritten.into_iter().enumerate() {
+            let op = WriteOp::OutboxSent { page_id: self.inner.page_id.clone(), event_id: self.inner.event_id.clone(), slot, response };
+            // One writer commits in order: awaiting the last covers all.
+            if n == last {
+                self.inner.store.write(op).await?;
+            } else {
+                self.inner.store.write_later(op);
+            }
+        }
+        Ok(())
+    }
+
+    /// Drops the noted sends because the event is complete; returns whether
+    /// there were any (then the completion must be awaited).
+    pub fn settle_by_completion(&self) -> bool {
+        let mut unwritten = self.unwritten();
+        let had_sends = !unwritten.is_empty();
+        unwritten.clear();
+        had_sends
+    }
+}
+
+/// One plugin's sends within an event's outbox.
+///
+/// Each send gets a slot, `{chain position}:{n-th send}`, stable across
+/// tries of the same event.
 #[derive(Clone)]
 pub struct SendLedger {
-    pub store: Store,
-    pub chain_position: usize,
-    /// Whether this event may have been handled before (look slots up).
-    pub replay: bool,
+    pub outbox: EventOutbox,
+    chain_position: usize,
     next: Arc<AtomicU32>,
 }
 
 impl SendLedger {
-    pub fn new(store: Store, chain_position: usize, replay: bool) -> Self {
-        SendLedger { store, chain_position, replay, next: Arc::new(AtomicU32::new(0)) }
+    pub fn new(outbox: EventOutbox, chain_position: usize) -> Self {
+        SendLedger { outbox, chain_position, next: Arc::new(AtomicU32::new(0)) }
     }
 
     fn next_slot(&self) -> String {

@@ -16,6 +16,12 @@
 //! Observing an event twice changes nothing more (times only move forward,
 //! tokens are inserted once).
 //!
+//! One exception keeps a store write off most events: when only the time
+//! of the last interaction moved, and by less than
+//! [`INTERACTION_WRITE_INTERVAL`] since the time last written, the change
+//! stays in memory. After a crash the window can then close up to that
+//! much early, never late.
+//!
 //! Reads are served from a bounded in-memory cache of recently used
 //! conversations (two generations: the older one is dropped when the newer
 //! fills), loaded from the store on a miss.
@@ -38,7 +44,32 @@ use crate::store::{Store, TokenQuery, WriteOp};
 /// Conversations kept in memory per generation.
 const CACHE_GENERATION: usize = 50_000;
 
+/// How stale the stored time of a conversation's last interaction may get
+/// when nothing else about it changes (see the module doc).
+pub const INTERACTION_WRITE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
+
 type Key = (String, String);
+
+/// A conversation's state in memory, and what of it the store has.
+struct Cached {
+    state: ConversationState,
+    /// The last-interaction time last queued to the store.
+    written_interaction_ms: Option<u64>,
+}
+
+impl Cached {
+    fn new(state: ConversationState) -> Self {
+        let written_interaction_ms = state.last_interaction.map(|i| i.at_ms);
+        Cached { state, written_interaction_ms }
+    }
+
+    /// Whether the state, changed from `before`, is worth a store write.
+    fn worth_writing(&self, before: &ConversationState) -> bool {
+        let only_time_moved = ConversationState { last_interaction: before.last_interaction, ..self.state.clone() } == *before;
+        let (Some(now), Some(written)) = (self.state.last_interaction, self.written_interaction_ms) else { return true };
+        !only_time_moved || now.at_ms.saturating_sub(written) >= INTERACTION_WRITE_INTERVAL.as_millis() as u64
+    }
+}
 
 #[derive(Clone)]
 pub struct Conversations {
@@ -54,12 +85,12 @@ struct Inner {
 
 #[derive(Default)]
 struct Cache {
-    hot: HashMap<Key, ConversationState>,
-    cold: HashMap<Key, ConversationState>,
+    hot: HashMap<Key, Cached>,
+    cold: HashMap<Key, Cached>,
 }
 
 impl Cache {
-    fn get_mut(&mut self, key: &Key) -> Option<&mut ConversationState> {
+    fn get_mut(&mut self, key: &Key) -> Option<&mut Cached> {
         if !self.hot.contains_key(key) {
             let state = self.cold.remove(key)?;
             self.insert(key.clone(), state);
@@ -67,7 +98,7 @@ impl Cache {
         self.hot.get_mut(key)
     }
 
-    fn insert(&mut self, key: Key, state: ConversationState) {
+    fn insert(&mut self, key: Key, state: Cached) {
         if self.hot.len() >= CACHE_GENERATION {
             self.cold = std::mem::take(&mut self.hot);
         }
@@ -96,8 +127,9 @@ impl Conversations {
     }
 
     /// Applies `change` to a conversation (loading it first if needed) and,
-    /// when it returns true, queues the new state for the store. Returns the
-    /// state after the change.
+    /// when it returns true, queues the new state for the store (unless only
+    /// the interaction time moved, a little: see the module doc). Returns
+    /// the state after the change.
     pub async fn update(&self, page_id: &str, psid: &str, change: impl FnOnce(&mut ConversationState) -> bool) -> ConversationState {
         let key = (page_id.to_string(), psid.to_string());
         let mut change = Some(change);
@@ -107,14 +139,18 @@ impl Conversations {
                 let mut cache = self.inner.cache.lock().unwrap_or_else(|p| p.into_inner());
                 if let Some(state) = loaded.take() {
                     if cache.get_mut(&key).is_none() {
-                        cache.insert(key.clone(), state);
+                        cache.insert(key.clone(), Cached::new(state));
                     }
                 }
-                if let Some(state) = cache.get_mut(&key) {
-                    if change.take().is_some_and(|change| change(state)) {
-                        self.persist(&key, state);
+                if let Some(cached) = cache.get_mut(&key) {
+                    if let Some(change) = change.take() {
+                        let before = cached.state.clone();
+                        if change(&mut cached.state) && cached.worth_writing(&before) {
+                            self.persist(&key, &cached.state);
+                            cached.written_interaction_ms = cached.state.last_interaction.map(|i| i.at_ms);
+                        }
                     }
-                    return state.clone();
+                    return cached.state.clone();
                 }
             }
             loaded = Some(self.load(&key).await);
@@ -311,5 +347,38 @@ fn interaction_source(event: &InboundEvent) -> Option<InteractionSource> {
         "referral" if from_ad(&v["referral"]) => Some(InteractionSource::AdReferral),
         "referral" => Some(InteractionSource::Referral),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(ms: u64) -> ConversationState {
+        let mut state = ConversationState::default();
+        state.interacted(ms, InteractionSource::Message);
+        state
+    }
+
+    #[test]
+    fn a_small_move_of_the_interaction_time_alone_is_not_written() {
+        let interval = INTERACTION_WRITE_INTERVAL.as_millis() as u64;
+        let mut cached = Cached::new(at(1_000));
+        let before = cached.state.clone();
+        cached.state.interacted(1_000 + interval - 1, InteractionSource::Message);
+        assert!(!cached.worth_writing(&before), "under the interval");
+        cached.state.interacted(1_000 + interval, InteractionSource::Message);
+        assert!(cached.worth_writing(&before), "at the interval");
+
+        let mut cached = Cached::new(at(1_000));
+        let before = cached.state.clone();
+        cached.state.interacted(1_001, InteractionSource::Message);
+        cached.state.thread_owner = ThreadOwner::OtherApp;
+        assert!(cached.worth_writing(&before), "another field changed too");
+
+        let mut cached = Cached::new(ConversationState::default());
+        let before = cached.state.clone();
+        cached.state.interacted(1_001, InteractionSource::Message);
+        assert!(cached.worth_writing(&before), "a first interaction");
     }
 }
