@@ -67,6 +67,14 @@ enum DlqAction {
 }
 
 fn main() -> ExitCode {
+    // Errors are logged with their chain of causes, not a backtrace; with
+    // `RUST_BACKTRACE=1` in the environment, libraries would capture one
+    // for every error made, and wasmtime makes one per plugin invocation
+    // (unwinding the stack each time). Panics still print theirs.
+    if std::env::var_os("RUST_LIB_BACKTRACE").is_none() {
+        // SAFETY: no other thread exists yet.
+        unsafe { std::env::set_var("RUST_LIB_BACKTRACE", "0") };
+    }
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),

@@ -16,7 +16,8 @@
 //! Knobs (environment): `EVENTS` (default 40000), `CONNECTIONS` (64),
 //! `USERS` (2000), `BATCH` events per webhook (1), `PLUGINS=none` for a Page
 //! with an empty plugin chain (the durable webhook path alone: events are
-//! stored, acknowledged, dispatched and marked complete, nothing is sent).
+//! stored, acknowledged, dispatched and marked complete, nothing is sent),
+//! `SWITCHBOARD_BIN` for another build of the host.
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -75,7 +76,8 @@ async fn main() -> anyhow::Result<()> {
     let with_echo = std::env::var("PLUGINS").map(|p| p != "none").unwrap_or(true);
 
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-    let binary = root.join("target/release/switchboard");
+    // `SWITCHBOARD_BIN` compares two builds in alternating runs.
+    let binary = std::env::var_os("SWITCHBOARD_BIN").map(PathBuf::from).unwrap_or_else(|| root.join("target/release/switchboard"));
     let echo = root.join("target/wasm32-wasip2/release/echo.wasm");
     anyhow::ensure!(binary.is_file(), "{} is missing: cargo build --release -p switchboard", binary.display());
     anyhow::ensure!(echo.is_file(), "{} is missing: cargo build-plugins", echo.display());

@@ -61,7 +61,8 @@ struct ErrorFields {
 #[derive(Clone)]
 pub struct GraphClient {
     http: reqwest::Client,
-    base_url: String,
+    /// Parsed once: every call extends it instead of parsing a string.
+    base: reqwest::Url,
 }
 
 impl GraphClient {
@@ -71,30 +72,40 @@ impl GraphClient {
             .pool_max_idle_per_host(256)
             .user_agent(concat!("switchboard/", env!("CARGO_PKG_VERSION")))
             .build()?;
-        Ok(GraphClient { http, base_url: base_url.trim_end_matches('/').to_string() })
+        let base = reqwest::Url::parse(base_url)
+            .map_err(|e| anyhow::anyhow!("graph_api_url {base_url:?} is not a URL ({e}); use e.g. https://graph.facebook.com/v21.0"))?;
+        anyhow::ensure!(!base.cannot_be_a_base(), "graph_api_url {base_url:?} cannot have paths under it");
+        Ok(GraphClient { http, base })
     }
 
     /// `POST {base}/{path}` with a JSON body.
     pub async fn post(&self, token: &Secret, path: &str, body: &Value) -> Result<Value, GraphError> {
-        let request = self.http.post(self.url(path)).query(&[("access_token", token.expose())]).json(body);
+        let request = self.http.post(self.url(token, path)).json(body);
         self.execute(request).await
     }
 
     /// `DELETE {base}/{path}` with a JSON body (the Messenger Profile API's
     /// way to remove properties).
     pub async fn delete(&self, token: &Secret, path: &str, body: &Value) -> Result<Value, GraphError> {
-        let request = self.http.delete(self.url(path)).query(&[("access_token", token.expose())]).json(body);
+        let request = self.http.delete(self.url(token, path)).json(body);
         self.execute(request).await
     }
 
     /// `GET {base}/{path}?query...`.
     pub async fn get(&self, token: &Secret, path: &str, query: &[(&str, &str)]) -> Result<Value, GraphError> {
-        let request = self.http.get(self.url(path)).query(&[("access_token", token.expose())]).query(query);
+        let request = self.http.get(self.url(token, path)).query(query);
         self.execute(request).await
     }
 
-    fn url(&self, path: &str) -> String {
-        format!("{}/{}", self.base_url, path.trim_start_matches('/'))
+    /// `{base}/{path}?access_token=...`; each `/`-separated part of `path`
+    /// is one segment, percent-encoded.
+    fn url(&self, token: &Secret, path: &str) -> reqwest::Url {
+        let mut url = self.base.clone();
+        if let Ok(mut segments) = url.path_segments_mut() {
+            segments.pop_if_empty().extend(path.split('/').filter(|s| !s.is_empty()));
+        }
+        url.query_pairs_mut().append_pair("access_token", token.expose());
+        url
     }
 
     async fn execute(&self, request: reqwest::RequestBuilder) -> Result<Value, GraphError> {
@@ -103,7 +114,12 @@ impl GraphClient {
         let status = response.status();
         let retry_after = retry_after(response.headers());
         let bytes = response.bytes().await.map_err(|e| GraphError::Unavailable(e.without_url().to_string()))?;
-        if let Ok(ErrorBody { error }) = serde_json::from_slice::<ErrorBody>(&bytes) {
+        let body: Result<Value, _> = serde_json::from_slice(&bytes);
+        let error = match &body {
+            Ok(body) if body.get("error").is_some() => serde_json::from_value::<ErrorBody>(body.clone()).ok(),
+            _ => None,
+        };
+        if let Some(ErrorBody { error }) = error {
             return Err(GraphError::Api {
                 http_status: status.as_u16(),
                 code: error.code,
@@ -117,8 +133,7 @@ impl GraphClient {
         if !status.is_success() {
             return Err(GraphError::Unavailable(format!("HTTP {status} without a Graph error body")));
         }
-        serde_json::from_slice(&bytes)
-            .map_err(|e| GraphError::Unavailable(format!("HTTP {status} with a body that is not JSON: {e}")))
+        body.map_err(|e| GraphError::Unavailable(format!("HTTP {status} with a body that is not JSON: {e}")))
     }
 }
 
@@ -138,4 +153,22 @@ fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
         .filter_map(|u| u.get("estimated_time_to_regain_access").and_then(Value::as_u64))
         .max()?;
     (minutes > 0).then(|| Duration::from_secs(minutes * 60))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_extend_the_base_path_and_carry_the_token() {
+        let token = Secret::new("t&k");
+        for base in ["http://127.0.0.1:9/v21.0", "http://127.0.0.1:9/v21.0/"] {
+            let graph = GraphClient::new(base, Duration::from_secs(1)).expect("client");
+            assert_eq!(graph.url(&token, "me/messages").as_str(), "http://127.0.0.1:9/v21.0/me/messages?access_token=t%26k");
+            assert_eq!(graph.url(&token, "/1234").as_str(), "http://127.0.0.1:9/v21.0/1234?access_token=t%26k");
+        }
+        let graph = GraphClient::new("http://127.0.0.1:9", Duration::from_secs(1)).expect("client");
+        assert_eq!(graph.url(&token, "me/thread_owner").as_str(), "http://127.0.0.1:9/me/thread_owner?access_token=t%26k");
+        assert!(GraphClient::new("not a url", Duration::from_secs(1)).is_err());
+    }
 }
