@@ -35,10 +35,10 @@ impl Inbox {
     /// (false: a redelivery, not handled again).
     pub async fn accept(&self, events: Vec<InboundEvent>) -> Result<Vec<bool>, Refused> {
         self.dispatcher.has_room(events.len())?;
-        let fresh = self.store.append(events.clone()).await.map_err(Refused::Store)?;
-        let queued = events
+        let appended = self.store.append(events).await.map_err(Refused::Store)?;
+        let fresh = appended.iter().map(|(_, fresh)| *fresh).collect();
+        let queued = appended
             .into_iter()
-            .zip(&fresh)
             .filter_map(|(event, fresh)| {
                 if !fresh {
                     tracing::debug!(page = %event.page_id, event = %event.id, "redelivered event ignored");

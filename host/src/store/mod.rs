@@ -35,7 +35,8 @@ use crate::envelope::InboundEvent;
 #[derive(Debug, Clone)]
 pub enum WriteOp {
     /// Store events; the result says, per event, whether it was new.
-    Append(Vec<InboundEvent>),
+    /// Shared, so the caller gets the events back without a copy.
+    Append(std::sync::Arc<Vec<InboundEvent>>),
     /// The event was handled by its whole chain.
     Complete { page_id: String, event_id: String },
     /// The event failed and will be tried again.
@@ -195,14 +196,19 @@ impl Store {
                     }
                 }
                 let (ops, replies): (Vec<WriteOp>, Vec<_>) = group.into_iter().unzip();
-                match writer.write_batch(&ops) {
+                let written = writer.write_batch(&ops);
+                let writes = ops.len();
+                // Released before anyone is told, so an appender gets sole
+                // ownership of its events back.
+                drop(ops);
+                match written {
                     Ok(results) => {
                         for (reply, result) in replies.into_iter().zip(results) {
                             let _ = reply.send(Ok(result));
                         }
                     }
                     Err(e) => {
-                        tracing::error!(error = %e, writes = ops.len(), "store write failed; nothing in this group was committed");
+                        tracing::error!(error = %e, writes, "store write failed; nothing in this group was committed");
                         for reply in replies {
                             let _ = reply.send(Err(anyhow::anyhow!("store write failed: {e}")));
                         }
@@ -234,12 +240,15 @@ impl Store {
         }
     }
 
-    /// Appends events durably; returns, per event, whether it was new.
-    pub async fn append(&self, events: Vec<InboundEvent>) -> anyhow::Result<Vec<bool>> {
-        match self.write(WriteOp::Append(events)).await? {
-            WriteResult::Appended(flags) => Ok(flags),
-            other => Err(anyhow::anyhow!("unexpected store answer to an append: {other:?}")),
-        }
+    /// Appends events durably; returns them, each with whether it was new.
+    pub async fn append(&self, events: Vec<InboundEvent>) -> anyhow::Result<Vec<(InboundEvent, bool)>> {
+        let events = std::sync::Arc::new(events);
+        let flags = match self.write(WriteOp::Append(events.clone())).await? {
+            WriteResult::Appended(flags) => flags,
+            other => return Err(anyhow::anyhow!("unexpected store answer to an append: {other:?}")),
+        };
+        let events = std::sync::Arc::try_unwrap(events).unwrap_or_else(|shared| (*shared).clone());
+        Ok(events.into_iter().zip(flags).collect())
     }
 
     /// Runs a read on a blocking thread.

@@ -98,7 +98,7 @@ impl SqliteBackend {
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
                 )?;
                 let mut fresh = Vec::with_capacity(events.len());
-                for e in events {
+                for e in events.iter() {
                     let user = e.conversation().user;
                     let n = insert.execute(params![e.page_id, e.id, user, e.timestamp as i64, e.standby, e.kind, e.raw, now])?;
                     fresh.push(n == 1);
@@ -278,7 +278,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tmp");
         let (mut w, mut r) = SqliteBackend::open_pair(dir.path()).expect("opens");
         let batch = events(TWO);
-        let appended = w.write_batch(&[WriteOp::Append(batch.clone()), WriteOp::Append(batch)]).expect("writes");
+        let appended = w.write_batch(&[WriteOp::Append(batch.clone().into()), WriteOp::Append(batch.into())]).expect("writes");
         assert_eq!(appended, [WriteResult::Appended(vec![true, true]), WriteResult::Appended(vec![false, false])]);
 
         // Pending comes back in timestamp order within the conversation.
@@ -309,7 +309,7 @@ mod tests {
         let pruned = w.write_batch(&[WriteOp::Prune { before_ms: now_ms() + 1000 }]).expect("prunes");
         assert_eq!(pruned, [WriteResult::Pruned(2)]);
         assert_eq!(r.outbox_get("P", &id("m1"), "0:0").expect("reads"), None);
-        let again = w.write_batch(&[WriteOp::Append(events(TWO))]).expect("writes");
+        let again = w.write_batch(&[WriteOp::Append(events(TWO).into())]).expect("writes");
         assert_eq!(again, [WriteResult::Appended(vec![false, true])], "m2 is still pending, m1 was pruned");
     }
 }
