@@ -108,7 +108,8 @@ impl Invocation {
 ///
 /// A crash between a send and the write that covers it repeats that send
 /// (one per conversation at most), as a write awaited after each send
-/// would: the window is the same group commit.
+/// would: the window is still one group commit, lengthened only by the
+/// rest of the chain's run after the send.
 #[derive(Clone)]
 pub struct EventOutbox {
     inner: Arc<OutboxState>,

@@ -19,8 +19,9 @@
 //! One exception keeps a store write off most events: when only the time
 //! of the last interaction moved, and by less than
 //! [`INTERACTION_WRITE_INTERVAL`] since the time last written, the change
-//! stays in memory. After a crash the window can then close up to that
-//! much early, never late.
+//! stays in memory. After a crash, or once the conversation has left the
+//! in-memory cache, the window can then close up to that much early, never
+//! late.
 //!
 //! Reads are served from a bounded in-memory cache of recently used
 //! conversations (two generations: the older one is dropped when the newer
