@@ -124,7 +124,7 @@ impl Conversations {
 
     /// The state of `psid`'s conversation with `page_id`.
     pub async fn get(&self, page_id: &str, psid: &str) -> ConversationState {
-        self.update(page_id, psid, |_| false).await
+        self.with_cached(page_id, psid, |cached| cached.state.clone()).await
     }
 
     /// Applies `change` to a conversation (loading it first if needed) and,
@@ -132,8 +132,21 @@ impl Conversations {
     /// the interaction time moved, a little: see the module doc). Returns
     /// the state after the change.
     pub async fn update(&self, page_id: &str, psid: &str, change: impl FnOnce(&mut ConversationState) -> bool) -> ConversationState {
+        self.with_cached(page_id, psid, |cached| {
+            let before = cached.state.clone();
+            if change(&mut cached.state) && cached.worth_writing(&before) {
+                self.persist(page_id, psid, &cached.state);
+                cached.written_interaction_ms = cached.state.last_interaction.map(|i| i.at_ms);
+            }
+            cached.state.clone()
+        })
+        .await
+    }
+
+    /// Runs `f` on the cached conversation, loading it from the store first
+    /// on a miss.
+    async fn with_cached<R>(&self, page_id: &str, psid: &str, f: impl FnOnce(&mut Cached) -> R) -> R {
         let key = (page_id.to_string(), psid.to_string());
-        let mut change = Some(change);
         let mut loaded = None;
         loop {
             {
@@ -144,14 +157,7 @@ impl Conversations {
                     }
                 }
                 if let Some(cached) = cache.get_mut(&key) {
-                    if let Some(change) = change.take() {
-                        let before = cached.state.clone();
-                        if change(&mut cached.state) && cached.worth_writing(&before) {
-                            self.persist(&key, &cached.state);
-                            cached.written_interaction_ms = cached.state.last_interaction.map(|i| i.at_ms);
-                        }
-                    }
-                    return cached.state.clone();
+                    return f(cached);
                 }
             }
             loaded = Some(self.load(&key).await);
@@ -173,9 +179,11 @@ impl Conversations {
         }
     }
 
-    fn persist(&self, key: &Key, state: &ConversationState) {
+    fn persist(&self, page_id: &str, psid: &str, state: &ConversationState) {
         match serde_json::to_string(state) {
-            Ok(state) => self.inner.store.write_later(WriteOp::ConversationPut { page_id: key.0.clone(), psid: key.1.clone(), state }),
+            Ok(state) => {
+                self.inner.store.write_later(WriteOp::ConversationPut { page_id: page_id.to_string(), psid: psid.to_string(), state })
+            }
             Err(e) => tracing::error!(error = %e, "could not encode conversation state"),
         }
     }
