@@ -66,9 +66,12 @@ impl Cached {
 
     /// Whether the state, changed from `before`, is worth a store write.
     fn worth_writing(&self, before: &ConversationState) -> bool {
-        let only_time_moved = ConversationState { last_interaction: before.last_interaction, ..self.state.clone() } == *before;
         let (Some(now), Some(written)) = (self.state.last_interaction, self.written_interaction_ms) else { return true };
-        !only_time_moved || now.at_ms.saturating_sub(written) >= INTERACTION_WRITE_INTERVAL.as_millis() as u64
+        if now.at_ms.saturating_sub(written) >= INTERACTION_WRITE_INTERVAL.as_millis() as u64 {
+            return true;
+        }
+        // Within the interval: worth it only if more than the time moved.
+        ConversationState { last_interaction: before.last_interaction, ..self.state.clone() } != *before
     }
 }
 
