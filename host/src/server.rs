@@ -51,7 +51,7 @@ impl Server {
         let pool_limits = PluginLimits { memory_mib: config.largest_memory_mib(), ..config.limits.clone() };
         let runtime = PluginRuntime::new(pool_limits)?.with_compile_cache(&config.store.path.join("compiled"))?;
         let services = SharedServices {
-            graph: GraphClient::new(&config.graph_api_url, Duration::from_secs(config.graph.request_timeout_secs))?,
+            graph: GraphClient::new(&config.graph_api_url, Duration::from_secs(config.graph.request_timeout_secs), config.graph.max_send_requests)?,
             conversations: Conversations::new(
                 store.clone(),
                 MessagingPolicy {

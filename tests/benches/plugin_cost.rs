@@ -62,7 +62,7 @@ async fn main() -> anyhow::Result<()> {
         page_id: "1001".into(),
         app_id: "1234".into(),
         access_token: Secret::new("tok"),
-        graph: GraphClient::new(&fake.base_url(), Duration::from_secs(5))?,
+        graph: GraphClient::new(&fake.base_url(), Duration::from_secs(5), 32)?,
         gate: PageGate::new("1001", gate),
         conversations: Conversations::new(store.clone(), policy),
         profiles: UserProfiles::new(Duration::from_secs(60), &[]),

@@ -17,7 +17,9 @@
 //! `USERS` (2000), `BATCH` events per webhook (1), `PLUGINS=none` for a Page
 //! with an empty plugin chain (the durable webhook path alone: events are
 //! stored, acknowledged, dispatched and marked complete, nothing is sent),
-//! `SWITCHBOARD_BIN` for another build of the host.
+//! `SWITCHBOARD_BIN` for another build of the host, `SEND_REQUESTS` for the
+//! host's `graph.max_send_requests` (32; sends beyond it share Batch API
+//! requests, so a large value turns batching off).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -82,6 +84,7 @@ async fn main() -> anyhow::Result<()> {
     let pages = env_or("PAGES", 64).max(1);
     let batch = env_or("BATCH", 1).max(1);
     let with_echo = std::env::var("PLUGINS").map(|p| p != "none").unwrap_or(true);
+    let send_requests = env_or("SEND_REQUESTS", 32).max(1);
 
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
     // `SWITCHBOARD_BIN` compares two builds in alternating runs.
@@ -108,6 +111,7 @@ async fn main() -> anyhow::Result<()> {
         &config,
         format!(
             "listen = \"127.0.0.1:{port}\"\ngraph_api_url = \"{}\"\n[store]\npath = \"data\"\n[dispatch]\nmax_queued_events = 1000000\n\
+             [graph]\nmax_send_requests = {send_requests}\n\
              [[apps]]\nid = \"1234\"\nsecret = \"{SECRET}\"\nverify_token = \"v\"\n{page_tables}",
             fake.base_url(),
         ),
@@ -186,6 +190,14 @@ async fn main() -> anyhow::Result<()> {
     );
     if with_echo {
         println!("  replies    {:>8.0} replies/s  ({replies} replies, last one {:.2?} after the first request)", replies as f64 / replied_in.as_secs_f64(), replied_in);
+        let batches = fake.batch_sizes();
+        let batched: usize = batches.iter().sum();
+        println!(
+            "  Send API   {} requests for {replies} replies: {} batch requests carried {batched} ({:.1} per batch; max_send_requests = {send_requests})",
+            replies.saturating_sub(batched) + batches.len(),
+            batches.len(),
+            batched as f64 / batches.len().max(1) as f64
+        );
     }
     anyhow::ensure!(replies >= expected_replies, "only {replies} replies for {acked_events} acked events");
     Ok(())

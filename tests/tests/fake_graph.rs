@@ -110,3 +110,56 @@ async fn delays_apply_and_profiles_are_stored() {
     assert!(started.elapsed() < Duration::from_millis(200), "other paths are not delayed");
     assert_eq!(fake.messenger_profile("1001")["greeting"][0]["text"], "Hello!");
 }
+
+#[tokio::test]
+async fn the_batch_api_answers_each_item_as_its_own_call() {
+    let fake = FakeGraph::start().await.expect("starts");
+    fake.register_page("1001", "tok", "1234");
+    fake.register_page("2002", "tok2", "1234");
+    fake.inject_error(ErrorRule::new(GraphErrorSpec::rate_limited_613().header("Retry-After", "3")).recipient("u2").times(1));
+    // The reference's request shape: form-encoded item bodies, JSON fields.
+    let item = |psid: &str, token: Option<&str>| {
+        let mut body = format!("messaging_type=UPDATE&recipient=%7B%22id%22%3A%22{psid}%22%7D&message=%7B%22text%22%3A%22Hello%22%7D");
+        if let Some(t) = token {
+            body.push_str(&format!("&access_token={t}"));
+        }
+        json!({"method":"POST","relative_url":"me/messages","body":body})
+    };
+    let batch = json!({"access_token":"tok","include_headers":true,"batch":[item("u1", None), item("u2", None), item("u3", Some("tok2"))]});
+    let (status, answers) = post(&fake, "/", None, batch).await;
+    assert_eq!(status, 200);
+    let answers = answers.as_array().expect("one answer per item");
+    assert_eq!(answers.len(), 3);
+    assert_eq!(answers[0]["code"], 200);
+    assert_eq!(answers[0]["headers"][0], json!({"name":"Content-Type","value":"text/javascript; charset=UTF-8"}));
+    let body = |i: usize| serde_json::from_str::<Value>(answers[i]["body"].as_str().expect("body is JSON text")).expect("JSON");
+    assert_eq!(body(0)["recipient_id"], "u1");
+    assert_eq!(answers[1]["code"], 400);
+    assert_eq!(body(1)["error"]["code"], 613);
+    assert!(answers[1]["headers"].as_array().expect("headers").contains(&json!({"name":"Retry-After","value":"3"})));
+    assert_eq!(answers[2]["code"], 200);
+
+    // Each item is recorded as the call it stands for, with its own token.
+    let calls = fake.calls_to("/me/messages");
+    let seen: Vec<(Option<&str>, &Value, u16)> = calls.iter().map(|c| (c.access_token.as_deref(), &c.body["recipient"]["id"], c.status)).collect();
+    assert_eq!(seen, [(Some("tok"), &json!("u1"), 200), (Some("tok"), &json!("u2"), 400), (Some("tok2"), &json!("u3"), 200)]);
+    assert_eq!(calls[0].body["message"], json!({"text":"Hello"}));
+    assert_eq!(fake.batch_sizes(), [3]);
+
+    // Items left unanswered are null and not run.
+    fake.leave_batch_items_unanswered(1);
+    let (_, answers) = post(&fake, "/", None, json!({"access_token":"tok","batch":[item("u4", None), item("u5", None)]})).await;
+    assert_eq!(answers[0], Value::Null);
+    assert_eq!(answers[1]["code"], 200);
+    assert!(fake.calls_to("/me/messages").iter().all(|c| c.body["recipient"]["id"] != "u4"));
+
+    // Whole-request errors: too many items, no batch, a bad token.
+    let many = json!({"access_token":"tok","batch":(0..51).map(|i| item(&format!("x{i}"), None)).collect::<Vec<_>>()});
+    let (status, error) = post(&fake, "/", None, many).await;
+    assert_eq!((status, error["error"]["code"].as_i64()), (400, Some(100)));
+    assert!(error["error"]["message"].as_str().expect("message").contains("Maximum batch size is 50"));
+    assert_eq!(post(&fake, "/", None, json!({"access_token":"tok"})).await.0, 400);
+    let (status, error) = post(&fake, "/", None, json!({"access_token":"nope","batch":[item("u6", None)]})).await;
+    assert_eq!((status, error["error"]["code"].as_i64()), (400, Some(190)));
+    assert_eq!(fake.batch_sizes(), [3, 2], "refused requests run nothing");
+}

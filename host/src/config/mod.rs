@@ -193,6 +193,10 @@ pub struct GraphConfig {
     /// Graph calls per second per Page, unless the Page sets its own (the
     /// reference allows 300 Send API calls/s per Page).
     pub send_rate_per_sec: f64,
+    /// Send API requests in flight at once, all Pages together. Sends
+    /// beyond it wait for the next free request and share it: up to 50 go
+    /// out as one Batch API request. An idle host never batches.
+    pub max_send_requests: usize,
     /// How long a fetched user profile is reused.
     pub profile_cache_secs: u64,
     /// User Profile API fields to fetch; `locale`, `timezone` and `gender`
@@ -209,6 +213,7 @@ impl Default for GraphConfig {
             retry_max_backoff_ms: 5_000,
             circuit_open_secs: 60,
             send_rate_per_sec: 250.0,
+            max_send_requests: 32,
             profile_cache_secs: 3600,
             profile_fields: ["name", "first_name", "last_name", "profile_pic"].map(String::from).to_vec(),
         }
@@ -303,9 +308,10 @@ impl Config {
         check("[webhook]", self.webhook != new.webhook);
         check("[dispatch]", self.dispatch != new.dispatch);
         check("[store]", self.store != new.store);
-        check("[graph] request_timeout_secs, profile_cache_secs, profile_fields", {
+        check("[graph] request_timeout_secs, max_send_requests, profile_cache_secs, profile_fields", {
             let (a, b) = (&self.graph, &new.graph);
-            (a.request_timeout_secs, a.profile_cache_secs, &a.profile_fields) != (b.request_timeout_secs, b.profile_cache_secs, &b.profile_fields)
+            (a.request_timeout_secs, a.max_send_requests, a.profile_cache_secs, &a.profile_fields)
+                != (b.request_timeout_secs, b.max_send_requests, b.profile_cache_secs, &b.profile_fields)
         });
         check("[messaging]", self.messaging != new.messaging);
         check("[api] max_body_bytes", self.api.max_body_bytes != new.api.max_body_bytes);
@@ -441,6 +447,9 @@ impl Config {
         }
         if !(self.graph.send_rate_per_sec > 0.0 && self.graph.send_rate_per_sec <= 300.0) {
             problems.push("graph.send_rate_per_sec must be above 0 and at most 300 (the Send API's limit per Page)".into());
+        }
+        if self.graph.max_send_requests == 0 {
+            problems.push("graph.max_send_requests must be at least 1 (Send API requests in flight at once)".into());
         }
         if self.graph.retry_deadline_secs * 1000 >= self.limits.wall_ms {
             problems.push(format!(

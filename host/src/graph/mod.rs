@@ -6,11 +6,15 @@
 //! carry the token of the Page whose event is being handled. The client makes
 //! one attempt per call: what to do about a failure ([`classify`]) is the
 //! business of [`crate::page_gate`], which retries, paces and trips circuits.
+//! Send API calls go through [`GraphClient::send_message`], which shares
+//! batch requests between them when many are out at once ([`batch`]).
 
+mod batch;
 mod classify;
 
 pub use classify::{classify, ErrorClass};
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -63,10 +67,13 @@ pub struct GraphClient {
     http: reqwest::Client,
     /// Parsed once: every call extends it instead of parsing a string.
     base: reqwest::Url,
+    sends: Arc<batch::SendQueue>,
 }
 
 impl GraphClient {
-    pub fn new(base_url: &str, timeout: Duration) -> anyhow::Result<Self> {
+    /// `max_send_requests`: Send API requests kept in flight at once before
+    /// further sends wait to share a batch request (at least 1).
+    pub fn new(base_url: &str, timeout: Duration, max_send_requests: usize) -> anyhow::Result<Self> {
         let http = reqwest::Client::builder()
             .timeout(timeout)
             .pool_max_idle_per_host(256)
@@ -75,7 +82,13 @@ impl GraphClient {
         let base = reqwest::Url::parse(base_url)
             .map_err(|e| anyhow::anyhow!("graph_api_url {base_url:?} is not a URL ({e}); use e.g. https://graph.facebook.com/v21.0"))?;
         anyhow::ensure!(!base.cannot_be_a_base(), "graph_api_url {base_url:?} cannot have paths under it");
-        Ok(GraphClient { http, base })
+        Ok(GraphClient { http, base, sends: Arc::new(batch::SendQueue::new(max_send_requests)) })
+    }
+
+    /// `POST {base}/me/messages` with `body`, alone or in a batch request
+    /// shared with other sends (see [`batch`]); same answer either way.
+    pub async fn send_message(&self, token: &Secret, body: &Value) -> Result<Value, GraphError> {
+        batch::SendQueue::send(self, token, body).await
     }
 
     /// `POST {base}/{path}` with a JSON body.
@@ -111,40 +124,45 @@ impl GraphClient {
     async fn execute(&self, request: reqwest::RequestBuilder) -> Result<Value, GraphError> {
         // reqwest errors can echo the URL, which carries the token: strip it.
         let response = request.send().await.map_err(|e| GraphError::Unavailable(e.without_url().to_string()))?;
-        let status = response.status();
-        let retry_after = retry_after(response.headers());
+        let status = response.status().as_u16();
+        let retry_after = retry_after(|name| response.headers().get(name).and_then(|v| v.to_str().ok()));
         let bytes = response.bytes().await.map_err(|e| GraphError::Unavailable(e.without_url().to_string()))?;
-        let body: Result<Value, _> = serde_json::from_slice(&bytes);
-        let error = match &body {
-            Ok(body) if body.get("error").is_some() => serde_json::from_value::<ErrorBody>(body.clone()).ok(),
-            _ => None,
-        };
-        if let Some(ErrorBody { error }) = error {
-            return Err(GraphError::Api {
-                http_status: status.as_u16(),
-                code: error.code,
-                subcode: error.error_subcode,
-                message: error.message,
-                fbtrace_id: error.fbtrace_id,
-                is_transient: error.is_transient,
-                retry_after,
-            });
-        }
-        if !status.is_success() {
-            return Err(GraphError::Unavailable(format!("HTTP {status} without a Graph error body")));
-        }
-        body.map_err(|e| GraphError::Unavailable(format!("HTTP {status} with a body that is not JSON: {e}")))
+        answer(status, retry_after, &bytes)
     }
+}
+
+/// What one Graph answer (a response, or an item of a batch response) means.
+fn answer(status: u16, retry_after: Option<Duration>, bytes: &[u8]) -> Result<Value, GraphError> {
+    let body: Result<Value, _> = serde_json::from_slice(bytes);
+    let error = match &body {
+        Ok(body) if body.get("error").is_some() => ErrorBody::deserialize(body).ok(),
+        _ => None,
+    };
+    if let Some(ErrorBody { error }) = error {
+        return Err(GraphError::Api {
+            http_status: status,
+            code: error.code,
+            subcode: error.error_subcode,
+            message: error.message,
+            fbtrace_id: error.fbtrace_id,
+            is_transient: error.is_transient,
+            retry_after,
+        });
+    }
+    if !(200..300).contains(&status) {
+        return Err(GraphError::Unavailable(format!("HTTP {status} without a Graph error body")));
+    }
+    body.map_err(|e| GraphError::Unavailable(format!("HTTP {status} with a body that is not JSON: {e}")))
 }
 
 /// The wait a rate-limited answer asks for: `Retry-After` (seconds), or the
 /// largest `estimated_time_to_regain_access` (minutes) of the business use
-/// case usage header.
-fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
-    if let Some(secs) = headers.get("retry-after").and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse::<u64>().ok()) {
+/// case usage header. `header` looks a header up by its lowercase name.
+fn retry_after<'a>(header: impl Fn(&str) -> Option<&'a str>) -> Option<Duration> {
+    if let Some(secs) = header("retry-after").and_then(|v| v.trim().parse::<u64>().ok()) {
         return Some(Duration::from_secs(secs));
     }
-    let usage: Value = serde_json::from_slice(headers.get("x-business-use-case-usage")?.as_bytes()).ok()?;
+    let usage: Value = serde_json::from_str(header("x-business-use-case-usage")?).ok()?;
     let minutes = usage
         .as_object()?
         .values()
@@ -163,12 +181,12 @@ mod tests {
     fn urls_extend_the_base_path_and_carry_the_token() {
         let token = Secret::new("t&k");
         for base in ["http://127.0.0.1:9/v21.0", "http://127.0.0.1:9/v21.0/"] {
-            let graph = GraphClient::new(base, Duration::from_secs(1)).expect("client");
+            let graph = GraphClient::new(base, Duration::from_secs(1), 1).expect("client");
             assert_eq!(graph.url(&token, "me/messages").as_str(), "http://127.0.0.1:9/v21.0/me/messages?access_token=t%26k");
             assert_eq!(graph.url(&token, "/1234").as_str(), "http://127.0.0.1:9/v21.0/1234?access_token=t%26k");
         }
-        let graph = GraphClient::new("http://127.0.0.1:9", Duration::from_secs(1)).expect("client");
+        let graph = GraphClient::new("http://127.0.0.1:9", Duration::from_secs(1), 1).expect("client");
         assert_eq!(graph.url(&token, "me/thread_owner").as_str(), "http://127.0.0.1:9/me/thread_owner?access_token=t%26k");
-        assert!(GraphClient::new("not a url", Duration::from_secs(1)).is_err());
+        assert!(GraphClient::new("not a url", Duration::from_secs(1), 1).is_err());
     }
 }

@@ -4,8 +4,9 @@
 //! Send API success bodies, handover calls, thread owner, Messenger Profile,
 //! user profile, attachment upload, and Graph error bodies
 //! (`{"error":{message,type,code,error_subcode,fbtrace_id}}`) for missing or
-//! unknown tokens, invalid requests and anything unsupported. Tests inject
-//! errors ([`ErrorRule`]) and delays, and read back every call
+//! unknown tokens, invalid requests and anything unsupported, and the Batch
+//! API (a batch's items are answered and recorded as calls of their own).
+//! Tests inject errors ([`ErrorRule`]) and delays, and read back every call
 //! ([`RecordedCall`]).
 //!
 //! Choices where the reference is silent: HTTP 400 for every client error
@@ -13,6 +14,7 @@
 //! codes 1 and 2; a missing token is code 2500, an unknown token code 190;
 //! a token used on another Page's `/{page_id}/messages` is code 190 too.
 
+mod batch;
 mod errors;
 mod routes;
 
@@ -62,6 +64,10 @@ struct State {
     calls: Vec<RecordedCall>,
     /// How many of `calls` are sent messages (benchmarks poll this).
     sent_messages: usize,
+    /// Items per Batch API request, in arrival order.
+    batch_sizes: Vec<usize>,
+    /// The next this many batch items are answered `null`, not run.
+    unanswered_batch_items: usize,
     rules: Vec<ErrorRule>,
     delay: Duration,
     delays_for: Vec<(String, Duration)>,
@@ -123,6 +129,12 @@ impl FakeGraph {
         self.lock().tokens.insert(access_token.into(), Page { id: page_id.into(), app_id: app_id.into() });
     }
 
+    /// The token stops working, as when a Page's token is invalidated:
+    /// calls with it get code 190.
+    pub fn revoke_token(&self, access_token: &str) {
+        self.lock().tokens.remove(access_token);
+    }
+
     /// Refuse sends from apps that do not own the thread (10/2018300).
     pub fn enforce_thread_control(&self, page_id: &str, on: bool) {
         self.lock().enforce_thread_control.insert(page_id.into(), on);
@@ -174,6 +186,24 @@ impl FakeGraph {
         self.lock().delays_for.push((suffix.into(), delay));
     }
 
+    /// Items per Batch API request received (each item is also a call).
+    pub fn batch_sizes(&self) -> Vec<usize> {
+        self.lock().batch_sizes.clone()
+    }
+
+    /// The next `n` batch items do not complete: they are answered `null`,
+    /// as the Graph API does on a timeout, and are not run.
+    pub fn leave_batch_items_unanswered(&self, n: usize) {
+        self.lock().unanswered_batch_items = n;
+    }
+
+    fn take_unanswered_batch_item(&self) -> bool {
+        let mut s = self.lock();
+        let take = s.unanswered_batch_items > 0;
+        s.unanswered_batch_items -= usize::from(take);
+        take
+    }
+
     pub fn calls(&self) -> Vec<RecordedCall> {
         self.lock().calls.clone()
     }
@@ -211,6 +241,8 @@ impl FakeGraph {
         let mut s = self.lock();
         s.calls.clear();
         s.sent_messages = 0;
+        s.batch_sizes.clear();
+        s.unanswered_batch_items = 0;
         s.rules.clear();
         s.delay = Duration::ZERO;
         s.delays_for.clear();

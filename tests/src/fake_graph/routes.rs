@@ -12,7 +12,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{json, Value};
 
-use super::{ErrorRule, FakeGraph, GraphErrorSpec, RecordedCall};
+use super::{batch, ErrorRule, FakeGraph, GraphErrorSpec, RecordedCall};
 
 /// `GET /_fake/bytes?n=N`: N bytes of `x`, for tests of plugins' outgoing
 /// HTTP (it is not a Graph endpoint).
@@ -33,30 +33,36 @@ pub fn router(fake: FakeGraph) -> Router {
 }
 
 /// A Graph answer: status and JSON body (plus injected headers).
-struct Answer {
-    status: u16,
-    body: Value,
-    headers: Vec<(String, String)>,
+pub(super) struct Answer {
+    pub(super) status: u16,
+    pub(super) body: Value,
+    pub(super) headers: Vec<(String, String)>,
 }
 
 impl Answer {
-    fn ok(body: Value) -> Self {
+    pub(super) fn ok(body: Value) -> Self {
         Answer { status: 200, body, headers: Vec::new() }
     }
-    fn error(spec: &GraphErrorSpec, trace: &str) -> Self {
+    pub(super) fn error(spec: &GraphErrorSpec, trace: &str) -> Self {
         Answer { status: spec.http_status, body: spec.body(trace), headers: spec.headers.clone() }
     }
-    fn invalid(message: &str, subcode: Option<i32>, trace: &str) -> Self {
+    pub(super) fn invalid(message: &str, subcode: Option<i32>, trace: &str) -> Self {
         Self::error(&GraphErrorSpec::new(400, 100, subcode, message), trace)
     }
+}
+
+/// How long a call to `path` waits before its answer.
+pub(super) fn delay_for(fake: &FakeGraph, path: &str) -> Duration {
+    let s = fake.lock();
+    s.delays_for.iter().find(|(suffix, _)| path.ends_with(suffix.as_str())).map(|(_, d)| *d).unwrap_or(s.delay)
 }
 
 async fn graph(State(fake): State<FakeGraph>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
     let at = Instant::now();
     // Strip the version segment: /v23.0/me/messages → /me/messages.
     let full = uri.path();
-    let path = match full.strip_prefix("/v").and_then(|rest| rest.find('/').map(|i| &rest[i..])) {
-        Some(rest) => rest.to_string(),
+    let path = match full.strip_prefix("/v") {
+        Some(rest) => rest.find('/').map_or("/", |i| &rest[i..]).to_string(),
         None => full.to_string(),
     };
     let query: BTreeMap<String, String> = uri
@@ -72,11 +78,11 @@ async fn graph(State(fake): State<FakeGraph>, method: Method, uri: Uri, headers:
     });
     let raw_body = String::from_utf8_lossy(&body).into_owned();
     let json_body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    if method == Method::POST && path == "/" {
+        return batch::answer(&fake, token, &json_body, &raw_body).await;
+    }
 
-    let delay = {
-        let s = fake.lock();
-        s.delays_for.iter().find(|(suffix, _)| path.ends_with(suffix.as_str())).map(|(_, d)| *d).unwrap_or(s.delay)
-    };
+    let delay = delay_for(&fake, &path);
     if delay > Duration::ZERO {
         tokio::time::sleep(delay).await;
     }
@@ -93,16 +99,22 @@ async fn graph(State(fake): State<FakeGraph>, method: Method, uri: Uri, headers:
         response: answer.body.clone(),
         at,
     });
-    let mut response = (StatusCode::from_u16(answer.status).unwrap_or(StatusCode::BAD_REQUEST), Json(answer.body)).into_response();
-    for (name, value) in answer.headers {
-        if let (Ok(n), Ok(v)) = (name.parse::<axum::http::HeaderName>(), value.parse()) {
-            response.headers_mut().insert(n, v);
-        }
-    }
-    response
+    answer.into_response()
 }
 
-fn answer(
+impl IntoResponse for Answer {
+    fn into_response(self) -> Response {
+        let mut response = (StatusCode::from_u16(self.status).unwrap_or(StatusCode::BAD_REQUEST), Json(self.body)).into_response();
+        for (name, value) in self.headers {
+            if let (Ok(n), Ok(v)) = (name.parse::<axum::http::HeaderName>(), value.parse()) {
+                response.headers_mut().insert(n, v);
+            }
+        }
+        response
+    }
+}
+
+pub(super) fn answer(
     fake: &FakeGraph,
     method: &Method,
     path: &str,
@@ -282,7 +294,7 @@ pub(crate) fn id_text(v: &Value) -> Option<String> {
     }
 }
 
-fn url_decode_pairs(query: &str) -> BTreeMap<String, String> {
+pub(super) fn url_decode_pairs(query: &str) -> BTreeMap<String, String> {
     query
         .split('&')
         .filter(|pair| !pair.is_empty())

@@ -1,0 +1,277 @@
+//! Send API calls that share batch requests when the Graph API is busy.
+//!
+//! Group commit, for HTTP: while fewer than `max_in_flight` Send API
+//! requests are out, a send goes alone as a plain `POST me/messages`, so an
+//! idle host adds no latency and no batching. Sends that arrive while every
+//! slot is taken wait in the [`SendQueue`]; the next slot to free up takes
+//! up to [`MAX_BATCH`] of them (the Batch API's limit) in one `POST /` with
+//! a `batch` parameter (reference §4, "Batch API"): one request and one
+//! answer for all of them, with one `{code, headers, body}` per item.
+//!
+//! * **Tokens.** Each item carries its own Page's token, so the sends of
+//!   many Pages share one request; the top-level token is the first item's.
+//!   A batch the Graph API refuses as a whole (a bad top-level token, say)
+//!   says nothing about its items: they are sent again one by one, so every
+//!   error lands on its own Page's gate and circuit.
+//! * **Order.** The Page gate holds a person's lock for a send's whole life,
+//!   retries included, so one batch never holds two sends to the same
+//!   person, and a send never overtakes an earlier one.
+//! * **Outcomes.** An item answered `null` did not complete in time: like a
+//!   timeout, its outcome is unknown ([`GraphError::Unavailable`]).
+//! * **Cancellation.** A send whose caller stopped waiting (its plugin timed
+//!   out, say) before its batch left is not sent.
+
+use std::collections::VecDeque;
+use std::sync::Mutex;
+
+use serde_json::{json, Value};
+use tokio::sync::oneshot;
+
+use super::{answer, retry_after, GraphClient, GraphError};
+use crate::config::Secret;
+
+/// The Batch API's limit on items per request.
+pub const MAX_BATCH: usize = 50;
+
+const MESSAGES: &str = "me/messages";
+
+/// The Send API requests in flight, and the sends waiting for one.
+pub struct SendQueue {
+    max_in_flight: usize,
+    state: Mutex<QueueState>,
+}
+
+#[derive(Default)]
+struct QueueState {
+    in_flight: usize,
+    waiting: VecDeque<Waiting>,
+}
+
+struct Waiting {
+    token: Secret,
+    body: Value,
+    reply: oneshot::Sender<Result<Value, GraphError>>,
+}
+
+impl SendQueue {
+    pub fn new(max_in_flight: usize) -> Self {
+        SendQueue { max_in_flight: max_in_flight.max(1), state: Mutex::default() }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, QueueState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Sends `body` for the Page of `token`: alone if a request slot is
+    /// free, else in the batch the next free slot sends.
+    pub async fn send(graph: &GraphClient, token: &Secret, body: &Value) -> Result<Value, GraphError> {
+        let waiting = {
+            let mut state = graph.sends.lock();
+            if state.in_flight < graph.sends.max_in_flight {
+                state.in_flight += 1;
+                None
+            } else {
+                let (reply, answer) = oneshot::channel();
+                state.waiting.push_back(Waiting { token: token.clone(), body: body.clone(), reply });
+                Some(answer)
+            }
+        };
+        match waiting {
+            None => {
+                // Handed on when this future ends, even if it is dropped.
+                let _slot = Slot { graph };
+                graph.post(token, MESSAGES, body).await
+            }
+            Some(answer) => answer
+                .await
+                .unwrap_or_else(|_| Err(GraphError::Unavailable("the host stopped before this send's batch request left".into()))),
+        }
+    }
+
+    /// The next batch for a freed slot: up to [`MAX_BATCH`] waiting sends
+    /// whose callers still wait. Empty means the slot is released.
+    fn next_batch(&self) -> Vec<Waiting> {
+        let mut state = self.lock();
+        let mut batch = Vec::new();
+        while batch.len() < MAX_BATCH {
+            let Some(item) = state.waiting.pop_front() else { break };
+            if !item.reply.is_closed() {
+                batch.push(item);
+            }
+        }
+        if batch.is_empty() {
+            state.in_flight -= 1;
+        }
+        batch
+    }
+}
+
+/// A request slot; dropping it hands the slot to the waiting sends, or
+/// frees it.
+struct Slot<'a> {
+    graph: &'a GraphClient,
+}
+
+impl Drop for Slot<'_> {
+    fn drop(&mut self) {
+        let batch = self.graph.sends.next_batch();
+        if !batch.is_empty() {
+            tokio::spawn(drain(self.graph.clone(), batch));
+        }
+    }
+}
+
+/// Sends batches on one slot until nobody waits.
+async fn drain(graph: GraphClient, mut batch: Vec<Waiting>) {
+    while !batch.is_empty() {
+        send_batch(&graph, batch).await;
+        batch = graph.sends.next_batch();
+    }
+}
+
+async fn send_batch(graph: &GraphClient, mut items: Vec<Waiting>) {
+    if items.len() == 1 {
+        if let Some(item) = items.pop() {
+            let result = graph.post(&item.token, MESSAGES, &item.body).await;
+            let _ = item.reply.send(result);
+        }
+        return;
+    }
+    match post_batch(graph, &items).await {
+        Ok(answers) => {
+            let mut answers = answers.into_iter();
+            for item in items {
+                let result = answers.next().unwrap_or_else(|| {
+                    Err(GraphError::Unavailable("the batch response had no answer for this item; it may or may not have been sent".into()))
+                });
+                let _ = item.reply.send(result);
+            }
+        }
+        Err(BatchRefused::Unanswered(error)) => {
+            for item in items {
+                let _ = item.reply.send(Err(error.clone()));
+            }
+        }
+        Err(BatchRefused::Whole(error)) => {
+            tracing::warn!(%error, items = items.len(), "the Graph API refused a batch request as a whole; sending its items one by one");
+            let mut alone = tokio::task::JoinSet::new();
+            for item in items {
+                let graph = graph.clone();
+                alone.spawn(async move {
+                    let result = graph.post(&item.token, MESSAGES, &item.body).await;
+                    let _ = item.reply.send(result);
+                });
+            }
+            alone.join_all().await;
+        }
+    }
+}
+
+/// Why a batch request brought no per-item answers.
+enum BatchRefused {
+    /// No answer at all (connection failed, timeout): every item's outcome
+    /// is unknown.
+    Unanswered(GraphError),
+    /// The Graph API answered, but about the request as a whole.
+    Whole(GraphError),
+}
+
+/// `POST {base}/` with `batch`: each item's answer, in order.
+async fn post_batch(graph: &GraphClient, items: &[Waiting]) -> Result<Vec<Result<Value, GraphError>>, BatchRefused> {
+    let batch: Vec<Value> = items
+        .iter()
+        .map(|item| json!({ "method": "POST", "relative_url": MESSAGES, "body": form_body(&item.body, &item.token) }))
+        .collect();
+    let token = items.first().map(|item| item.token.expose()).unwrap_or_default();
+    let request = json!({ "access_token": token, "include_headers": true, "batch": batch });
+    let response = graph.http.post(graph.base.clone()).json(&request).send().await;
+    // reqwest errors can echo the URL; the token is in the body here, but
+    // strip it as everywhere.
+    let response = response.map_err(|e| BatchRefused::Unanswered(GraphError::Unavailable(e.without_url().to_string())))?;
+    let status = response.status().as_u16();
+    let bytes = response.bytes().await.map_err(|e| BatchRefused::Unanswered(GraphError::Unavailable(e.without_url().to_string())))?;
+    let whole = match answer(status, None, &bytes) {
+        Ok(Value::Array(answers)) => return Ok(answers.iter().map(item_answer).collect()),
+        Ok(other) => GraphError::Unavailable(format!("a batch response that is not an array: {}", truncated(&other.to_string()))),
+        Err(error) => error,
+    };
+    Err(BatchRefused::Whole(whole))
+}
+
+/// One item of a batch response: `{code, headers: [{name, value}], body}`
+/// with `body` a JSON string, or `null` when it did not complete.
+fn item_answer(item: &Value) -> Result<Value, GraphError> {
+    let Some(code) = item.get("code").and_then(Value::as_u64) else {
+        return Err(GraphError::Unavailable("a batch item did not complete; it may or may not have been sent".into()));
+    };
+    let body = item.get("body").and_then(Value::as_str).unwrap_or_default();
+    let header = |name: &str| {
+        item.get("headers")?
+            .as_array()?
+            .iter()
+            .find(|h| h.get("name").and_then(Value::as_str).is_some_and(|n| n.eq_ignore_ascii_case(name)))?
+            .get("value")?
+            .as_str()
+    };
+    let retry_after = if (200..300).contains(&code) { None } else { retry_after(header) };
+    answer(u16::try_from(code).unwrap_or(u16::MAX), retry_after, body.as_bytes())
+}
+
+/// A Send API body as a batch item's `body`: form-encoded, each top-level
+/// field a string or its JSON, plus the item's own `access_token`.
+fn form_body(body: &Value, token: &Secret) -> String {
+    let mut form = form_urlencoded::Serializer::new(String::new());
+    if let Some(fields) = body.as_object() {
+        for (name, value) in fields {
+            match value {
+                Value::String(text) => form.append_pair(name, text),
+                other => form.append_pair(name, &other.to_string()),
+            };
+        }
+    }
+    form.append_pair("access_token", token.expose());
+    form.finish()
+}
+
+fn truncated(text: &str) -> &str {
+    text.char_indices().nth(200).map_or(text, |(i, _)| &text[..i])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn items_are_form_encoded_with_their_own_token() {
+        let body = json!({"recipient":{"id":"1QAZ2WSX"},"messaging_type":"UPDATE","message":{"text":"Hello & bye"}});
+        let form = form_body(&body, &Secret::new("tok&1"));
+        let pairs: Vec<(String, String)> = form_urlencoded::parse(form.as_bytes()).into_owned().collect();
+        assert_eq!(
+            pairs,
+            [
+                ("message".into(), r#"{"text":"Hello & bye"}"#.into()),
+                ("messaging_type".into(), "UPDATE".into()),
+                ("recipient".into(), r#"{"id":"1QAZ2WSX"}"#.into()),
+                ("access_token".into(), "tok&1".into()),
+            ]
+        );
+    }
+
+    #[test]
+    fn item_answers_become_results_or_errors() {
+        let ok = json!({"code":200,"headers":[{"name":"Content-Type","value":"text/javascript; charset=UTF-8"}],
+                        "body":"{\"recipient_id\":\"1\",\"message_id\":\"m_1\"}"});
+        assert_eq!(item_answer(&ok), Ok(json!({"recipient_id":"1","message_id":"m_1"})));
+
+        let limited = json!({"code":400,"headers":[{"name":"Retry-After","value":"7"}],
+                             "body":"{\"error\":{\"message\":\"(#613) Calls to this api have exceeded the rate limit.\",\"code\":613}}"});
+        match item_answer(&limited) {
+            Err(GraphError::Api { http_status: 400, code: 613, retry_after, .. }) => {
+                assert_eq!(retry_after, Some(std::time::Duration::from_secs(7)))
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(item_answer(&Value::Null), Err(GraphError::Unavailable(_))));
+        assert!(matches!(item_answer(&json!({"code":502,"body":"<html>"})), Err(GraphError::Unavailable(_))));
+    }
+}

@@ -1,0 +1,108 @@
+//! Sends share Batch API requests when more are due than the host keeps in
+//! flight (`graph.max_send_requests`), and each still gets its own answer:
+//! its own Page's token, its own errors and retries, its person's order.
+
+mod common;
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use common::*;
+use serde_json::{json, Value};
+use switchboard_tests::fake_graph::{ErrorRule, GraphErrorSpec};
+
+/// Retries come quickly, and one Send API request at a time is out, so
+/// everything due meanwhile queues for a batch.
+const ONE_REQUEST: &str = "\n[graph]\nmax_send_requests = 1\nretry_first_backoff_ms = 20\nretry_max_backoff_ms = 100\n";
+
+/// The fake's successful sends, per recipient, in order, with the token.
+fn replies_by_recipient(host: &TestHost) -> HashMap<String, Vec<(String, String)>> {
+    let mut by = HashMap::<String, Vec<(String, String)>>::new();
+    for call in host.fake.sent_messages() {
+        let to = call.body["recipient"]["id"].as_str().unwrap_or_default().to_string();
+        let text = call.body["message"]["text"].as_str().unwrap_or_default().to_string();
+        by.entry(to).or_default().push((call.access_token.unwrap_or_default(), text));
+    }
+    by
+}
+
+#[tokio::test]
+async fn queued_sends_share_batches_and_each_gets_its_own_answer() {
+    let host = TestHost::start_with(vec![page("1001", "tok-1001", &["echo"]), page("2002", "tok-2002", &["echo"])], ONE_REQUEST).await;
+    // Each request waits, so sends pile up behind the one in flight.
+    host.fake.set_delay_for("/messages", Duration::from_millis(150));
+    // One person is rate limited once, one is gone for good, and two batch
+    // items do not complete (answered null, not run).
+    host.fake.inject_error(ErrorRule::new(GraphErrorSpec::rate_limited_613()).path("/messages").recipient("u3").times(1));
+    host.fake.inject_error(ErrorRule::new(GraphErrorSpec::user_unavailable_551()).path("/messages").recipient("u7"));
+    host.fake.leave_batch_items_unanswered(2);
+
+    let mut messages = Vec::new();
+    let texts: Vec<String> = (0..24).map(|i| format!("hello {i}")).collect();
+    let mids: Vec<String> = (0..24).map(|i| format!("m{i}")).collect();
+    let users: Vec<String> = (0..24).map(|i| format!("u{i}")).collect();
+    for i in 0..24 {
+        let page = if i % 2 == 0 { "1001" } else { "2002" };
+        messages.push((page, users[i].as_str(), mids[i].as_str(), texts[i].as_str()));
+    }
+    // Alice writes three times: her replies must keep their order.
+    let alice = [("1001", "alice", "a0", "first"), ("1001", "alice", "a1", "second"), ("1001", "alice", "a2", "third")];
+    messages.extend(alice);
+    assert_eq!(host.post_signed(&text_messages(&messages)).await.status(), 200);
+
+    // 24 people but u7 get one reply each, and alice three.
+    let sent = host.wait_sent(23 + 3).await;
+    assert_eq!(sent.len(), 26, "{sent:?}");
+    host.settle().await;
+
+    let batches = host.fake.batch_sizes();
+    assert!(batches.iter().any(|&n| n > 1), "sends queued behind the one request in flight share batches: {batches:?}");
+    assert!(batches.iter().all(|&n| n <= 50), "{batches:?}");
+
+    let by = replies_by_recipient(&host);
+    for i in (0..24).filter(|&i| i != 7) {
+        let token = if i % 2 == 0 { "tok-1001" } else { "tok-2002" };
+        let want = vec![(token.to_string(), format!("You said: hello {i}"))];
+        assert_eq!(by.get(&format!("u{i}")), Some(&want), "u{i}: exactly its reply, with its own Page's token");
+    }
+    assert_eq!(by.get("u7"), None, "551 is permanent");
+    let alice_texts: Vec<&str> = by["alice"].iter().map(|(_, t)| t.as_str()).collect();
+    assert_eq!(alice_texts, ["You said: first", "You said: second", "You said: third"]);
+
+    let u3: Vec<u16> = calls_to_recipient(&host.fake, "u3").iter().map(|c| c.status).collect();
+    assert_eq!(u3, [400, 200], "the rate-limited item alone was retried");
+    host.stop().await;
+}
+
+#[tokio::test]
+async fn a_revoked_token_fails_its_own_pages_sends_only() {
+    // Sends of a Page whose token was revoked share batches with another
+    // Page's: whichever token heads a batch, the other Page's replies go
+    // out, and only the revoked Page's circuit opens.
+    let host = TestHost::start_with(
+        vec![page("1001", "tok-1001", &["echo"]), page("2002", "tok-2002", &["echo"])],
+        &format!("{ONE_REQUEST}circuit_open_secs = 60\n[dispatch]\nmax_attempts = 1\nretry_backoff_ms = 10\n"),
+    )
+    .await;
+    host.fake.revoke_token("tok-2002");
+    host.fake.set_delay_for("/messages", Duration::from_millis(100));
+    let mut messages = Vec::new();
+    let users: Vec<String> = (0..16).map(|i| format!("u{i}")).collect();
+    for (i, user) in users.iter().enumerate() {
+        messages.push((if i < 8 { "2002" } else { "1001" }, user.as_str(), user.as_str(), "hi"));
+    }
+    assert_eq!(host.post_signed(&text_messages(&messages)).await.status(), 200);
+    let sent = host.wait_sent(8).await;
+    assert_eq!(sent.len(), 8);
+    assert!(sent.iter().all(|s| s["_access_token"] == "tok-1001"), "{sent:?}");
+
+    // The revoked Page's events are dead letters, and Page 1001 still sends.
+    let letters = host.wait_dead_letters(8).await;
+    assert_eq!(letters.len(), 8, "{letters:?}");
+    assert!(letters.iter().all(|l| l.page_id == "2002"), "{letters:?}");
+    assert_eq!(host.post_signed(&text_messages(&[("1001", "later", "x1", "still there?")])).await.status(), 200);
+    assert_eq!(host.wait_sent(9).await.len(), 9);
+    let refused: Vec<Value> = host.fake.calls().iter().filter(|c| c.status != 200).map(|c| json!([c.access_token, c.status])).collect();
+    assert!(refused.iter().all(|r| r[0] == "tok-2002"), "only the revoked Page's calls failed: {refused:?}");
+    host.stop().await;
+}
