@@ -9,7 +9,9 @@ use std::time::Duration;
 
 use common::*;
 use serde_json::{json, Value};
-use switchboard_tests::fake_graph::{ErrorRule, GraphErrorSpec};
+use switchboard::config::Secret;
+use switchboard::graph::{GraphClient, GraphError};
+use switchboard_tests::fake_graph::{ErrorRule, FakeGraph, GraphErrorSpec};
 
 /// Retries come quickly, and one Send API request at a time is out, so
 /// everything due meanwhile queues for a batch.
@@ -71,6 +73,7 @@ async fn queued_sends_share_batches_and_each_gets_its_own_answer() {
 
     let u3: Vec<u16> = calls_to_recipient(&host.fake, "u3").iter().map(|c| c.status).collect();
     assert_eq!(u3, [400, 200], "the rate-limited item alone was retried");
+    assert_eq!(host.fake.unanswered_batch_items_left(), 0, "two items were answered null, and their sends retried");
     host.stop().await;
 }
 
@@ -94,6 +97,7 @@ async fn a_revoked_token_fails_its_own_pages_sends_only() {
     assert_eq!(host.post_signed(&text_messages(&messages)).await.status(), 200);
     let sent = host.wait_sent(8).await;
     assert_eq!(sent.len(), 8);
+    assert!(host.fake.batch_sizes().iter().any(|&n| n > 1), "{:?}", host.fake.batch_sizes());
     assert!(sent.iter().all(|s| s["_access_token"] == "tok-1001"), "{sent:?}");
 
     // The revoked Page's events are dead letters, and Page 1001 still sends.
@@ -105,4 +109,58 @@ async fn a_revoked_token_fails_its_own_pages_sends_only() {
     let refused: Vec<Value> = host.fake.calls().iter().filter(|c| c.status != 200).map(|c| json!([c.access_token, c.status])).collect();
     assert!(refused.iter().all(|r| r[0] == "tok-2002"), "only the revoked Page's calls failed: {refused:?}");
     host.stop().await;
+}
+
+fn text(psid: &str) -> Value {
+    json!({"recipient":{"id":psid},"messaging_type":"RESPONSE","message":{"text":"hi"}})
+}
+
+#[tokio::test]
+async fn a_batch_refused_for_its_token_goes_again_per_page_and_other_errors_reach_every_item() {
+    let fake = FakeGraph::start().await.expect("fake starts");
+    fake.register_page("1001", "tok-1001", APP_ID);
+    fake.register_page("2002", "tok-2002", APP_ID);
+    fake.revoke_token("tok-2002");
+    fake.set_delay_for("/messages", Duration::from_millis(200));
+    let graph = GraphClient::new(&fake.base_url(), Duration::from_secs(5), 1).expect("client");
+    let (good, bad) = (Secret::new("tok-1001"), Secret::new("tok-2002"));
+    let bodies: Vec<Value> = (0..9).map(|i| text(&format!("u{i}"))).collect();
+
+    // The first send takes the one request slot; the others queue in call
+    // order, so the revoked token heads the batch.
+    let (first, u1, u2, u3, u4) = tokio::join!(
+        graph.send_message(&good, &bodies[0]),
+        graph.send_message(&bad, &bodies[1]),
+        graph.send_message(&good, &bodies[2]),
+        graph.send_message(&bad, &bodies[3]),
+        graph.send_message(&good, &bodies[4]),
+    );
+    assert_eq!(first.expect("alone")["recipient_id"], "u0");
+    for refused in [u1, u3] {
+        assert!(matches!(refused, Err(GraphError::Api { code: 190, .. })), "{refused:?}");
+    }
+    assert_eq!(u2.expect("re-sent under its own token")["recipient_id"], "u2");
+    assert_eq!(u4.expect("re-sent under its own token")["recipient_id"], "u4");
+    assert_eq!(fake.refused_batches(), 1);
+    assert_eq!(fake.batch_sizes(), [2], "Page 1001's two items went again as one batch");
+
+    // A server error for the request as a whole is every item's answer,
+    // with its Retry-After; nothing is re-sent behind the gates' backs.
+    fake.inject_error(ErrorRule::new(GraphErrorSpec::transient_2().header("Retry-After", "1")).path("/").times(1));
+    let before = fake.calls_to("/messages").len();
+    let (first, a, b, c) = tokio::join!(
+        graph.send_message(&good, &bodies[5]),
+        graph.send_message(&good, &bodies[6]),
+        graph.send_message(&good, &bodies[7]),
+        graph.send_message(&good, &bodies[8]),
+    );
+    assert!(first.is_ok());
+    for failed in [a, b, c] {
+        match failed {
+            Err(GraphError::Api { http_status: 500, code: 2, retry_after, .. }) => assert_eq!(retry_after, Some(Duration::from_secs(1))),
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(fake.calls_to("/messages").len(), before + 1, "only the lone send ran");
+    assert_eq!(fake.refused_batches(), 2);
 }

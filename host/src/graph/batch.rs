@@ -10,9 +10,11 @@
 //!
 //! * **Tokens.** Each item carries its own Page's token, so the sends of
 //!   many Pages share one request; the top-level token is the first item's.
-//!   A batch the Graph API refuses as a whole (a bad top-level token, say)
-//!   says nothing about its items: they are sent again one by one, so every
-//!   error lands on its own Page's gate and circuit.
+//!   A batch refused for its top-level token ran nothing: the other Pages'
+//!   items go again as batches under their own tokens, so one Page's bad
+//!   token never fails another Page's sends. Any other whole-request error
+//!   (a 5xx, a rate limit, no answer) is every item's answer, `Retry-After`
+//!   included, and each Page's gate retries or gives up as for a lone send.
 //! * **Order.** The Page gate holds a person's lock for a send's whole life,
 //!   retries included, so one batch never holds two sends to the same
 //!   person, and a send never overtakes an earlier one.
@@ -27,7 +29,7 @@ use std::sync::Mutex;
 use serde_json::{json, Value};
 use tokio::sync::oneshot;
 
-use super::{answer, retry_after, GraphClient, GraphError};
+use super::{answer, classify, retry_after, ErrorClass, GraphClient, GraphError};
 use crate::config::Secret;
 
 /// The Batch API's limit on items per request.
@@ -106,8 +108,8 @@ impl SendQueue {
     }
 }
 
-/// A request slot; dropping it hands the slot to the waiting sends, or
-/// frees it.
+/// A request slot; dropping it (when its send is done, cancelled or has
+/// panicked) hands the slot to the waiting sends, or frees it.
 struct Slot<'a> {
     graph: &'a GraphClient,
 }
@@ -121,12 +123,10 @@ impl Drop for Slot<'_> {
     }
 }
 
-/// Sends batches on one slot until nobody waits.
-async fn drain(graph: GraphClient, mut batch: Vec<Waiting>) {
-    while !batch.is_empty() {
-        send_batch(&graph, batch).await;
-        batch = graph.sends.next_batch();
-    }
+/// Sends one batch on a handed-on slot, then hands the slot on again.
+async fn drain(graph: GraphClient, batch: Vec<Waiting>) {
+    let _slot = Slot { graph: &graph };
+    send_batch(&graph, batch).await;
 }
 
 async fn send_batch(graph: &GraphClient, mut items: Vec<Waiting>) {
@@ -137,65 +137,76 @@ async fn send_batch(graph: &GraphClient, mut items: Vec<Waiting>) {
         }
         return;
     }
-    match post_batch(graph, &items).await {
-        Ok(answers) => {
-            let mut answers = answers.into_iter();
-            for item in items {
-                let result = answers.next().unwrap_or_else(|| {
-                    Err(GraphError::Unavailable("the batch response had no answer for this item; it may or may not have been sent".into()))
-                });
-                let _ = item.reply.send(result);
+    let error = match post_batch(graph, &items).await {
+        Ok(answers) => return answer_each(items, answers),
+        Err(error) => error,
+    };
+    // The batch's own token was refused: nothing ran. Items of other Pages
+    // go again under their own token, so one Page's bad token never fails
+    // another Page's sends. (At most once: a regrouped batch has one token.)
+    let head = items[0].token.expose().to_string();
+    if refuses_token(&error) && items.iter().any(|item| item.token.expose() != head) {
+        tracing::warn!(%error, items = items.len(), "the Graph API refused a batch request's token; sending each Page's items under its own token");
+        let mut groups: Vec<Vec<Waiting>> = Vec::new();
+        for item in items {
+            match groups.iter_mut().find(|g| g[0].token.expose() == item.token.expose()) {
+                Some(group) => group.push(item),
+                None => groups.push(vec![item]),
             }
         }
-        Err(BatchRefused::Unanswered(error)) => {
-            for item in items {
-                let _ = item.reply.send(Err(error.clone()));
+        for group in groups {
+            if group[0].token.expose() == head {
+                fail_each(group, &error);
+            } else {
+                Box::pin(send_batch(graph, group)).await;
             }
         }
-        Err(BatchRefused::Whole(error)) => {
-            tracing::warn!(%error, items = items.len(), "the Graph API refused a batch request as a whole; sending its items one by one");
-            let mut alone = tokio::task::JoinSet::new();
-            for item in items {
-                let graph = graph.clone();
-                alone.spawn(async move {
-                    let result = graph.post(&item.token, MESSAGES, &item.body).await;
-                    let _ = item.reply.send(result);
-                });
-            }
-            alone.join_all().await;
-        }
+        return;
+    }
+    // Anything else (a 5xx, a rate limit, no answer) is every item's answer:
+    // each Page's gate retries or gives up as for a send of its own.
+    fail_each(items, &error);
+}
+
+fn answer_each(items: Vec<Waiting>, answers: Vec<Result<Value, GraphError>>) {
+    let mut answers = answers.into_iter();
+    for item in items {
+        let result = answers.next().unwrap_or_else(|| {
+            Err(GraphError::Unavailable("the batch response had no answer for this item; it may or may not have been sent".into()))
+        });
+        let _ = item.reply.send(result);
     }
 }
 
-/// Why a batch request brought no per-item answers.
-enum BatchRefused {
-    /// No answer at all (connection failed, timeout): every item's outcome
-    /// is unknown.
-    Unanswered(GraphError),
-    /// The Graph API answered, but about the request as a whole.
-    Whole(GraphError),
+fn fail_each(items: Vec<Waiting>, error: &GraphError) {
+    for item in items {
+        let _ = item.reply.send(Err(error.clone()));
+    }
 }
 
-/// `POST {base}/` with `batch`: each item's answer, in order.
-async fn post_batch(graph: &GraphClient, items: &[Waiting]) -> Result<Vec<Result<Value, GraphError>>, BatchRefused> {
+/// Whether a whole-request error is about the request's access token
+/// (invalid, expired, missing): then no item ran.
+fn refuses_token(error: &GraphError) -> bool {
+    matches!(classify(error), ErrorClass::Auth) || matches!(error, GraphError::Api { code: 2500, .. })
+}
+
+/// `POST {base}/` with `batch`: each item's answer, in order, or the error
+/// the request as a whole got.
+async fn post_batch(graph: &GraphClient, items: &[Waiting]) -> Result<Vec<Result<Value, GraphError>>, GraphError> {
     let batch: Vec<Value> = items
         .iter()
         .map(|item| json!({ "method": "POST", "relative_url": MESSAGES, "body": form_body(&item.body, &item.token) }))
         .collect();
     let token = items.first().map(|item| item.token.expose()).unwrap_or_default();
     let request = json!({ "access_token": token, "include_headers": true, "batch": batch });
-    let response = graph.http.post(graph.base.clone()).json(&request).send().await;
-    // reqwest errors can echo the URL; the token is in the body here, but
-    // strip it as everywhere.
-    let response = response.map_err(|e| BatchRefused::Unanswered(GraphError::Unavailable(e.without_url().to_string())))?;
-    let status = response.status().as_u16();
-    let bytes = response.bytes().await.map_err(|e| BatchRefused::Unanswered(GraphError::Unavailable(e.without_url().to_string())))?;
-    let whole = match answer(status, None, &bytes) {
-        Ok(Value::Array(answers)) => return Ok(answers.iter().map(item_answer).collect()),
-        Ok(other) => GraphError::Unavailable(format!("a batch response that is not an array: {}", truncated(&other.to_string()))),
-        Err(error) => error,
-    };
-    Err(BatchRefused::Whole(whole))
+    let mut url = graph.base.clone();
+    if let Ok(mut segments) = url.path_segments_mut() {
+        segments.pop_if_empty().push("");
+    }
+    match graph.execute(graph.http.post(url).json(&request)).await? {
+        Value::Array(answers) => Ok(answers.iter().map(item_answer).collect()),
+        other => Err(GraphError::Unavailable(format!("a batch response that is not an array: {}", truncated(&other.to_string())))),
+    }
 }
 
 /// One item of a batch response: `{code, headers: [{name, value}], body}`

@@ -5,8 +5,9 @@
 //! JSON text, or `null` for an item that did not complete.
 //!
 //! Items take their token from their own `body` or `relative_url`, else the
-//! request's. More than 50 items, no `batch`, or a missing or unknown
-//! top-level token fail the whole request, as Graph errors.
+//! request's. More than 50 items, no `batch`, a missing or unknown
+//! top-level token, or an error injected for the path `/` fail the whole
+//! request, as Graph errors.
 
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -34,7 +35,24 @@ pub(super) async fn answer(fake: &FakeGraph, token: Option<String>, json_body: &
         _ => form.get("batch").and_then(|b| serde_json::from_str::<Vec<Value>>(b).ok()).unwrap_or_default(),
     };
     let trace = "Abatch00000";
-    let whole = |status, code, message: &str| Answer::error(&GraphErrorSpec::new(status, code, None, message), trace).into_response();
+    let whole = |status, code, message: &str| {
+        fake.lock().refused_batches += 1;
+        Answer::error(&GraphErrorSpec::new(status, code, None, message), trace).into_response()
+    };
+    // Injected errors for the request itself (`ErrorRule::path("/")`).
+    let injected = {
+        let mut s = fake.lock();
+        s.rules.iter_mut().find(|r| r.matches("/", token.as_deref(), json_body)).map(|rule| {
+            if let Some(times) = rule.times.as_mut() {
+                *times -= 1;
+            }
+            rule.error.clone()
+        })
+    };
+    if let Some(spec) = injected {
+        fake.lock().refused_batches += 1;
+        return Answer::error(&spec, trace).into_response();
+    }
     if items.is_empty() {
         return whole(400, 100, "(#100) The parameter batch is required");
     }

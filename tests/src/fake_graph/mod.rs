@@ -66,6 +66,8 @@ struct State {
     sent_messages: usize,
     /// Items per Batch API request, in arrival order.
     batch_sizes: Vec<usize>,
+    /// Batch requests refused as a whole.
+    refused_batches: usize,
     /// The next this many batch items are answered `null`, not run.
     unanswered_batch_items: usize,
     rules: Vec<ErrorRule>,
@@ -197,6 +199,17 @@ impl FakeGraph {
         self.lock().unanswered_batch_items = n;
     }
 
+    /// How many of the `leave_batch_items_unanswered` are still to come.
+    pub fn unanswered_batch_items_left(&self) -> usize {
+        self.lock().unanswered_batch_items
+    }
+
+    /// Batch requests refused as a whole (bad token, too many items,
+    /// injected errors for `/`).
+    pub fn refused_batches(&self) -> usize {
+        self.lock().refused_batches
+    }
+
     fn take_unanswered_batch_item(&self) -> bool {
         let mut s = self.lock();
         let take = s.unanswered_batch_items > 0;
@@ -242,6 +255,7 @@ impl FakeGraph {
         s.calls.clear();
         s.sent_messages = 0;
         s.batch_sizes.clear();
+        s.refused_batches = 0;
         s.unanswered_batch_items = 0;
         s.rules.clear();
         s.delay = Duration::ZERO;
