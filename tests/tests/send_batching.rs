@@ -116,7 +116,7 @@ fn text(psid: &str) -> Value {
 }
 
 #[tokio::test]
-async fn a_batch_refused_for_its_token_goes_again_per_page_and_other_errors_reach_every_item() {
+async fn batches_hold_one_apps_sends_go_again_per_page_when_the_token_is_refused_and_share_other_errors() {
     let fake = FakeGraph::start().await.expect("fake starts");
     fake.register_page("1001", "tok-1001", APP_ID);
     fake.register_page("2002", "tok-2002", APP_ID);
@@ -129,11 +129,11 @@ async fn a_batch_refused_for_its_token_goes_again_per_page_and_other_errors_reac
     // The first send takes the one request slot; the others queue in call
     // order, so the revoked token heads the batch.
     let (first, u1, u2, u3, u4) = tokio::join!(
-        graph.send_message(&good, &bodies[0]),
-        graph.send_message(&bad, &bodies[1]),
-        graph.send_message(&good, &bodies[2]),
-        graph.send_message(&bad, &bodies[3]),
-        graph.send_message(&good, &bodies[4]),
+        graph.send_message(APP_ID, &good, &bodies[0]),
+        graph.send_message(APP_ID, &bad, &bodies[1]),
+        graph.send_message(APP_ID, &good, &bodies[2]),
+        graph.send_message(APP_ID, &bad, &bodies[3]),
+        graph.send_message(APP_ID, &good, &bodies[4]),
     );
     assert_eq!(first.expect("alone")["recipient_id"], "u0");
     for refused in [u1, u3] {
@@ -149,10 +149,10 @@ async fn a_batch_refused_for_its_token_goes_again_per_page_and_other_errors_reac
     fake.inject_error(ErrorRule::new(GraphErrorSpec::transient_2().header("Retry-After", "1")).path("/").times(1));
     let before = fake.calls_to("/messages").len();
     let (first, a, b, c) = tokio::join!(
-        graph.send_message(&good, &bodies[5]),
-        graph.send_message(&good, &bodies[6]),
-        graph.send_message(&good, &bodies[7]),
-        graph.send_message(&good, &bodies[8]),
+        graph.send_message(APP_ID, &good, &bodies[5]),
+        graph.send_message(APP_ID, &good, &bodies[6]),
+        graph.send_message(APP_ID, &good, &bodies[7]),
+        graph.send_message(APP_ID, &good, &bodies[8]),
     );
     assert!(first.is_ok());
     for failed in [a, b, c] {
@@ -163,4 +163,19 @@ async fn a_batch_refused_for_its_token_goes_again_per_page_and_other_errors_reac
     }
     assert_eq!(fake.calls_to("/messages").len(), before + 1, "only the lone send ran");
     assert_eq!(fake.refused_batches(), 2);
+
+    // A batch holds one app's sends: another app's send waits its turn.
+    fake.register_page("3003", "tok-3003", "5678");
+    let other_app = Secret::new("tok-3003");
+    let batches_before = fake.batch_sizes().len();
+    let (first, a, b, c) = tokio::join!(
+        graph.send_message(APP_ID, &good, &bodies[0]),
+        graph.send_message(APP_ID, &good, &bodies[1]),
+        graph.send_message("5678", &other_app, &bodies[2]),
+        graph.send_message(APP_ID, &good, &bodies[3]),
+    );
+    for result in [first, a, b, c] {
+        assert!(result.is_ok(), "{result:?}");
+    }
+    assert_eq!(fake.batch_sizes()[batches_before..], [2], "app 1234's queued sends shared a batch; app 5678's went alone");
 }

@@ -143,7 +143,7 @@ impl Host for Messenger {
         let (permit, order_key) = self.permit(page, &message.recipient, basis).await?;
         let result = self
             .call
-            .graph(page, Some(&order_key), || page.graph.send_message(&page.access_token, &body))
+            .graph(page, Some(&order_key), || page.graph.send_message(&page.app_id, &page.access_token, &body))
             .await;
         self.learn(page, &message.recipient, permit, &result).await;
         let reply = result.map_err(to_wit_error)?;
@@ -162,7 +162,7 @@ impl Host for Messenger {
         let (permit, order_key) = self.permit(page, &recipient, SendBasis::Window).await?;
         let result = self
             .call
-            .graph(page, Some(&order_key), || page.graph.send_message(&page.access_token, &body))
+            .graph(page, Some(&order_key), || page.graph.send_message(&page.app_id, &page.access_token, &body))
             .await;
         self.learn(page, &recipient, permit, &result).await;
         result.map(drop).map_err(to_wit_error)

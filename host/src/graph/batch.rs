@@ -9,7 +9,8 @@
 //! answer for all of them, with one `{code, headers, body}` per item.
 //!
 //! * **Tokens.** Each item carries its own Page's token, so the sends of
-//!   many Pages share one request; the top-level token is the first item's.
+//!   many Pages of one app share one request (a batch never mixes apps);
+//!   the top-level token is the first item's.
 //!   A batch refused for its top-level token ran nothing: the other Pages'
 //!   items go again as batches under their own tokens, so one Page's bad
 //!   token never fails another Page's sends. Any other whole-request error
@@ -50,6 +51,8 @@ struct QueueState {
 }
 
 struct Waiting {
+    /// The app whose Page sends: a batch holds one app's sends only.
+    app: String,
     token: Secret,
     body: Value,
     reply: oneshot::Sender<Result<Value, GraphError>>,
@@ -64,9 +67,9 @@ impl SendQueue {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Sends `body` for the Page of `token`: alone if a request slot is
-    /// free, else in the batch the next free slot sends.
-    pub async fn send(graph: &GraphClient, token: &Secret, body: &Value) -> Result<Value, GraphError> {
+    /// Sends `body` for the Page of `token` (of `app`): alone if a request
+    /// slot is free, else in a batch a freed slot sends.
+    pub async fn send(graph: &GraphClient, app: &str, token: &Secret, body: &Value) -> Result<Value, GraphError> {
         let waiting = {
             let mut state = graph.sends.lock();
             if state.in_flight < graph.sends.max_in_flight {
@@ -74,7 +77,7 @@ impl SendQueue {
                 None
             } else {
                 let (reply, answer) = oneshot::channel();
-                state.waiting.push_back(Waiting { token: token.clone(), body: body.clone(), reply });
+                state.waiting.push_back(Waiting { app: app.to_string(), token: token.clone(), body: body.clone(), reply });
                 Some(answer)
             }
         };
@@ -90,16 +93,25 @@ impl SendQueue {
         }
     }
 
-    /// The next batch for a freed slot: up to [`MAX_BATCH`] waiting sends
-    /// whose callers still wait. Empty means the slot is released.
+    /// The next batch for a freed slot: up to [`MAX_BATCH`] waiting sends of
+    /// the first one's app, whose callers still wait; the others keep their
+    /// place. Empty means the slot is released.
     fn next_batch(&self) -> Vec<Waiting> {
         let mut state = self.lock();
-        let mut batch = Vec::new();
+        let mut batch: Vec<Waiting> = Vec::new();
+        let mut other_apps = Vec::new();
         while batch.len() < MAX_BATCH {
             let Some(item) = state.waiting.pop_front() else { break };
-            if !item.reply.is_closed() {
-                batch.push(item);
+            if item.reply.is_closed() {
+                continue;
             }
+            match batch.first() {
+                Some(first) if first.app != item.app => other_apps.push(item),
+                _ => batch.push(item),
+            }
+        }
+        for item in other_apps.into_iter().rev() {
+            state.waiting.push_front(item);
         }
         if batch.is_empty() {
             state.in_flight -= 1;

@@ -86,9 +86,10 @@ impl GraphClient {
     }
 
     /// `POST {base}/me/messages` with `body`, alone or in a batch request
-    /// shared with other sends (see [`batch`]); same answer either way.
-    pub async fn send_message(&self, token: &Secret, body: &Value) -> Result<Value, GraphError> {
-        batch::SendQueue::send(self, token, body).await
+    /// shared with other sends of Pages of `app` (see [`batch`]); same
+    /// answer either way.
+    pub async fn send_message(&self, app: &str, token: &Secret, body: &Value) -> Result<Value, GraphError> {
+        batch::SendQueue::send(self, app, token, body).await
     }
 
     /// `POST {base}/{path}` with a JSON body.
