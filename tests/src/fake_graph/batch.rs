@@ -40,15 +40,7 @@ pub(super) async fn answer(fake: &FakeGraph, token: Option<String>, json_body: &
         Answer::error(&GraphErrorSpec::new(status, code, None, message), trace).into_response()
     };
     // Injected errors for the request itself (`ErrorRule::path("/")`).
-    let injected = {
-        let mut s = fake.lock();
-        s.rules.iter_mut().find(|r| r.matches("/", token.as_deref(), json_body)).map(|rule| {
-            if let Some(times) = rule.times.as_mut() {
-                *times -= 1;
-            }
-            rule.error.clone()
-        })
-    };
+    let injected = fake.lock().take_injected("/", token.as_deref(), json_body);
     if let Some(spec) = injected {
         fake.lock().refused_batches += 1;
         return Answer::error(&spec, trace).into_response();

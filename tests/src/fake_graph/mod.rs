@@ -83,6 +83,18 @@ struct State {
     next_id: u64,
 }
 
+impl State {
+    /// The injected error for this call, if a rule matches; counts the
+    /// rule's firing.
+    fn take_injected(&mut self, path: &str, token: Option<&str>, body: &Value) -> Option<GraphErrorSpec> {
+        let rule = self.rules.iter_mut().find(|r| r.matches(path, token, body))?;
+        if let Some(times) = rule.times.as_mut() {
+            *times -= 1;
+        }
+        Some(rule.error.clone())
+    }
+}
+
 /// The fake server. Dropping it does not stop the server task; it lives as
 /// long as the test's runtime.
 #[derive(Clone)]

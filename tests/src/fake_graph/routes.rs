@@ -128,11 +128,7 @@ pub(super) fn answer(
     let trace = format!("A{:010x}", n.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 24);
 
     // Injected errors first: they model the Graph API's own failures.
-    if let Some(rule) = s.rules.iter_mut().find(|r| r.matches(path, token, body)) {
-        if let Some(times) = rule.times.as_mut() {
-            *times -= 1;
-        }
-        let spec = rule.error.clone();
+    if let Some(spec) = s.take_injected(path, token, body) {
         return Answer::error(&spec, &trace);
     }
 
