@@ -79,9 +79,6 @@ impl SqliteBackend {
             conn.busy_timeout(std::time::Duration::from_secs(10))?;
             conn.pragma_update(None, "journal_mode", "WAL")?;
             conn.pragma_update(None, "synchronous", "FULL")?;
-            // 2 MiB by default: under load the inbox's index pages fall out
-            // and every completion reads them back from the OS.
-            conn.pragma_update(None, "cache_size", -32768)?;
             Ok(SqliteBackend { conn })
         };
         let writer = open()?;
