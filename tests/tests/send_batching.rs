@@ -1,6 +1,7 @@
-//! Sends share Batch API requests when more are due than the host keeps in
-//! flight (`graph.max_send_requests`), and each still gets its own answer:
-//! its own Page's token, its own errors and retries, its person's order.
+//! Sends share Batch API requests when they fall due together, or while
+//! every request the host keeps in flight (`graph.max_send_requests`) is
+//! out, and each still gets its own answer: its own Page's token, its own
+//! errors and retries, its person's order.
 
 mod common;
 
@@ -115,6 +116,34 @@ fn text(psid: &str) -> Value {
     json!({"recipient":{"id":psid},"messaging_type":"RESPONSE","message":{"text":"hi"}})
 }
 
+/// Lets a send already started take the one request slot (the fake
+/// answers after 200 ms) before the next sends fall due.
+async fn after_first_left<T>(sends: impl std::future::Future<Output = T>) -> T {
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    sends.await
+}
+
+#[tokio::test]
+async fn sends_due_together_share_a_request_while_slots_are_free_and_a_lone_send_goes_alone() {
+    let fake = FakeGraph::start().await.expect("fake starts");
+    fake.register_page("1001", "tok-1001", APP_ID);
+    let graph = GraphClient::new(&fake.base_url(), Duration::from_secs(5), 32).expect("client");
+    let token = Secret::new("tok-1001");
+    let bodies: Vec<Value> = (0..5).map(|i| text(&format!("u{i}"))).collect();
+
+    let lone = graph.send_message(APP_ID, &token, &bodies[0]).await.expect("sent");
+    assert_eq!(lone["recipient_id"], "u0");
+    assert!(fake.batch_sizes().is_empty(), "a lone send is a plain call");
+
+    let send = |i: usize| graph.send_message(APP_ID, &token, &bodies[i]);
+    let (a, b, c, d, e) = tokio::join!(send(0), send(1), send(2), send(3), send(4));
+    for (i, result) in [a, b, c, d, e].into_iter().enumerate() {
+        assert_eq!(result.expect("sent")["recipient_id"], format!("u{i}"), "each send gets its own answer");
+    }
+    assert_eq!(fake.batch_sizes(), [5], "31 slots were free, yet the five sends due together shared one request");
+    assert_eq!(fake.calls_to("/messages").len(), 6);
+}
+
 #[tokio::test]
 async fn batches_hold_one_apps_sends_go_again_per_page_when_the_token_is_refused_and_share_other_errors() {
     let fake = FakeGraph::start().await.expect("fake starts");
@@ -128,12 +157,16 @@ async fn batches_hold_one_apps_sends_go_again_per_page_when_the_token_is_refused
 
     // The first send takes the one request slot; the others queue in call
     // order, so the revoked token heads the batch.
-    let (first, u1, u2, u3, u4) = tokio::join!(
+    let (first, (u1, u2, u3, u4)) = tokio::join!(
         graph.send_message(APP_ID, &good, &bodies[0]),
-        graph.send_message(APP_ID, &bad, &bodies[1]),
-        graph.send_message(APP_ID, &good, &bodies[2]),
-        graph.send_message(APP_ID, &bad, &bodies[3]),
-        graph.send_message(APP_ID, &good, &bodies[4]),
+        after_first_left(async {
+            tokio::join!(
+                graph.send_message(APP_ID, &bad, &bodies[1]),
+                graph.send_message(APP_ID, &good, &bodies[2]),
+                graph.send_message(APP_ID, &bad, &bodies[3]),
+                graph.send_message(APP_ID, &good, &bodies[4]),
+            )
+        }),
     );
     assert_eq!(first.expect("alone")["recipient_id"], "u0");
     for refused in [u1, u3] {
@@ -148,11 +181,15 @@ async fn batches_hold_one_apps_sends_go_again_per_page_when_the_token_is_refused
     // with its Retry-After; nothing is re-sent behind the gates' backs.
     fake.inject_error(ErrorRule::new(GraphErrorSpec::transient_2().header("Retry-After", "1")).path("/").times(1));
     let before = fake.calls_to("/messages").len();
-    let (first, a, b, c) = tokio::join!(
+    let (first, (a, b, c)) = tokio::join!(
         graph.send_message(APP_ID, &good, &bodies[5]),
-        graph.send_message(APP_ID, &good, &bodies[6]),
-        graph.send_message(APP_ID, &good, &bodies[7]),
-        graph.send_message(APP_ID, &good, &bodies[8]),
+        after_first_left(async {
+            tokio::join!(
+                graph.send_message(APP_ID, &good, &bodies[6]),
+                graph.send_message(APP_ID, &good, &bodies[7]),
+                graph.send_message(APP_ID, &good, &bodies[8]),
+            )
+        }),
     );
     assert!(first.is_ok());
     for failed in [a, b, c] {
@@ -168,11 +205,15 @@ async fn batches_hold_one_apps_sends_go_again_per_page_when_the_token_is_refused
     fake.register_page("3003", "tok-3003", "5678");
     let other_app = Secret::new("tok-3003");
     let batches_before = fake.batch_sizes().len();
-    let (first, a, b, c) = tokio::join!(
+    let (first, (a, b, c)) = tokio::join!(
         graph.send_message(APP_ID, &good, &bodies[0]),
-        graph.send_message(APP_ID, &good, &bodies[1]),
-        graph.send_message("5678", &other_app, &bodies[2]),
-        graph.send_message(APP_ID, &good, &bodies[3]),
+        after_first_left(async {
+            tokio::join!(
+                graph.send_message(APP_ID, &good, &bodies[1]),
+                graph.send_message("5678", &other_app, &bodies[2]),
+                graph.send_message(APP_ID, &good, &bodies[3]),
+            )
+        }),
     );
     for result in [first, a, b, c] {
         assert!(result.is_ok(), "{result:?}");

@@ -1,12 +1,15 @@
-//! Send API calls that share batch requests when the Graph API is busy.
+//! Send API calls that share batch requests.
 //!
-//! Group commit, for HTTP: while fewer than `max_in_flight` Send API
-//! requests are out, a send goes alone as a plain `POST me/messages`, so an
-//! idle host adds no latency and no batching. Sends that arrive while every
-//! slot is taken wait in the [`SendQueue`]; the next slot to free up takes
-//! up to [`MAX_BATCH`] of them (the Batch API's limit) in one `POST /` with
-//! a `batch` parameter (reference §4, "Batch API"): one request and one
-//! answer for all of them, with one `{code, headers, body}` per item.
+//! Group commit, for HTTP. Every send joins the [`SendQueue`]. A send that
+//! finds one of the `max_in_flight` request slots free takes it, and the
+//! slot's task first yields once, so that the other sends falling due in
+//! the same scheduler tick join the queue; then it takes up to
+//! [`MAX_BATCH`] queued sends (the Batch API's limit). One goes as a plain
+//! `POST me/messages`; several go as one `POST /` with a `batch` parameter
+//! (reference §4, "Batch API"): one request and one answer for all of them,
+//! with one `{code, headers, body}` per item. A lone send on an idle host
+//! waits one yield (microseconds), not a timer. While every slot is taken,
+//! sends wait, and the next slot to free up takes them.
 //!
 //! * **Tokens.** Each item carries its own Page's token, so the sends of
 //!   many Pages of one app share one request (a batch never mixes apps);
@@ -67,30 +70,27 @@ impl SendQueue {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Sends `body` for the Page of `token` (of `app`): alone if a request
-    /// slot is free, else in a batch a freed slot sends.
+    /// Sends `body` for the Page of `token` (of `app`), alone or in a batch
+    /// with the sends queued beside it.
     pub async fn send(graph: &GraphClient, app: &str, token: &Secret, body: &Value) -> Result<Value, GraphError> {
-        let waiting = {
+        let (reply, answer) = oneshot::channel();
+        let opens_slot = {
             let mut state = graph.sends.lock();
-            if state.in_flight < graph.sends.max_in_flight {
+            state.waiting.push_back(Waiting { app: app.to_string(), token: token.clone(), body: body.clone(), reply });
+            let free = state.in_flight < graph.sends.max_in_flight;
+            if free {
                 state.in_flight += 1;
-                None
-            } else {
-                let (reply, answer) = oneshot::channel();
-                state.waiting.push_back(Waiting { app: app.to_string(), token: token.clone(), body: body.clone(), reply });
-                Some(answer)
             }
+            free
         };
-        match waiting {
-            None => {
-                // Handed on when this future ends, even if it is dropped.
-                let _slot = Slot { graph };
-                graph.post(token, MESSAGES, body).await
-            }
-            Some(answer) => answer
-                .await
-                .unwrap_or_else(|_| Err(GraphError::Unavailable("the host stopped before this send's batch request left".into()))),
+        if opens_slot {
+            // Its own task: a caller that stops waiting must not cancel a
+            // request that may carry other callers' sends.
+            tokio::spawn(open_slot(graph.clone()));
         }
+        answer
+            .await
+            .unwrap_or_else(|_| Err(GraphError::Unavailable("the host stopped before this send's request left".into())))
     }
 
     /// The next batch for a freed slot: up to [`MAX_BATCH`] waiting sends of
@@ -135,7 +135,18 @@ impl Drop for Slot<'_> {
     }
 }
 
-/// Sends one batch on a handed-on slot, then hands the slot on again.
+/// A slot just taken by a send. It first lets the other tasks that are
+/// ready in this scheduler tick run, so sends that fall due together share
+/// one request even while slots are free; alone, a send waits one yield.
+async fn open_slot(graph: GraphClient) {
+    tokio::task::yield_now().await;
+    let batch = graph.sends.next_batch();
+    if !batch.is_empty() {
+        drain(graph, batch).await;
+    }
+}
+
+/// Sends one batch on a taken slot, then hands the slot on.
 async fn drain(graph: GraphClient, batch: Vec<Waiting>) {
     let _slot = Slot { graph: &graph };
     send_batch(&graph, batch).await;
