@@ -186,8 +186,10 @@ async fn an_auth_error_opens_the_page_circuit_and_other_pages_go_on() {
     for mid in [":m2", ":m3"] {
         assert!(error_of(mid).contains("send failed: page-circuit-open"), "{letters:?}");
     }
+    // m1 and m9 fell due together, so they may have shared a batch request
+    // that the fake refused for tok-1001 (then only m9 went again).
     let page_calls = host.fake.calls().into_iter().filter(|c| c.access_token.as_deref() == Some("tok-1001")).count();
-    assert_eq!(page_calls, 1, "only the call that got the 190 reached the Graph API");
+    assert_eq!(page_calls + host.fake.refused_batches(), 1, "only the request that got the 190 reached the Graph API");
     host.stop().await;
 }
 
