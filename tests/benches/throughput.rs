@@ -18,8 +18,8 @@
 //! with an empty plugin chain (the durable webhook path alone: events are
 //! stored, acknowledged, dispatched and marked complete, nothing is sent),
 //! `SWITCHBOARD_BIN` for another build of the host, `SEND_REQUESTS` for the
-//! host's `graph.max_send_requests` (32; sends beyond it share Batch API
-//! requests, so a large value turns batching off).
+//! host's `graph.max_send_requests` (32): Send API requests in flight; sends
+//! due together share Batch API requests whatever its value.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

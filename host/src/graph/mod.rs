@@ -7,7 +7,7 @@
 //! one attempt per call: what to do about a failure ([`classify`]) is the
 //! business of [`crate::page_gate`], which retries, paces and trips circuits.
 //! Send API calls go through [`GraphClient::send_message`], which shares
-//! batch requests between them when many are out at once ([`batch`]).
+//! batch requests between sends due together ([`batch`]).
 
 mod batch;
 mod classify;
@@ -71,8 +71,8 @@ pub struct GraphClient {
 }
 
 impl GraphClient {
-    /// `max_send_requests`: Send API requests kept in flight at once before
-    /// further sends wait to share a batch request (at least 1).
+    /// `max_send_requests`: Send API requests kept in flight at once; while
+    /// all are out, further sends wait to share a batch request (at least 1).
     pub fn new(base_url: &str, timeout: Duration, max_send_requests: usize) -> anyhow::Result<Self> {
         let http = reqwest::Client::builder()
             .timeout(timeout)
