@@ -218,12 +218,13 @@ impl PluginRuntime {
             .max_memory_size(limits.memory_bytes())
             // A fresh instance per event makes slot reset a hot path.
             // `madvise` decommits cost TLB shootdowns on every core, so the
-            // low 512 KiB of a memory stay resident and are reset in place;
-            // PAGEMAP_SCAN (Linux ≥ 6.7) finds the pages the event dirtied,
-            // so only those are zeroed, not the whole 512 KiB.
+            // low part of a memory stays resident and is reset in place.
+            // With PAGEMAP_SCAN (Linux ≥ 6.7) only the pages the event
+            // dirtied are zeroed, so more can stay resident; without it the
+            // whole resident part is zeroed every time.
             .decommit_batch_size(64)
             .table_keep_resident(1 << 16)
-            .linear_memory_keep_resident(512 << 10)
+            .linear_memory_keep_resident(if PoolingAllocationConfig::is_pagemap_scan_available() { 512 << 10 } else { 256 << 10 })
             .pagemap_scan(wasmtime::Enabled::Auto);
         let mut config = Config::new();
         config
