@@ -7,9 +7,10 @@
 //! [`MAX_BATCH`] queued sends (the Batch API's limit). One goes as a plain
 //! `POST me/messages`; several go as one `POST /` with a `batch` parameter
 //! (reference §4, "Batch API"): one request and one answer for all of them,
-//! with one `{code, headers, body}` per item. A lone send on an idle host
-//! waits one yield (microseconds), not a timer. While every slot is taken,
-//! sends wait, and the next slot to free up takes them.
+//! with one `{code, headers, body}` per item. A lone send waits one yield,
+//! until the tasks already ready to run have had their turn (microseconds
+//! on an idle host), never a timer. While every slot is taken, sends wait,
+//! and the next slot to free up takes them.
 //!
 //! * **Tokens.** Each item carries its own Page's token, so the sends of
 //!   many Pages of one app share one request (a batch never mixes apps);
@@ -90,10 +91,10 @@ impl SendQueue {
         }
         answer
             .await
-            .unwrap_or_else(|_| Err(GraphError::Unavailable("the host stopped before this send's request left".into())))
+            .unwrap_or_else(|_| Err(GraphError::Unavailable("the host stopped while this send was queued or out; it may or may not have been sent".into())))
     }
 
-    /// The next batch for a freed slot: up to [`MAX_BATCH`] waiting sends of
+    /// The next batch for a slot just taken or freed: up to [`MAX_BATCH`] waiting sends of
     /// the first one's app, whose callers still wait; the others keep their
     /// place. Empty means the slot is released.
     fn next_batch(&self) -> Vec<Waiting> {
@@ -154,9 +155,17 @@ async fn drain(graph: GraphClient, batch: Vec<Waiting>) {
 
 async fn send_batch(graph: &GraphClient, mut items: Vec<Waiting>) {
     if items.len() == 1 {
-        if let Some(item) = items.pop() {
-            let result = graph.post(&item.token, MESSAGES, &item.body).await;
-            let _ = item.reply.send(result);
+        if let Some(mut item) = items.pop() {
+            // Alone, the request is its caller's, as a direct call would be:
+            // if the caller stops waiting (its plugin timed out), the request
+            // is dropped, not left out while the Page gate frees the
+            // person's turn for their next send.
+            tokio::select! {
+                result = graph.post(&item.token, MESSAGES, &item.body) => {
+                    let _ = item.reply.send(result);
+                }
+                () = item.reply.closed() => {}
+            }
         }
         return;
     }

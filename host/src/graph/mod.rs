@@ -71,8 +71,9 @@ pub struct GraphClient {
 }
 
 impl GraphClient {
-    /// `max_send_requests`: Send API requests kept in flight at once; while
-    /// all are out, further sends wait to share a batch request (at least 1).
+    /// `max_send_requests`: Send API requests kept in flight at once (at
+    /// least 1). Sends due together share a batch request, and while all
+    /// are out, further sends wait to share the next one.
     pub fn new(base_url: &str, timeout: Duration, max_send_requests: usize) -> anyhow::Result<Self> {
         let http = reqwest::Client::builder()
             .timeout(timeout)
