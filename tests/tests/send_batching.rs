@@ -116,10 +116,11 @@ fn text(psid: &str) -> Value {
     json!({"recipient":{"id":psid},"messaging_type":"RESPONSE","message":{"text":"hi"}})
 }
 
-/// Lets a send already started take the one request slot (the fake
-/// answers after 200 ms) before the next sends fall due.
-async fn after_first_left<T>(sends: impl std::future::Future<Output = T>) -> T {
-    tokio::time::sleep(Duration::from_millis(50)).await;
+/// Runs `sends` once the fake has received its `n`-th request: the send
+/// started first holds the one request slot (the fake answers it after
+/// 200 ms), so these fall due while it is out.
+async fn once_request_arrived<T>(fake: &FakeGraph, n: usize, sends: impl std::future::Future<Output = T>) -> T {
+    assert!(fake.wait_for_requests(n, Duration::from_secs(5)).await, "the first send reached the fake");
     sends.await
 }
 
@@ -159,7 +160,7 @@ async fn batches_hold_one_apps_sends_go_again_per_page_when_the_token_is_refused
     // order, so the revoked token heads the batch.
     let (first, (u1, u2, u3, u4)) = tokio::join!(
         graph.send_message(APP_ID, &good, &bodies[0]),
-        after_first_left(async {
+        once_request_arrived(&fake, fake.requests_arrived() + 1, async {
             tokio::join!(
                 graph.send_message(APP_ID, &bad, &bodies[1]),
                 graph.send_message(APP_ID, &good, &bodies[2]),
@@ -183,7 +184,7 @@ async fn batches_hold_one_apps_sends_go_again_per_page_when_the_token_is_refused
     let before = fake.calls_to("/messages").len();
     let (first, (a, b, c)) = tokio::join!(
         graph.send_message(APP_ID, &good, &bodies[5]),
-        after_first_left(async {
+        once_request_arrived(&fake, fake.requests_arrived() + 1, async {
             tokio::join!(
                 graph.send_message(APP_ID, &good, &bodies[6]),
                 graph.send_message(APP_ID, &good, &bodies[7]),
@@ -207,7 +208,7 @@ async fn batches_hold_one_apps_sends_go_again_per_page_when_the_token_is_refused
     let batches_before = fake.batch_sizes().len();
     let (first, (a, b, c)) = tokio::join!(
         graph.send_message(APP_ID, &good, &bodies[0]),
-        after_first_left(async {
+        once_request_arrived(&fake, fake.requests_arrived() + 1, async {
             tokio::join!(
                 graph.send_message(APP_ID, &good, &bodies[1]),
                 graph.send_message("5678", &other_app, &bodies[2]),
@@ -219,4 +220,5 @@ async fn batches_hold_one_apps_sends_go_again_per_page_when_the_token_is_refused
         assert!(result.is_ok(), "{result:?}");
     }
     assert_eq!(fake.batch_sizes()[batches_before..], [2], "app 1234's queued sends shared a batch; app 5678's went alone");
+    assert_eq!(fake.max_requests_out(), 1, "with one request slot, the sends due meanwhile waited for it");
 }

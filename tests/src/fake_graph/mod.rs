@@ -70,6 +70,11 @@ struct State {
     refused_batches: usize,
     /// The next this many batch items are answered `null`, not run.
     unanswered_batch_items: usize,
+    /// Requests received (plain or batch), counted on arrival.
+    requests_arrived: usize,
+    /// Requests being answered now, and the most at once.
+    requests_out: usize,
+    max_requests_out: usize,
     rules: Vec<ErrorRule>,
     delay: Duration,
     delays_for: Vec<(String, Duration)>,
@@ -247,6 +252,43 @@ impl FakeGraph {
         self.lock().sent_messages
     }
 
+    /// Requests received so far (plain calls and batch requests), counted
+    /// on arrival, before any delay.
+    pub fn requests_arrived(&self) -> usize {
+        self.lock().requests_arrived
+    }
+
+    /// The most requests the fake was answering at once.
+    pub fn max_requests_out(&self) -> usize {
+        self.lock().max_requests_out
+    }
+
+    /// Waits until `n` requests have arrived (see [`Self::requests_arrived`]);
+    /// false if `timeout` passed first.
+    pub async fn wait_for_requests(&self, n: usize, timeout: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let notified = self.recorded.notified();
+            if self.requests_arrived() >= n {
+                return true;
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                return self.requests_arrived() >= n;
+            }
+        }
+    }
+
+    /// Counts a request from its arrival until the guard drops.
+    fn request_arrived(&self) -> RequestOut<'_> {
+        let mut s = self.lock();
+        s.requests_arrived += 1;
+        s.requests_out += 1;
+        s.max_requests_out = s.max_requests_out.max(s.requests_out);
+        drop(s);
+        self.recorded.notify_waiters();
+        RequestOut(self)
+    }
+
     /// Waits until `n` calls to paths ending with `suffix` were recorded.
     pub async fn wait_for_calls(&self, suffix: &str, n: usize, timeout: Duration) -> Vec<RecordedCall> {
         let deadline = tokio::time::Instant::now() + timeout;
@@ -281,5 +323,14 @@ impl FakeGraph {
         s.calls.push(call);
         drop(s);
         self.recorded.notify_waiters();
+    }
+}
+
+/// A request the fake is answering; see [`FakeGraph::max_requests_out`].
+struct RequestOut<'a>(&'a FakeGraph);
+
+impl Drop for RequestOut<'_> {
+    fn drop(&mut self) {
+        self.0.lock().requests_out -= 1;
     }
 }

@@ -59,6 +59,7 @@ pub(super) fn delay_for(fake: &FakeGraph, path: &str) -> Duration {
 
 async fn graph(State(fake): State<FakeGraph>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
     let at = Instant::now();
+    let _out = fake.request_arrived();
     // Strip the version segment: /v23.0/me/messages → /me/messages.
     let full = uri.path();
     let path = match full.strip_prefix("/v") {
