@@ -94,9 +94,9 @@ impl SendQueue {
             .unwrap_or_else(|_| Err(GraphError::Unavailable("the host stopped while this send was queued or out; it may or may not have been sent".into())))
     }
 
-    /// The next batch for a slot just taken or freed: up to [`MAX_BATCH`] waiting sends of
-    /// the first one's app, whose callers still wait; the others keep their
-    /// place. Empty means the slot is released.
+    /// The next batch for a slot just taken or freed: up to [`MAX_BATCH`]
+    /// waiting sends of the first one's app, whose callers still wait; the
+    /// others keep their place. Empty means the slot is released.
     fn next_batch(&self) -> Vec<Waiting> {
         let mut state = self.lock();
         let mut batch: Vec<Waiting> = Vec::new();

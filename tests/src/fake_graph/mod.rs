@@ -106,7 +106,8 @@ impl State {
 pub struct FakeGraph {
     addr: SocketAddr,
     state: Arc<Mutex<State>>,
-    recorded: Arc<Notify>,
+    /// Woken when a request arrives or a call is recorded.
+    changed: Arc<Notify>,
 }
 
 impl FakeGraph {
@@ -120,7 +121,7 @@ impl FakeGraph {
         let fake = FakeGraph {
             addr: listener.local_addr()?,
             state: Arc::new(Mutex::new(State::default())),
-            recorded: Arc::new(Notify::new()),
+            changed: Arc::new(Notify::new()),
         };
         let app = routes::router(fake.clone());
         tokio::spawn(async move {
@@ -266,14 +267,20 @@ impl FakeGraph {
     /// Waits until `n` requests have arrived (see [`Self::requests_arrived`]);
     /// false if `timeout` passed first.
     pub async fn wait_for_requests(&self, n: usize, timeout: Duration) -> bool {
+        self.wait_until(timeout, || self.requests_arrived() >= n).await
+    }
+
+    /// Waits until `done` holds, checking again at each arrival and each
+    /// recorded call; false if `timeout` passed first.
+    async fn wait_until(&self, timeout: Duration, done: impl Fn() -> bool) -> bool {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
-            let notified = self.recorded.notified();
-            if self.requests_arrived() >= n {
+            let changed = self.changed.notified();
+            if done() {
                 return true;
             }
-            if tokio::time::timeout_at(deadline, notified).await.is_err() {
-                return self.requests_arrived() >= n;
+            if tokio::time::timeout_at(deadline, changed).await.is_err() {
+                return done();
             }
         }
     }
@@ -285,23 +292,14 @@ impl FakeGraph {
         s.requests_out += 1;
         s.max_requests_out = s.max_requests_out.max(s.requests_out);
         drop(s);
-        self.recorded.notify_waiters();
+        self.changed.notify_waiters();
         RequestOut(self)
     }
 
     /// Waits until `n` calls to paths ending with `suffix` were recorded.
     pub async fn wait_for_calls(&self, suffix: &str, n: usize, timeout: Duration) -> Vec<RecordedCall> {
-        let deadline = tokio::time::Instant::now() + timeout;
-        loop {
-            let notified = self.recorded.notified();
-            let calls = self.calls_to(suffix);
-            if calls.len() >= n {
-                return calls;
-            }
-            if tokio::time::timeout_at(deadline, notified).await.is_err() {
-                return self.calls_to(suffix);
-            }
-        }
+        self.wait_until(timeout, || self.calls_to(suffix).len() >= n).await;
+        self.calls_to(suffix)
     }
 
     pub fn reset(&self) {
@@ -322,7 +320,7 @@ impl FakeGraph {
         s.sent_messages += usize::from(call.is_sent_message());
         s.calls.push(call);
         drop(s);
-        self.recorded.notify_waiters();
+        self.changed.notify_waiters();
     }
 }
 
