@@ -35,7 +35,7 @@ use crate::plugin_health::Admission;
 use crate::registry::{PageRoute, PluginRegistry};
 use crate::runtime::bindings::exports::switchboard::plugin::handler::Verdict;
 use crate::runtime::{PluginFailure, PluginRuntime};
-use crate::store::{Store, WriteOp};
+use crate::store::{InboxSeq, Store, WriteOp};
 
 /// The queue is full, or the host is shutting down: try again later.
 #[derive(Debug, thiserror::Error)]
@@ -46,6 +46,8 @@ pub struct Busy(&'static str);
 #[derive(Debug)]
 pub struct QueuedEvent {
     pub event: InboundEvent,
+    /// Where the inbox keeps it.
+    pub seq: InboxSeq,
     /// Tries already made (from the store, after a restart).
     pub attempts: u32,
     /// The event may have been (partly) handled before: consult the outbox.
@@ -193,14 +195,14 @@ impl Dispatcher {
     /// Handles one event to the end: complete, or dead letter.
     async fn handle(&self, queued: &QueuedEvent) {
         let event = &queued.event;
-        let (page_id, event_id) = (event.page_id.clone(), event.id.clone());
+        let (page_id, event_id, seq) = (&event.page_id, &event.id, queued.seq);
         let mut attempts = queued.attempts;
         let mut replay = queued.replay;
         let store = &self.inner.store;
         loop {
-            let outbox = EventOutbox::new(store.clone(), &page_id, &event_id, replay);
+            let outbox = EventOutbox::new(store.clone(), page_id, event_id, replay);
             let Err(failure) = self.run_chain(event, &outbox).await else {
-                let complete = WriteOp::Complete { page_id, event_id };
+                let complete = WriteOp::Complete { seq };
                 if outbox.settle_by_completion() {
                     // The completion stands for the sends' records: durable
                     // before this conversation's next event may send.
@@ -220,17 +222,17 @@ impl Dispatcher {
             if attempts >= self.inner.retry.max_attempts {
                 tracing::error!(page = %page_id, event = %event_id, attempts, %error,
                     "event failed for good; moved to the dead letters (`switchboard dlq list`)");
-                store.write_later(WriteOp::DeadLetter { page_id, event_id, attempts, error });
+                store.write_later(WriteOp::DeadLetter { seq, attempts, error });
                 return;
             }
             if !self.inner.accepting.load(Ordering::Acquire) {
                 // Shutting down: leave it pending in the store for the next run.
-                store.write_later(WriteOp::Retry { page_id, event_id, attempts, error });
+                store.write_later(WriteOp::Retry { seq, attempts, error });
                 return;
             }
             let wait = self.inner.retry.backoff(attempts);
             tracing::warn!(page = %page_id, event = %event_id, attempts, ?wait, %error, "event failed; will retry");
-            store.write_later(WriteOp::Retry { page_id: page_id.clone(), event_id: event_id.clone(), attempts, error });
+            store.write_later(WriteOp::Retry { seq, attempts, error });
             tokio::time::sleep(wait).await;
             replay = true;
         }

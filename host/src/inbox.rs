@@ -36,14 +36,14 @@ impl Inbox {
     pub async fn accept(&self, events: Vec<InboundEvent>) -> Result<Vec<bool>, Refused> {
         self.dispatcher.has_room(events.len())?;
         let appended = self.store.append(events).await.map_err(Refused::Store)?;
-        let fresh = appended.iter().map(|(_, fresh)| *fresh).collect();
+        let fresh = appended.iter().map(|(_, seq)| seq.is_some()).collect();
         let queued = appended
             .into_iter()
-            .filter_map(|(event, fresh)| {
-                if !fresh {
+            .filter_map(|(event, seq)| {
+                if seq.is_none() {
                     tracing::debug!(page = %event.page_id, event = %event.id, "redelivered event ignored");
                 }
-                fresh.then_some(QueuedEvent { event, attempts: 0, replay: false })
+                Some(QueuedEvent { event, seq: seq?, attempts: 0, replay: false })
             })
             .collect();
         self.dispatcher.submit(queued);

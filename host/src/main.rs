@@ -205,7 +205,7 @@ async fn plugins(path: PathBuf, json: bool) -> anyhow::Result<()> {
 
 async fn dlq(path: PathBuf, action: DlqAction) -> anyhow::Result<()> {
     let config = Config::load(&path)?;
-    let store = switchboard::store::Store::open_sqlite(&config.store.path)?;
+    let store = switchboard::store::Store::open_sqlite(&config.store.path, config.store.commit_delay())?;
     match action {
         DlqAction::List { limit } => {
             let letters = store.read(move |b| b.dead_letters(limit)).await?;

@@ -46,7 +46,7 @@ pub struct Server {
 
 impl Server {
     pub async fn build(config: Config) -> anyhow::Result<Server> {
-        let store = Store::open_sqlite(&config.store.path)?;
+        let store = Store::open_sqlite(&config.store.path, config.store.commit_delay())?;
         // Pool slots fit the largest memory any plugin may get.
         let pool_limits = PluginLimits { memory_mib: config.largest_memory_mib(), ..config.limits.clone() };
         let runtime = PluginRuntime::new(pool_limits)?.with_compile_cache(&config.store.path.join("compiled"))?;
@@ -86,7 +86,7 @@ impl Server {
         if !pending.is_empty() {
             tracing::info!(events = pending.len(), "resuming events a previous run left unfinished");
         }
-        dispatcher.submit(pending.into_iter().map(|p| QueuedEvent { event: p.event, attempts: p.attempts, replay: true }).collect());
+        dispatcher.submit(pending.into_iter().map(|p| QueuedEvent { event: p.event, seq: p.seq, attempts: p.attempts, replay: true }).collect());
         spawn_maintenance(store.clone(), dispatcher.clone(), Duration::from_secs(config.store.retention_hours * 3600));
         {
             // Off the start path: a slow or failing Graph API must not keep
@@ -141,7 +141,7 @@ fn spawn_maintenance(store: Store, dispatcher: Dispatcher, retention: Duration) 
             match store.read(|b| b.take_requeued()).await {
                 Ok(events) if !events.is_empty() => {
                     tracing::info!(events = events.len(), "dead letters requeued by an operator");
-                    dispatcher.submit(events.into_iter().map(|p| QueuedEvent { event: p.event, attempts: 0, replay: true }).collect());
+                    dispatcher.submit(events.into_iter().map(|p| QueuedEvent { event: p.event, seq: p.seq, attempts: 0, replay: true }).collect());
                 }
                 Ok(_) => {}
                 Err(e) => tracing::error!(error = %e, "could not check for requeued dead letters"),

@@ -168,11 +168,21 @@ pub struct StoreConfig {
     pub path: PathBuf,
     /// Finished events (and so their de-duplication keys) are kept this long.
     pub retention_hours: u64,
+    /// Under concurrent writes, how long the writer waits for more of them
+    /// to share a commit (0: commit at once). Adds at most this much to an
+    /// acknowledgement.
+    pub commit_delay_us: u64,
+}
+
+impl StoreConfig {
+    pub fn commit_delay(&self) -> std::time::Duration {
+        std::time::Duration::from_micros(self.commit_delay_us)
+    }
 }
 
 impl Default for StoreConfig {
     fn default() -> Self {
-        StoreConfig { path: PathBuf::from("data"), retention_hours: 24 }
+        StoreConfig { path: PathBuf::from("data"), retention_hours: 24, commit_delay_us: 300 }
     }
 }
 
@@ -435,6 +445,12 @@ impl Config {
         }
         if self.store.path.is_relative() {
             self.store.path = self.base_dir.join(&self.store.path);
+        }
+        if self.store.commit_delay_us > 10_000 {
+            problems.push(format!(
+                "store.commit_delay_us = {} is over 10000 (10 ms): every acknowledgement under load can wait that long; a few hundred is enough",
+                self.store.commit_delay_us
+            ));
         }
         if self.dispatch.max_attempts == 0 {
             problems.push("dispatch.max_attempts must be at least 1".into());

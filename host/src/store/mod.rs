@@ -8,6 +8,14 @@
 //! transaction, so many concurrent webhooks share one fsync. A write's future
 //! resolves only once its transaction is durable.
 //!
+//! A transaction costs mostly per transaction, not per write: the fsync, and
+//! the WAL frames of the pages every write touches (the tables' and indexes'
+//! right edges). So, as PostgreSQL's `commit_delay` does, while writes keep
+//! arriving (the last group had more than one) the writer waits
+//! `store.commit_delay_us` before taking the next group, and fewer, larger
+//! transactions leave the CPU to the rest of the host. A write that comes
+//! alone is committed at once.
+//!
 //! The engine sits behind the narrow [`Backend`] trait (one batch of writes
 //! per transaction, plus a handful of reads), so a PostgreSQL backend for
 //! several hosts can follow; [`sqlite::SqliteBackend`] (WAL,
@@ -16,8 +24,9 @@
 //! Invariants:
 //! * An event is acknowledged to Messenger only after `append` returned, so
 //!   an acknowledged event is on disk.
-//! * `(page_id, event_id)` is unique: a redelivery within the retention
-//!   window is recognised and not handled again.
+//! * An event is stored once: a redelivery within the retention window
+//!   (the same Page, event id and timestamp; business events: the same
+//!   Page and id) is recognised and not handled again.
 //! * An event leaves the pending state only through `complete` or
 //!   `dead_letter`, written after its outbox rows (one FIFO writer).
 
@@ -25,6 +34,7 @@ pub mod sqlite;
 
 use std::sync::mpsc;
 use std::thread;
+use std::time::Duration;
 
 use tokio::sync::oneshot;
 
@@ -38,11 +48,11 @@ pub enum WriteOp {
     /// Shared, so the caller gets the events back without a copy.
     Append(std::sync::Arc<Vec<InboundEvent>>),
     /// The event was handled by its whole chain.
-    Complete { page_id: String, event_id: String },
+    Complete { seq: InboxSeq },
     /// The event failed and will be tried again.
-    Retry { page_id: String, event_id: String, attempts: u32, error: String },
+    Retry { seq: InboxSeq, attempts: u32, error: String },
     /// The event failed for good.
-    DeadLetter { page_id: String, event_id: String, attempts: u32, error: String },
+    DeadLetter { seq: InboxSeq, attempts: u32, error: String },
     /// A send of this event succeeded; `slot` identifies it within the event.
     OutboxSent { page_id: String, event_id: String, slot: String, response: String },
     /// Delete finished events and outbox rows older than `before_ms`.
@@ -60,6 +70,12 @@ pub enum WriteOp {
     /// A plugin's key-value write; the result is a [`WriteResult::Kv`].
     Kv(KvWrite),
 }
+
+/// Where the inbox keeps an event: its arrival number, given by `Append`.
+/// Completions, retries and dead letters name the event by it, which costs
+/// the store no index lookup.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct InboxSeq(pub i64);
 
 /// A write to one key of a plugin's namespace (Page, plugin name).
 #[derive(Debug, Clone)]
@@ -110,8 +126,9 @@ pub enum TokenQuery {
 /// What a write produced.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum WriteResult {
-    /// For `Append`: one flag per event, true if it was new.
-    Appended(Vec<bool>),
+    /// For `Append`: per event, where it was stored if it was new (`None`:
+    /// a redelivery of a stored event).
+    Appended(Vec<Option<InboxSeq>>),
     /// For `Prune`: rows deleted.
     Pruned(usize),
     Kv(KvOutcome),
@@ -122,6 +139,7 @@ pub enum WriteResult {
 #[derive(Debug, Clone)]
 pub struct PendingEvent {
     pub event: InboundEvent,
+    pub seq: InboxSeq,
     pub attempts: u32,
 }
 
@@ -182,12 +200,20 @@ const MAX_GROUP: usize = 4096;
 
 impl Store {
     /// Starts the writer thread over `writer`; `reader` serves reads.
-    pub fn new(mut writer: Box<dyn Backend>, reader: Box<dyn Backend>) -> anyhow::Result<Store> {
+    /// `commit_delay`: while writes keep arriving, how long the writer waits
+    /// before taking the next group (see the module doc).
+    pub fn new(mut writer: Box<dyn Backend>, reader: Box<dyn Backend>, commit_delay: Duration) -> anyhow::Result<Store> {
         let (tx, rx) = mpsc::channel::<Request>();
         thread::Builder::new().name("store-writer".into()).spawn(move || {
             // Block for the first request, then take everything else already
             // queued: that is the group.
+            // Whether the last group had company: writes are arriving
+            // concurrently, so waiting lets more of them share a commit.
+            let mut busy = false;
             while let Ok(first) = rx.recv() {
+                if busy && !commit_delay.is_zero() {
+                    thread::sleep(commit_delay);
+                }
                 let mut group = vec![first];
                 while group.len() < MAX_GROUP {
                     match rx.try_recv() {
@@ -195,6 +221,7 @@ impl Store {
                         Err(_) => break,
                     }
                 }
+                busy = group.len() > 1;
                 let (ops, replies): (Vec<WriteOp>, Vec<_>) = group.into_iter().unzip();
                 let written = writer.write_batch(&ops);
                 let writes = ops.len();
@@ -220,9 +247,9 @@ impl Store {
     }
 
     /// Opens the embedded SQLite store in `dir`.
-    pub fn open_sqlite(dir: &std::path::Path) -> anyhow::Result<Store> {
+    pub fn open_sqlite(dir: &std::path::Path, commit_delay: Duration) -> anyhow::Result<Store> {
         let (writer, reader) = sqlite::SqliteBackend::open_pair(dir)?;
-        Store::new(Box::new(writer), Box::new(reader))
+        Store::new(Box::new(writer), Box::new(reader), commit_delay)
     }
 
     /// Queues a write and waits until it is durable.
@@ -240,11 +267,12 @@ impl Store {
         }
     }
 
-    /// Appends events durably; returns them, each with whether it was new.
-    pub async fn append(&self, events: Vec<InboundEvent>) -> anyhow::Result<Vec<(InboundEvent, bool)>> {
+    /// Appends events durably; returns them, each with where it was stored
+    /// if it was new.
+    pub async fn append(&self, events: Vec<InboundEvent>) -> anyhow::Result<Vec<(InboundEvent, Option<InboxSeq>)>> {
         let events = std::sync::Arc::new(events);
         let flags = match self.write(WriteOp::Append(events.clone())).await? {
-            WriteResult::Appended(flags) => flags,
+            WriteResult::Appended(stored) => stored,
             other => return Err(anyhow::anyhow!("unexpected store answer to an append: {other:?}")),
         };
         let events = std::sync::Arc::try_unwrap(events).unwrap_or_else(|shared| (*shared).clone());

@@ -375,7 +375,7 @@ pub const HOUR_MS: u64 = 3_600_000;
 impl TestHost {
     /// Waits until the host's store holds `n` dead letters; returns them.
     pub async fn wait_dead_letters(&self, n: usize) -> Vec<switchboard::store::DeadLetter> {
-        let store = switchboard::store::Store::open_sqlite(self.data.path()).expect("store opens");
+        let store = switchboard::store::Store::open_sqlite(self.data.path(), std::time::Duration::ZERO).expect("store opens");
         let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
         loop {
             let letters = store.read(|b| b.dead_letters(1000)).await.expect("dead letters read");

@@ -2,9 +2,10 @@
 //! committed transaction survives `kill -9` and power loss.
 //!
 //! Tables:
-//! * `inbox`: one row per accepted event, unique on `(page_id, event_id)`;
-//!   `state` is 0 pending, 1 complete, 2 dead letter, 3 dead letter marked
-//!   for retry.
+//! * `inbox`: one row per accepted event, unique on `(timestamp, page_id,
+//!   event_id)` (business events: on `(page_id, event_id)`), and found again
+//!   by its `seq`; `state` is 0 pending, 1 complete, 2 dead letter, 3 dead
+//!   letter marked for retry.
 //! * `outbox`: one row per successful send, keyed by the event and the
 //!   send's slot within it.
 //! * `conversations`, `page_state`, `notification_tokens`: see
@@ -20,19 +21,30 @@ use rusqlite::{params, Connection, OptionalExtension};
 mod conversations;
 mod kv;
 
-use super::{Backend, DeadLetter, PendingEvent, TokenQuery, WriteOp, WriteResult};
+use super::{Backend, DeadLetter, InboxSeq, PendingEvent, TokenQuery, WriteOp, WriteResult};
 use crate::conversation::NotificationToken;
 use crate::envelope;
 
+// Event states. Queries spell them out as literals where they filter on
+// them: SQLite uses a partial index only when the query's WHERE repeats the
+// index's own condition, which a bound parameter never does.
 const PENDING: i64 = 0;
 const COMPLETE: i64 = 1;
 const DEAD: i64 = 2;
 const REQUEUED: i64 = 3;
 
+/// The writer connection's page cache, in KiB (as SQLite's negative
+/// `cache_size`).
+const WRITER_CACHE_KIB: i64 = -64 * 1024;
+
+/// The inbox's layout; `PRAGMA user_version` says which one a file has.
+const INBOX_VERSION: i64 = 2;
+
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS inbox (
-    -- Arrival order. A plain rowid: only finished rows are ever deleted,
-    -- so new rows still sort after every pending one.
+    -- Arrival order, and the handle the host completes an event by. A plain
+    -- rowid: only finished rows are ever deleted, so new rows still sort
+    -- after every pending one.
     seq INTEGER PRIMARY KEY,
     page_id TEXT NOT NULL,
     event_id TEXT NOT NULL,
@@ -45,11 +57,21 @@ CREATE TABLE IF NOT EXISTS inbox (
     state INTEGER NOT NULL DEFAULT 0,
     attempts INTEGER NOT NULL DEFAULT 0,
     last_error TEXT,
-    finished_ms INTEGER,
-    UNIQUE (page_id, event_id)
+    finished_ms INTEGER
 );
-CREATE INDEX IF NOT EXISTS inbox_unfinished ON inbox (state) WHERE state IN (0, 3);
+-- De-duplication. A redelivery is the same event, its timestamp included,
+-- so the key leads with the timestamp: new keys land at the right edge of
+-- the index instead of on a random page each (a Page's mids are random).
+CREATE UNIQUE INDEX IF NOT EXISTS inbox_dedup ON inbox (timestamp, page_id, event_id);
+-- Business events are stamped when they arrive, so a retried
+-- Idempotency-Key has a new timestamp: they are unique by id alone.
+CREATE UNIQUE INDEX IF NOT EXISTS inbox_business ON inbox (page_id, event_id) WHERE kind = 'business';
+-- What a start resumes, what `dlq retry` hands back, what pruning deletes.
+CREATE INDEX IF NOT EXISTS inbox_pending ON inbox (seq) WHERE state = 0;
+CREATE INDEX IF NOT EXISTS inbox_requeued ON inbox (seq) WHERE state = 3;
 CREATE INDEX IF NOT EXISTS inbox_finished ON inbox (finished_ms) WHERE state = 1;
+-- `switchboard dlq` finds dead letters by Page and event id.
+CREATE INDEX IF NOT EXISTS inbox_dead ON inbox (page_id, event_id) WHERE state IN (2, 3);
 CREATE TABLE IF NOT EXISTS outbox (
     page_id TEXT NOT NULL,
     event_id TEXT NOT NULL,
@@ -59,6 +81,34 @@ CREATE TABLE IF NOT EXISTS outbox (
     PRIMARY KEY (page_id, event_id, slot)
 ) WITHOUT ROWID;
 ";
+
+/// Rebuilds an inbox of version 1 (unique on `(page_id, event_id)` alone,
+/// events completed by that key) into the current layout, keeping every row
+/// and its `seq`. One transaction: a crash leaves the old file as it was.
+fn migrate_inbox(conn: &mut Connection) -> anyhow::Result<()> {
+    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    let has_inbox: bool =
+        conn.query_row("SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'inbox')", [], |r| r.get(0))?;
+    if version >= INBOX_VERSION || !has_inbox {
+        return Ok(());
+    }
+    tracing::info!("upgrading the store's inbox to layout {INBOX_VERSION}; this runs once");
+    let tx = conn.transaction()?;
+    tx.execute_batch(
+        "ALTER TABLE inbox RENAME TO inbox_v1;
+         DROP INDEX IF EXISTS inbox_unfinished;
+         DROP INDEX IF EXISTS inbox_finished;",
+    )?;
+    tx.execute_batch(SCHEMA)?;
+    tx.execute_batch(
+        "INSERT INTO inbox (seq, page_id, event_id, user_key, timestamp, standby, kind, raw, received_ms, state, attempts, last_error, finished_ms)
+         SELECT seq, page_id, event_id, user_key, timestamp, standby, kind, raw, received_ms, state, attempts, last_error, finished_ms
+         FROM inbox_v1 ORDER BY seq;
+         DROP TABLE inbox_v1;",
+    )?;
+    tx.commit()?;
+    Ok(())
+}
 
 pub struct SqliteBackend {
     conn: Connection,
@@ -81,8 +131,16 @@ impl SqliteBackend {
             conn.pragma_update(None, "synchronous", "FULL")?;
             Ok(SqliteBackend { conn })
         };
-        let writer = open()?;
+        let mut writer = open()?;
+        // The writer rewrites the same pages over and over (the right edges
+        // of the inbox's indexes, the recent rows being completed): with
+        // SQLite's default 2 MiB cache it read about two of them back from
+        // the file per event under load. Reads gain nothing from a large
+        // cache: every commit of the writer invalidates the reader's.
+        writer.conn.pragma_update(None, "cache_size", WRITER_CACHE_KIB)?;
+        migrate_inbox(&mut writer.conn).context("upgrading the store's inbox")?;
         writer.conn.execute_batch(SCHEMA).context("creating the store schema")?;
+        writer.conn.pragma_update(None, "user_version", INBOX_VERSION)?;
         writer.conn.execute_batch(conversations::SCHEMA).context("creating the store schema")?;
         writer.conn.execute_batch(kv::SCHEMA).context("creating the store schema")?;
         let reader = open()?;
@@ -97,29 +155,25 @@ impl SqliteBackend {
                     "INSERT OR IGNORE INTO inbox (page_id, event_id, user_key, timestamp, standby, kind, raw, received_ms)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
                 )?;
-                let mut fresh = Vec::with_capacity(events.len());
+                let mut stored = Vec::with_capacity(events.len());
                 for e in events.iter() {
                     let user = e.conversation().user;
                     let n = insert.execute(params![e.page_id, e.id, user, e.timestamp as i64, e.standby, e.kind, e.raw, now])?;
-                    fresh.push(n == 1);
+                    stored.push((n == 1).then(|| InboxSeq(tx.last_insert_rowid())));
                 }
-                WriteResult::Appended(fresh)
+                WriteResult::Appended(stored)
             }
-            WriteOp::Complete { page_id, event_id } => {
-                tx.prepare_cached("UPDATE inbox SET state = ?1, finished_ms = ?2 WHERE page_id = ?3 AND event_id = ?4")?
-                    .execute(params![COMPLETE, now, page_id, event_id])?;
+            WriteOp::Complete { seq } => {
+                tx.prepare_cached("UPDATE inbox SET state = ?1, finished_ms = ?2 WHERE seq = ?3")?.execute(params![COMPLETE, now, seq.0])?;
                 WriteResult::Done
             }
-            WriteOp::Retry { page_id, event_id, attempts, error } => {
-                tx.prepare_cached("UPDATE inbox SET attempts = ?1, last_error = ?2 WHERE page_id = ?3 AND event_id = ?4")?
-                    .execute(params![attempts, error, page_id, event_id])?;
+            WriteOp::Retry { seq, attempts, error } => {
+                tx.prepare_cached("UPDATE inbox SET attempts = ?1, last_error = ?2 WHERE seq = ?3")?.execute(params![attempts, error, seq.0])?;
                 WriteResult::Done
             }
-            WriteOp::DeadLetter { page_id, event_id, attempts, error } => {
-                tx.prepare_cached(
-                    "UPDATE inbox SET state = ?1, attempts = ?2, last_error = ?3, finished_ms = ?4 WHERE page_id = ?5 AND event_id = ?6",
-                )?
-                .execute(params![DEAD, attempts, error, now, page_id, event_id])?;
+            WriteOp::DeadLetter { seq, attempts, error } => {
+                tx.prepare_cached("UPDATE inbox SET state = ?1, attempts = ?2, last_error = ?3, finished_ms = ?4 WHERE seq = ?5")?
+                    .execute(params![DEAD, attempts, error, now, seq.0])?;
                 WriteResult::Done
             }
             WriteOp::OutboxSent { page_id, event_id, slot, response } => {
@@ -130,12 +184,8 @@ impl SqliteBackend {
                 WriteResult::Done
             }
             WriteOp::Prune { before_ms } => {
-                let outbox = tx.execute(
-                    "DELETE FROM outbox WHERE (page_id, event_id) IN
-                       (SELECT page_id, event_id FROM inbox WHERE state = ?1 AND finished_ms < ?2)",
-                    params![COMPLETE, before_ms],
-                )?;
-                let inbox = tx.execute("DELETE FROM inbox WHERE state = ?1 AND finished_ms < ?2", params![COMPLETE, before_ms])?;
+                let outbox = tx.execute(PRUNE_OUTBOX, params![before_ms])?;
+                let inbox = tx.execute(PRUNE_INBOX, params![before_ms])?;
                 let kv = kv::prune_expired(tx, now)?;
                 WriteResult::Pruned(outbox + inbox + kv)
             }
@@ -147,25 +197,34 @@ impl SqliteBackend {
     }
 }
 
-impl SqliteBackend {
-    fn select_events(&mut self, state: i64) -> anyhow::Result<Vec<PendingEvent>> {
-        select_events(&self.conn, state)
-    }
-}
+// The statements that filter the inbox by state, each served by a partial
+// index (a test checks the plans).
+const SELECT_PENDING: &str =
+    "SELECT page_id, standby, raw, attempts, seq FROM inbox WHERE state = 0 ORDER BY page_id, user_key, timestamp, seq";
+const SELECT_REQUEUED: &str =
+    "SELECT page_id, standby, raw, attempts, seq FROM inbox WHERE state = 3 ORDER BY page_id, user_key, timestamp, seq";
+const RESUME_REQUEUED: &str = "UPDATE inbox SET state = ?1, attempts = 0 WHERE state = 3";
+const PRUNE_OUTBOX: &str =
+    "DELETE FROM outbox WHERE (page_id, event_id) IN (SELECT page_id, event_id FROM inbox WHERE state = 1 AND finished_ms < ?1)";
+const PRUNE_INBOX: &str = "DELETE FROM inbox WHERE state = 1 AND finished_ms < ?1";
+const LIST_DEAD: &str = "SELECT page_id, event_id, kind, attempts, COALESCE(last_error, ''), COALESCE(finished_ms, 0), raw, state
+     FROM inbox WHERE state IN (2, 3) ORDER BY finished_ms DESC LIMIT ?1";
+// `state IN (2, 3)` lets the dead letters' index find the row.
+const REQUEUE_DEAD: &str = "UPDATE inbox SET state = ?1 WHERE page_id = ?2 AND event_id = ?3 AND state IN (2, 3) AND state = ?4";
+const DROP_DEAD: &str = "DELETE FROM inbox WHERE page_id = ?1 AND event_id = ?2 AND state IN (2, 3)";
 
-/// Events in `state`, in the order a conversation must see them.
-fn select_events(conn: &Connection, state: i64) -> anyhow::Result<Vec<PendingEvent>> {
-    let mut stmt = conn.prepare(
-        "SELECT page_id, standby, raw, attempts FROM inbox WHERE state = ?1 ORDER BY page_id, user_key, timestamp, seq",
-    )?;
-    let rows = stmt.query_map(params![state], |r| {
-        Ok((r.get::<_, String>(0)?, r.get::<_, bool>(1)?, r.get::<_, String>(2)?, r.get::<_, u32>(3)?))
+/// Events by `query` (pending, or marked for retry), in the order a
+/// conversation must see them.
+fn select_events(conn: &Connection, query: &str) -> anyhow::Result<Vec<PendingEvent>> {
+    let mut stmt = conn.prepare(query)?;
+    let rows = stmt.query_map([], |r| {
+        Ok((r.get::<_, String>(0)?, r.get::<_, bool>(1)?, r.get::<_, String>(2)?, r.get::<_, u32>(3)?, r.get::<_, i64>(4)?))
     })?;
     let mut out = Vec::new();
     for row in rows {
-        let (page_id, standby, raw, attempts) = row?;
+        let (page_id, standby, raw, attempts, seq) = row?;
         match envelope::parse_event(&page_id, standby, &raw) {
-            Ok(event) => out.push(PendingEvent { event, attempts }),
+            Ok(event) => out.push(PendingEvent { event, seq: InboxSeq(seq), attempts }),
             Err(e) => tracing::error!(page = %page_id, error = %e, "a stored event no longer parses; left in the store"),
         }
     }
@@ -184,13 +243,19 @@ impl Backend for SqliteBackend {
     }
 
     fn pending(&mut self) -> anyhow::Result<Vec<PendingEvent>> {
-        self.select_events(PENDING)
+        select_events(&self.conn, SELECT_PENDING)
     }
 
     fn take_requeued(&mut self) -> anyhow::Result<Vec<PendingEvent>> {
+        // Asked every few seconds: without a dead letter marked for retry it
+        // is one index probe, and no write that would contend with the
+        // writer thread for the database's write lock.
         let tx = self.conn.transaction()?;
-        let events = select_events(&tx, REQUEUED)?;
-        tx.execute("UPDATE inbox SET state = ?1, attempts = 0 WHERE state = ?2", params![PENDING, REQUEUED])?;
+        let events = select_events(&tx, SELECT_REQUEUED)?;
+        if events.is_empty() {
+            return Ok(events);
+        }
+        tx.execute(RESUME_REQUEUED, params![PENDING])?;
         tx.commit()?;
         Ok(events.into_iter().map(|p| PendingEvent { attempts: 0, ..p }).collect())
     }
@@ -205,11 +270,8 @@ impl Backend for SqliteBackend {
     }
 
     fn dead_letters(&mut self, limit: usize) -> anyhow::Result<Vec<DeadLetter>> {
-        let mut stmt = self.conn.prepare(
-            "SELECT page_id, event_id, kind, attempts, COALESCE(last_error, ''), COALESCE(finished_ms, 0), raw, state
-             FROM inbox WHERE state IN (?1, ?2) ORDER BY finished_ms DESC LIMIT ?3",
-        )?;
-        let rows = stmt.query_map(params![DEAD, REQUEUED, limit as i64], |r| {
+        let mut stmt = self.conn.prepare(LIST_DEAD)?;
+        let rows = stmt.query_map(params![limit as i64], |r| {
             Ok(DeadLetter {
                 page_id: r.get(0)?,
                 event_id: r.get(1)?,
@@ -225,18 +287,12 @@ impl Backend for SqliteBackend {
     }
 
     fn requeue_dead_letter(&mut self, page_id: &str, event_id: &str) -> anyhow::Result<bool> {
-        let n = self.conn.execute(
-            "UPDATE inbox SET state = ?1 WHERE page_id = ?2 AND event_id = ?3 AND state = ?4",
-            params![REQUEUED, page_id, event_id, DEAD],
-        )?;
+        let n = self.conn.execute(REQUEUE_DEAD, params![REQUEUED, page_id, event_id, DEAD])?;
         Ok(n == 1)
     }
 
     fn drop_dead_letter(&mut self, page_id: &str, event_id: &str) -> anyhow::Result<bool> {
-        let n = self.conn.execute(
-            "DELETE FROM inbox WHERE page_id = ?1 AND event_id = ?2 AND state IN (?3, ?4)",
-            params![page_id, event_id, DEAD, REQUEUED],
-        )?;
+        let n = self.conn.execute(DROP_DEAD, params![page_id, event_id])?;
         Ok(n == 1)
     }
 
@@ -265,7 +321,9 @@ impl Backend for SqliteBackend {
 mod tests {
     use super::*;
 
-    fn events(body: &str) -> Vec<crate::envelope::InboundEvent> {
+    use crate::envelope::InboundEvent;
+
+    fn events(body: &str) -> Vec<InboundEvent> {
         envelope::parse(body.as_bytes()).expect("valid").events
     }
 
@@ -279,17 +337,20 @@ mod tests {
         let (mut w, mut r) = SqliteBackend::open_pair(dir.path()).expect("opens");
         let batch = events(TWO);
         let appended = w.write_batch(&[WriteOp::Append(batch.clone().into()), WriteOp::Append(batch.into())]).expect("writes");
-        assert_eq!(appended, [WriteResult::Appended(vec![true, true]), WriteResult::Appended(vec![false, false])]);
+        assert_eq!(
+            appended,
+            [WriteResult::Appended(vec![Some(InboxSeq(1)), Some(InboxSeq(2))]), WriteResult::Appended(vec![None, None])]
+        );
 
         // Pending comes back in timestamp order within the conversation.
-        let pending: Vec<String> = r.pending().expect("reads").into_iter().map(|p| p.event.id).collect();
-        assert_eq!(pending, ["messaging:message:m1", "messaging:message:m2"]);
+        let pending: Vec<(String, InboxSeq)> = r.pending().expect("reads").into_iter().map(|p| (p.event.id, p.seq)).collect();
+        assert_eq!(pending, [("messaging:message:m1".to_string(), InboxSeq(2)), ("messaging:message:m2".to_string(), InboxSeq(1))]);
 
         let id = |m: &str| format!("messaging:message:{m}");
         w.write_batch(&[
             WriteOp::OutboxSent { page_id: "P".into(), event_id: id("m1"), slot: "0:0".into(), response: "{\"message_id\":\"x\"}".into() },
-            WriteOp::Complete { page_id: "P".into(), event_id: id("m1") },
-            WriteOp::DeadLetter { page_id: "P".into(), event_id: id("m2"), attempts: 3, error: "boom".into() },
+            WriteOp::Complete { seq: InboxSeq(2) },
+            WriteOp::DeadLetter { seq: InboxSeq(1), attempts: 3, error: "boom".into() },
         ])
         .expect("writes");
         assert_eq!(r.outbox_get("P", &id("m1"), "0:0").expect("reads").as_deref(), Some("{\"message_id\":\"x\"}"));
@@ -310,6 +371,71 @@ mod tests {
         assert_eq!(pruned, [WriteResult::Pruned(2)]);
         assert_eq!(r.outbox_get("P", &id("m1"), "0:0").expect("reads"), None);
         let again = w.write_batch(&[WriteOp::Append(events(TWO).into())]).expect("writes");
-        assert_eq!(again, [WriteResult::Appended(vec![false, true])], "m2 is still pending, m1 was pruned");
+        // (m1's seq is free again: no live handle can name a pruned row.)
+        assert_eq!(again, [WriteResult::Appended(vec![None, Some(InboxSeq(2))])], "m2 is still pending, m1 was pruned");
+    }
+
+    /// Every statement that filters by state finds its rows through an
+    /// index: none reads the whole inbox, which holds every event of the
+    /// retention window.
+    #[test]
+    fn state_queries_use_their_partial_indexes() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let (w, _r) = SqliteBackend::open_pair(dir.path()).expect("opens");
+        for query in [SELECT_PENDING, SELECT_REQUEUED, RESUME_REQUEUED, PRUNE_OUTBOX, PRUNE_INBOX, LIST_DEAD, REQUEUE_DEAD, DROP_DEAD] {
+            let mut explain = w.conn.prepare(&format!("EXPLAIN QUERY PLAN {query}")).expect("plans");
+            let unbound = rusqlite::params_from_iter(std::iter::repeat_n(rusqlite::types::Null, explain.parameter_count()));
+            let plan: Vec<String> =
+                explain.query_map(unbound, |r| r.get::<_, String>(3)).expect("plans").collect::<Result<_, _>>().expect("plans");
+            let reads_inbox: Vec<&String> = plan.iter().filter(|step| step.contains("inbox")).collect();
+            assert!(!reads_inbox.is_empty(), "{query}: {plan:?}");
+            assert!(reads_inbox.iter().all(|step| step.contains("USING INDEX")), "{query} scans the inbox: {plan:?}");
+        }
+    }
+
+    #[test]
+    fn business_events_are_unique_by_id_whatever_their_timestamp() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let (mut w, _r) = SqliteBackend::open_pair(dir.path()).expect("opens");
+        let business = |at| InboundEvent::business("P", None, "key:restock-1", serde_json::json!({"type":"restock"}), at).expect("event");
+        let appended = w.write_batch(&[WriteOp::Append(vec![business(1_700_000_000_000)].into()), WriteOp::Append(vec![business(1_700_000_009_000)].into())]);
+        assert_eq!(appended.expect("writes"), [WriteResult::Appended(vec![Some(InboxSeq(1))]), WriteResult::Appended(vec![None])]);
+    }
+
+    /// A store written by a host before layout 2 opens with its events, their
+    /// states and their de-duplication intact.
+    #[test]
+    fn an_inbox_of_layout_1_is_upgraded_in_place() {
+        let dir = tempfile::tempdir().expect("tmp");
+        {
+            let conn = Connection::open(dir.path().join("switchboard.db")).expect("opens");
+            conn.execute_batch(
+                "CREATE TABLE inbox (seq INTEGER PRIMARY KEY, page_id TEXT NOT NULL, event_id TEXT NOT NULL, user_key TEXT NOT NULL,
+                   timestamp INTEGER NOT NULL, standby INTEGER NOT NULL, kind TEXT NOT NULL, raw TEXT NOT NULL, received_ms INTEGER NOT NULL,
+                   state INTEGER NOT NULL DEFAULT 0, attempts INTEGER NOT NULL DEFAULT 0, last_error TEXT, finished_ms INTEGER,
+                   UNIQUE (page_id, event_id));
+                 CREATE INDEX inbox_unfinished ON inbox (state) WHERE state IN (0, 3);
+                 CREATE INDEX inbox_finished ON inbox (finished_ms) WHERE state = 1;",
+            )
+            .expect("layout 1");
+            for (seq, e) in events(TWO).iter().enumerate() {
+                conn.execute(
+                    "INSERT INTO inbox (seq, page_id, event_id, user_key, timestamp, standby, kind, raw, received_ms, state, attempts)
+                     VALUES (?1, ?2, ?3, 'u', ?4, 0, ?5, ?6, 0, ?7, 2)",
+                    params![seq as i64 + 7, e.page_id, e.id, e.timestamp as i64, e.kind, e.raw, if seq == 0 { COMPLETE } else { PENDING }],
+                )
+                .expect("row");
+            }
+        }
+        let (mut w, mut r) = SqliteBackend::open_pair(dir.path()).expect("upgrades");
+        let pending = r.pending().expect("reads");
+        assert_eq!(pending.len(), 1, "the complete event stays complete");
+        assert_eq!((pending[0].event.id.as_str(), pending[0].seq, pending[0].attempts), ("messaging:message:m1", InboxSeq(8), 2));
+        let again = w.write_batch(&[WriteOp::Append(events(TWO).into())]).expect("writes");
+        assert_eq!(again, [WriteResult::Appended(vec![None, None])], "both are still known");
+        w.write_batch(&[WriteOp::Complete { seq: InboxSeq(8) }]).expect("completes");
+        assert!(r.pending().expect("reads").is_empty());
+        drop((w, r));
+        SqliteBackend::open_pair(dir.path()).expect("opens again, already upgraded");
     }
 }
