@@ -219,12 +219,15 @@ async fn dlq(path: PathBuf, action: DlqAction) -> anyhow::Result<()> {
         }
         DlqAction::Show { page_id, event_id } => {
             let letters = store.read(|b| b.dead_letters(usize::MAX)).await?;
-            let d = letters
-                .into_iter()
-                .find(|d| d.page_id == page_id && d.event_id == event_id)
-                .ok_or_else(|| anyhow::anyhow!("no dead letter {event_id} for page {page_id} (see `dlq list`)"))?;
-            println!("page:     {}\nevent:    {}\nkind:     {}\nattempts: {}\nfailed:   {} ms since epoch\nerror:    {}\nevent JSON:\n{}",
-                d.page_id, d.event_id, d.kind, d.attempts, d.failed_at_ms, d.error, d.raw);
+            // One, unless the same id came again with another timestamp.
+            let matching: Vec<_> = letters.into_iter().filter(|d| d.page_id == page_id && d.event_id == event_id).collect();
+            if matching.is_empty() {
+                anyhow::bail!("no dead letter {event_id} for page {page_id} (see `dlq list`)");
+            }
+            for d in matching {
+                println!("page:     {}\nevent:    {}\nkind:     {}\nattempts: {}\nfailed:   {} ms since epoch\nerror:    {}\nevent JSON:\n{}",
+                    d.page_id, d.event_id, d.kind, d.attempts, d.failed_at_ms, d.error, d.raw);
+            }
         }
         DlqAction::Retry { page_id, event_id } => {
             let (p, e) = (page_id.clone(), event_id.clone());

@@ -11,10 +11,11 @@
 //! A transaction costs mostly per transaction, not per write: the fsync, and
 //! the WAL frames of the pages every write touches (the tables' and indexes'
 //! right edges). So, as PostgreSQL's `commit_delay` does, while writes keep
-//! arriving (the last group had more than one) the writer waits
+//! arriving (the last group had more than one, and the next write was
+//! already queued when the writer came back for it) the writer waits
 //! `store.commit_delay_us` before taking the next group, and fewer, larger
-//! transactions leave the CPU to the rest of the host. A write that comes
-//! alone is committed at once.
+//! transactions leave the CPU to the rest of the host. A write that finds
+//! the writer idle is committed at once.
 //!
 //! The engine sits behind the narrow [`Backend`] trait (one batch of writes
 //! per transaction, plus a handful of reads), so a PostgreSQL backend for
@@ -210,10 +211,22 @@ impl Store {
             // Whether the last group had company: writes are arriving
             // concurrently, so waiting lets more of them share a commit.
             let mut busy = false;
-            while let Ok(first) = rx.recv() {
-                if busy && !commit_delay.is_zero() {
-                    thread::sleep(commit_delay);
-                }
+            loop {
+                // Only a write that was already waiting is held back: one
+                // that finds the writer idle is committed at once.
+                let first = match rx.try_recv() {
+                    Ok(first) => {
+                        if busy && !commit_delay.is_zero() {
+                            thread::sleep(commit_delay);
+                        }
+                        first
+                    }
+                    Err(mpsc::TryRecvError::Empty) => match rx.recv() {
+                        Ok(first) => first,
+                        Err(_) => break,
+                    },
+                    Err(mpsc::TryRecvError::Disconnected) => break,
+                };
                 let mut group = vec![first];
                 while group.len() < MAX_GROUP {
                     match rx.try_recv() {

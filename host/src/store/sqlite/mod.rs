@@ -37,7 +37,8 @@ const REQUEUED: i64 = 3;
 /// `cache_size`).
 const WRITER_CACHE_KIB: i64 = -64 * 1024;
 
-/// The inbox's layout; `PRAGMA user_version` says which one a file has.
+/// The inbox's layout, noted in `PRAGMA user_version` for whoever inspects
+/// a file (the upgrade reads the schema itself, see [`migrate_inbox`]).
 const INBOX_VERSION: i64 = 2;
 
 const SCHEMA: &str = "
@@ -82,23 +83,32 @@ CREATE TABLE IF NOT EXISTS outbox (
 ) WITHOUT ROWID;
 ";
 
-/// Rebuilds an inbox of version 1 (unique on `(page_id, event_id)` alone,
+/// Rebuilds an inbox of layout 1 (unique on `(page_id, event_id)` alone,
 /// events completed by that key) into the current layout, keeping every row
-/// and its `seq`. One transaction: a crash leaves the old file as it was.
+/// and its `seq`. The layout is read from the schema itself (layout 1's
+/// unique constraint has an automatic index; layout 2 has none), inside one
+/// immediate transaction: a crash leaves the old file as it was, and a
+/// second process opening the store meanwhile waits, then finds layout 2.
 fn migrate_inbox(conn: &mut Connection) -> anyhow::Result<()> {
-    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-    let has_inbox: bool =
-        conn.query_row("SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'inbox')", [], |r| r.get(0))?;
-    if version >= INBOX_VERSION || !has_inbox {
+    const LAYOUT_1: &str = "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'index' AND tbl_name = 'inbox' AND name = 'sqlite_autoindex_inbox_1')";
+    if !conn.query_row(LAYOUT_1, [], |r| r.get::<_, bool>(0))? {
+        return Ok(());
+    }
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    if !tx.query_row(LAYOUT_1, [], |r| r.get::<_, bool>(0))? {
         return Ok(());
     }
     tracing::info!("upgrading the store's inbox to layout {INBOX_VERSION}; this runs once");
-    let tx = conn.transaction()?;
-    tx.execute_batch(
-        "ALTER TABLE inbox RENAME TO inbox_v1;
-         DROP INDEX IF EXISTS inbox_unfinished;
-         DROP INDEX IF EXISTS inbox_finished;",
-    )?;
+    tx.execute_batch("ALTER TABLE inbox RENAME TO inbox_v1")?;
+    // Its indexes keep their names: drop them, or the new ones would be
+    // skipped as existing and then go with the old table.
+    let old_indexes: Vec<String> = tx
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'inbox_v1' AND sql IS NOT NULL")?
+        .query_map([], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    for index in old_indexes {
+        tx.execute_batch(&format!("DROP INDEX \"{}\"", index.replace('"', "\"\"")))?;
+    }
     tx.execute_batch(SCHEMA)?;
     tx.execute_batch(
         "INSERT INTO inbox (seq, page_id, event_id, user_key, timestamp, standby, kind, raw, received_ms, state, attempts, last_error, finished_ms)
@@ -106,6 +116,7 @@ fn migrate_inbox(conn: &mut Connection) -> anyhow::Result<()> {
          FROM inbox_v1 ORDER BY seq;
          DROP TABLE inbox_v1;",
     )?;
+    tx.pragma_update(None, "user_version", INBOX_VERSION)?;
     tx.commit()?;
     Ok(())
 }
@@ -164,15 +175,18 @@ impl SqliteBackend {
                 WriteResult::Appended(stored)
             }
             WriteOp::Complete { seq } => {
-                tx.prepare_cached("UPDATE inbox SET state = ?1, finished_ms = ?2 WHERE seq = ?3")?.execute(params![COMPLETE, now, seq.0])?;
+                // `state = 0`: a seq can only ever finish the pending event it names.
+                tx.prepare_cached("UPDATE inbox SET state = ?1, finished_ms = ?2 WHERE seq = ?3 AND state = 0")?
+                    .execute(params![COMPLETE, now, seq.0])?;
                 WriteResult::Done
             }
             WriteOp::Retry { seq, attempts, error } => {
-                tx.prepare_cached("UPDATE inbox SET attempts = ?1, last_error = ?2 WHERE seq = ?3")?.execute(params![attempts, error, seq.0])?;
+                tx.prepare_cached("UPDATE inbox SET attempts = ?1, last_error = ?2 WHERE seq = ?3 AND state = 0")?
+                    .execute(params![attempts, error, seq.0])?;
                 WriteResult::Done
             }
             WriteOp::DeadLetter { seq, attempts, error } => {
-                tx.prepare_cached("UPDATE inbox SET state = ?1, attempts = ?2, last_error = ?3, finished_ms = ?4 WHERE seq = ?5")?
+                tx.prepare_cached("UPDATE inbox SET state = ?1, attempts = ?2, last_error = ?3, finished_ms = ?4 WHERE seq = ?5 AND state = 0")?
                     .execute(params![DEAD, attempts, error, now, seq.0])?;
                 WriteResult::Done
             }
@@ -203,6 +217,7 @@ const SELECT_PENDING: &str =
     "SELECT page_id, standby, raw, attempts, seq FROM inbox WHERE state = 0 ORDER BY page_id, user_key, timestamp, seq";
 const SELECT_REQUEUED: &str =
     "SELECT page_id, standby, raw, attempts, seq FROM inbox WHERE state = 3 ORDER BY page_id, user_key, timestamp, seq";
+const ANY_REQUEUED: &str = "SELECT EXISTS (SELECT 1 FROM inbox WHERE state = 3)";
 const RESUME_REQUEUED: &str = "UPDATE inbox SET state = ?1, attempts = 0 WHERE state = 3";
 const PRUNE_OUTBOX: &str =
     "DELETE FROM outbox WHERE (page_id, event_id) IN (SELECT page_id, event_id FROM inbox WHERE state = 1 AND finished_ms < ?1)";
@@ -252,7 +267,9 @@ impl Backend for SqliteBackend {
         // writer thread for the database's write lock.
         let tx = self.conn.transaction()?;
         let events = select_events(&tx, SELECT_REQUEUED)?;
-        if events.is_empty() {
+        // (Rows that no longer parse are logged and resumed as pending, so
+        // they are not read again every few seconds.)
+        if events.is_empty() && !tx.query_row(ANY_REQUEUED, [], |r| r.get::<_, bool>(0))? {
             return Ok(events);
         }
         tx.execute(RESUME_REQUEUED, params![PENDING])?;
@@ -287,13 +304,15 @@ impl Backend for SqliteBackend {
     }
 
     fn requeue_dead_letter(&mut self, page_id: &str, event_id: &str) -> anyhow::Result<bool> {
+        // Every dead letter of that id: one, unless the same id came again
+        // with another timestamp.
         let n = self.conn.execute(REQUEUE_DEAD, params![REQUEUED, page_id, event_id, DEAD])?;
-        Ok(n == 1)
+        Ok(n >= 1)
     }
 
     fn drop_dead_letter(&mut self, page_id: &str, event_id: &str) -> anyhow::Result<bool> {
         let n = self.conn.execute(DROP_DEAD, params![page_id, event_id])?;
-        Ok(n == 1)
+        Ok(n >= 1)
     }
 
     fn kv_get(&mut self, page_id: &str, plugin: &str, key: &str) -> anyhow::Result<Option<Vec<u8>>> {
@@ -382,14 +401,14 @@ mod tests {
     fn state_queries_use_their_partial_indexes() {
         let dir = tempfile::tempdir().expect("tmp");
         let (w, _r) = SqliteBackend::open_pair(dir.path()).expect("opens");
-        for query in [SELECT_PENDING, SELECT_REQUEUED, RESUME_REQUEUED, PRUNE_OUTBOX, PRUNE_INBOX, LIST_DEAD, REQUEUE_DEAD, DROP_DEAD] {
+        for query in [SELECT_PENDING, SELECT_REQUEUED, ANY_REQUEUED, RESUME_REQUEUED, PRUNE_OUTBOX, PRUNE_INBOX, LIST_DEAD, REQUEUE_DEAD, DROP_DEAD] {
             let mut explain = w.conn.prepare(&format!("EXPLAIN QUERY PLAN {query}")).expect("plans");
             let unbound = rusqlite::params_from_iter(std::iter::repeat_n(rusqlite::types::Null, explain.parameter_count()));
             let plan: Vec<String> =
                 explain.query_map(unbound, |r| r.get::<_, String>(3)).expect("plans").collect::<Result<_, _>>().expect("plans");
             let reads_inbox: Vec<&String> = plan.iter().filter(|step| step.contains("inbox")).collect();
             assert!(!reads_inbox.is_empty(), "{query}: {plan:?}");
-            assert!(reads_inbox.iter().all(|step| step.contains("USING INDEX")), "{query} scans the inbox: {plan:?}");
+            assert!(reads_inbox.iter().all(|step| step.contains(" INDEX ")), "{query} scans the inbox: {plan:?}");
         }
     }
 
@@ -436,6 +455,18 @@ mod tests {
         w.write_batch(&[WriteOp::Complete { seq: InboxSeq(8) }]).expect("completes");
         assert!(r.pending().expect("reads").is_empty());
         drop((w, r));
-        SqliteBackend::open_pair(dir.path()).expect("opens again, already upgraded");
+        // Opened again, even with the layout note lost, nothing is rebuilt
+        // and every index is there.
+        Connection::open(dir.path().join("switchboard.db")).expect("opens").pragma_update(None, "user_version", 0).expect("resets");
+        let (w, _r) = SqliteBackend::open_pair(dir.path()).expect("opens again");
+        let indexes: Vec<String> = w
+            .conn
+            .prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'inbox' ORDER BY name")
+            .expect("lists")
+            .query_map([], |r| r.get(0))
+            .expect("lists")
+            .collect::<Result<_, _>>()
+            .expect("lists");
+        assert_eq!(indexes, ["inbox_business", "inbox_dead", "inbox_dedup", "inbox_finished", "inbox_pending", "inbox_requeued"]);
     }
 }
