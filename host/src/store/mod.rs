@@ -206,10 +206,10 @@ impl Store {
     pub fn new(mut writer: Box<dyn Backend>, reader: Box<dyn Backend>, commit_delay: Duration) -> anyhow::Result<Store> {
         let (tx, rx) = mpsc::channel::<Request>();
         thread::Builder::new().name("store-writer".into()).spawn(move || {
-            // Block for the first request, then take everything else already
-            // queued: that is the group.
-            // Whether the last group had company: writes are arriving
-            // concurrently, so waiting lets more of them share a commit.
+            // Take the first request (blocking only when none is queued), then
+            // everything else already queued: that is the group. `busy`: the
+            // last group had company, so writes are arriving concurrently and
+            // waiting lets more of them share a commit.
             let mut busy = false;
             loop {
                 // Only a write that was already waiting is held back: one
@@ -284,12 +284,12 @@ impl Store {
     /// if it was new.
     pub async fn append(&self, events: Vec<InboundEvent>) -> anyhow::Result<Vec<(InboundEvent, Option<InboxSeq>)>> {
         let events = std::sync::Arc::new(events);
-        let flags = match self.write(WriteOp::Append(events.clone())).await? {
+        let stored = match self.write(WriteOp::Append(events.clone())).await? {
             WriteResult::Appended(stored) => stored,
             other => return Err(anyhow::anyhow!("unexpected store answer to an append: {other:?}")),
         };
         let events = std::sync::Arc::try_unwrap(events).unwrap_or_else(|shared| (*shared).clone());
-        Ok(events.into_iter().zip(flags).collect())
+        Ok(events.into_iter().zip(stored).collect())
     }
 
     /// Runs a read on a blocking thread.

@@ -263,8 +263,8 @@ impl Backend for SqliteBackend {
 
     fn take_requeued(&mut self) -> anyhow::Result<Vec<PendingEvent>> {
         // Asked every few seconds: without a dead letter marked for retry it
-        // is one index probe, and no write that would contend with the
-        // writer thread for the database's write lock.
+        // reads two empty ranges of a partial index, and writes nothing that
+        // would contend with the writer thread for the database's write lock.
         let tx = self.conn.transaction()?;
         let events = select_events(&tx, SELECT_REQUEUED)?;
         // (Rows that no longer parse are logged and resumed as pending, so
