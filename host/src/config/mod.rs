@@ -203,9 +203,10 @@ pub struct GraphConfig {
     /// Graph calls per second per Page, unless the Page sets its own (the
     /// reference allows 300 Send API calls/s per Page).
     pub send_rate_per_sec: f64,
-    /// Send API requests in flight at once, all Pages together. Sends due
-    /// together, or while every request is out, share one: up to 50 go out
-    /// as one Batch API request. A lone send goes alone.
+    /// The most Send API requests in flight at once, all Pages together.
+    /// Sends due together, or while requests are out, share one: up to 50
+    /// go out as one Batch API request. A lone send goes alone. Past two
+    /// requests out, another opens only for half a batch of waiting sends.
     pub max_send_requests: usize,
     /// How long a fetched user profile is reused.
     pub profile_cache_secs: u64,

@@ -1,16 +1,28 @@
 //! Send API calls that share batch requests.
 //!
-//! Group commit, for HTTP. Every send joins the [`SendQueue`]. A send that
-//! finds one of the `max_in_flight` request slots free takes it, and the
-//! slot's task first yields once, so that the other sends falling due in
-//! the same scheduler tick join the queue; then it takes up to
-//! [`MAX_BATCH`] queued sends (the Batch API's limit). One goes as a plain
-//! `POST me/messages`; several go as one `POST /` with a `batch` parameter
-//! (reference §4, "Batch API"): one request and one answer for all of them,
-//! with one `{code, headers, body}` per item. A lone send waits one yield,
-//! until the tasks already ready to run have had their turn (microseconds
-//! on an idle host), never a timer. While every slot is taken, sends wait,
-//! and the next slot to free up takes them.
+//! Group commit, for HTTP. Every send joins the [`SendQueue`], and a
+//! request slot's task takes up to [`MAX_BATCH`] queued sends (the Batch
+//! API's limit). One goes as a plain `POST me/messages`; several go as one
+//! `POST /` with a `batch` parameter (reference §4, "Batch API"): one
+//! request and one answer for all of them, with one `{code, headers, body}`
+//! per item.
+//!
+//! When a send opens a request of its own:
+//! * **Eagerly**, while fewer than [`EAGER_REQUESTS`] requests are out. The
+//!   slot's task first yields once, so the other sends falling due in the
+//!   same scheduler tick join it. A lone send waits one yield, until the
+//!   tasks already ready to run have had their turn (microseconds on an
+//!   idle host), never a timer.
+//! * **For a crowd**, beyond that and up to `max_in_flight`, only once
+//!   [`CROWD`] sends are waiting. Until then, sends wait for the next
+//!   request to come back, and that slot takes them all. Under load this
+//!   makes fewer, fuller requests (each request costs both sides more than
+//!   an item does: at stop 13's bench, 33 items per request instead of 8
+//!   cut the host's CPU per reply by about a tenth), and a busy queue
+//!   still opens every slot, so the ceiling stays `max_in_flight ×
+//!   MAX_BATCH` sends per Graph round trip. The price is at most one round
+//!   trip of wait for a send that comes while the eager requests are out
+//!   and the queue is short.
 //!
 //! * **Tokens.** Each item carries its own Page's token, so the sends of
 //!   many Pages of one app share one request (a batch never mixes apps);
@@ -39,6 +51,12 @@ use crate::config::Secret;
 
 /// The Batch API's limit on items per request.
 pub const MAX_BATCH: usize = 50;
+
+/// Requests a send may open as soon as it is due.
+pub const EAGER_REQUESTS: usize = 2;
+
+/// Sends waiting that justify a request beyond the eager ones: half a batch.
+pub const CROWD: usize = MAX_BATCH / 2;
 
 const MESSAGES: &str = "me/messages";
 
@@ -78,11 +96,12 @@ impl SendQueue {
         let opens_slot = {
             let mut state = graph.sends.lock();
             state.waiting.push_back(Waiting { app: app.to_string(), token: token.clone(), body: body.clone(), reply });
-            let free = state.in_flight < graph.sends.max_in_flight;
-            if free {
+            let opens = state.in_flight < graph.sends.max_in_flight
+                && (state.in_flight < EAGER_REQUESTS || state.waiting.len() >= CROWD);
+            if opens {
                 state.in_flight += 1;
             }
-            free
+            opens
         };
         if opens_slot {
             // Its own task: a caller that stops waiting must not cancel a
@@ -136,9 +155,9 @@ impl Drop for Slot<'_> {
     }
 }
 
-/// A slot just taken by a send. It first lets the other tasks that are
+/// A slot just opened by a send. It first lets the other tasks that are
 /// ready in this scheduler tick run, so sends that fall due together share
-/// one request even while slots are free; alone, a send waits one yield.
+/// one request; alone, a send waits one yield.
 async fn open_slot(graph: GraphClient) {
     tokio::task::yield_now().await;
     let batch = graph.sends.next_batch();
@@ -318,3 +337,4 @@ mod tests {
         assert!(matches!(item_answer(&json!({"code":502,"body":"<html>"})), Err(GraphError::Unavailable(_))));
     }
 }
+

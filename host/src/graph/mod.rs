@@ -71,9 +71,10 @@ pub struct GraphClient {
 }
 
 impl GraphClient {
-    /// `max_send_requests`: Send API requests kept in flight at once (at
-    /// least 1). Sends due together share a batch request, and while all
-    /// are out, further sends wait to share the next one.
+    /// `max_send_requests`: the most Send API requests in flight at once
+    /// (at least 1). Sends due together share a batch request; past two
+    /// requests out, sends wait to share the next one unless half a batch
+    /// is waiting (see [`batch`]).
     pub fn new(base_url: &str, timeout: Duration, max_send_requests: usize) -> anyhow::Result<Self> {
         let http = reqwest::Client::builder()
             .timeout(timeout)
