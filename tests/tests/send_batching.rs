@@ -1,7 +1,7 @@
 //! Sends share Batch API requests when they fall due together, or while
-//! every request the host keeps in flight (`graph.max_send_requests`) is
-//! out, and each still gets its own answer: its own Page's token, its own
-//! errors and retries, its person's order.
+//! requests are out (past two, a new one opens only for half a batch; at
+//! most `graph.max_send_requests`), and each still gets its own answer:
+//! its own Page's token, its own errors and retries, its person's order.
 
 mod common;
 

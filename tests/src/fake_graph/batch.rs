@@ -30,9 +30,13 @@ pub(super) async fn answer(fake: &FakeGraph, token: Option<String>, json_body: &
     let token = token
         .or_else(|| json_body["access_token"].as_str().map(str::to_string))
         .or_else(|| form.get("access_token").cloned());
-    let items = match &json_body["batch"] {
-        Value::Array(items) => items.clone(),
-        _ => form.get("batch").and_then(|b| serde_json::from_str::<Vec<Value>>(b).ok()).unwrap_or_default(),
+    let from_form: Vec<Value>;
+    let items: &[Value] = match &json_body["batch"] {
+        Value::Array(items) => items,
+        _ => {
+            from_form = form.get("batch").and_then(|b| serde_json::from_str(b).ok()).unwrap_or_default();
+            &from_form
+        }
     };
     let trace = "Abatch00000";
     let whole = |status, code, message: &str| {
