@@ -1,7 +1,7 @@
 //! Host start time with many Pages, from a cold and a warm compile cache.
 //!
 //! ```text
-//! cargo build-plugins && cargo build --release -p switchboard \
+//! cargo build-plugins && cargo build --profile production -p switchboard \
 //!   && cargo bench -p switchboard-tests --bench start
 //! ```
 //!
@@ -61,8 +61,8 @@ fn main() -> anyhow::Result<()> {
     let pages = env_or("PAGES", 100);
     let runs = env_or("RUNS", 3).max(1);
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-    let binary = root.join("target/release/switchboard");
-    anyhow::ensure!(binary.is_file(), "{} is missing: cargo build --release -p switchboard", binary.display());
+    let binary = root.join("target/production/switchboard");
+    anyhow::ensure!(binary.is_file(), "{} is missing: cargo build --profile production -p switchboard", binary.display());
     let read = |name: &str| {
         let path = root.join(format!("target/wasm32-wasip2/release/{name}.wasm"));
         std::fs::read(&path).map_err(|e| anyhow::anyhow!("{}: {e} (run cargo build-plugins)", path.display()))

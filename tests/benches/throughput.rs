@@ -2,7 +2,7 @@
 //! plugin to the fake Graph API.
 //!
 //! ```text
-//! cargo build-plugins && cargo build --release -p switchboard \
+//! cargo build-plugins && cargo build --profile production -p switchboard \
 //!   && cargo bench -p switchboard-tests --bench throughput
 //! ```
 //!
@@ -90,9 +90,9 @@ async fn main() -> anyhow::Result<()> {
 
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
     // `SWITCHBOARD_BIN` compares two builds in alternating runs.
-    let binary = std::env::var_os("SWITCHBOARD_BIN").map(PathBuf::from).unwrap_or_else(|| root.join("target/release/switchboard"));
+    let binary = std::env::var_os("SWITCHBOARD_BIN").map(PathBuf::from).unwrap_or_else(|| root.join("target/production/switchboard"));
     let echo = root.join("target/wasm32-wasip2/release/echo.wasm");
-    anyhow::ensure!(binary.is_file(), "{} is missing: cargo build --release -p switchboard", binary.display());
+    anyhow::ensure!(binary.is_file(), "{} is missing: cargo build --profile production -p switchboard", binary.display());
     anyhow::ensure!(echo.is_file(), "{} is missing: cargo build-plugins", echo.display());
 
     let fake = FakeGraph::start().await?;
