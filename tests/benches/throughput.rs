@@ -20,7 +20,8 @@
 //! `SWITCHBOARD_BIN` for another build of the host, `SEND_REQUESTS` for the
 //! host's `graph.max_send_requests` (32): Send API requests in flight; sends
 //! due together share Batch API requests whatever its value.
-//! `COMMIT_DELAY_US` for the host's `store.commit_delay_us` (its default).
+//! `COMMIT_DELAY_US` for the host's `store.commit_delay_us` (unset: the
+//! host's default, 300).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -86,7 +87,11 @@ async fn main() -> anyhow::Result<()> {
     let batch = env_or("BATCH", 1).max(1);
     let with_echo = std::env::var("PLUGINS").map(|p| p != "none").unwrap_or(true);
     let send_requests = env_or("SEND_REQUESTS", 32).max(1);
-    let commit_delay = std::env::var("COMMIT_DELAY_US").map(|us| format!("commit_delay_us = {us}\n")).unwrap_or_default();
+    let commit_delay_us: Option<u64> = match std::env::var("COMMIT_DELAY_US") {
+        Ok(us) => Some(us.parse().map_err(|_| anyhow::anyhow!("COMMIT_DELAY_US={us:?} is not a number of microseconds"))?),
+        Err(_) => None,
+    };
+    let commit_delay = commit_delay_us.map(|us| format!("commit_delay_us = {us}\n")).unwrap_or_default();
 
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
     // `SWITCHBOARD_BIN` compares two builds in alternating runs.
@@ -181,7 +186,10 @@ async fn main() -> anyhow::Result<()> {
 
     let chain = if with_echo { "echo plugin" } else { "no plugins" };
     println!("switchboard throughput ({chain}): {events} events in {requests} signed webhooks ({batch}/webhook), {users} users, {connections} connections");
-    println!("  durability: SQLite WAL, synchronous=FULL, group commit; load generator and fake Graph API on the same 2 cores");
+    println!(
+        "  durability: SQLite WAL, synchronous=FULL, group commit (commit_delay_us = {}); load generator and fake Graph API on the same 2 cores",
+        commit_delay_us.map_or("default".to_string(), |us| us.to_string())
+    );
     println!("  acked      {:>8.0} events/s   ({acked_events} acked, {} webhooks refused, in {:.2?})", acked_events as f64 / load.elapsed.as_secs_f64(), load.refused, load.elapsed);
     println!("  ack latency  p50 {:>8.2?}  p99 {:>8.2?}  max {:>8.2?}", load.p50, load.p99, load.max);
     println!(

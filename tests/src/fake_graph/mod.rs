@@ -240,7 +240,8 @@ impl FakeGraph {
     /// From now on, counts calls (`sent_count`, `batch_sizes`...) without
     /// keeping them: `calls` and its kin stay empty. For the benchmark,
     /// where keeping every call grew the load generator's heap and the
-    /// page faults alone cost it about a sixth of its CPU.
+    /// page faults alone cost it about a sixth of its CPU. Do not combine
+    /// with `wait_for_calls`: it would wait out its timeout.
     pub fn forget_calls(&self) {
         self.lock().forget_calls = true;
     }
