@@ -61,8 +61,7 @@ fn main() -> anyhow::Result<()> {
     let pages = env_or("PAGES", 100);
     let runs = env_or("RUNS", 3).max(1);
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-    let binary = root.join("target/production/switchboard");
-    anyhow::ensure!(binary.is_file(), "{} is missing: cargo build --profile production -p switchboard", binary.display());
+    let binary = switchboard_tests::production_binary()?;
     let read = |name: &str| {
         let path = root.join(format!("target/wasm32-wasip2/release/{name}.wasm"));
         std::fs::read(&path).map_err(|e| anyhow::anyhow!("{}: {e} (run cargo build-plugins)", path.display()))

@@ -95,9 +95,14 @@ async fn main() -> anyhow::Result<()> {
 
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
     // `SWITCHBOARD_BIN` compares two builds in alternating runs.
-    let binary = std::env::var_os("SWITCHBOARD_BIN").map(PathBuf::from).unwrap_or_else(|| root.join("target/production/switchboard"));
+    let binary = match std::env::var_os("SWITCHBOARD_BIN").map(PathBuf::from) {
+        Some(binary) => {
+            anyhow::ensure!(binary.is_file(), "SWITCHBOARD_BIN={} is not a file", binary.display());
+            binary
+        }
+        None => switchboard_tests::production_binary()?,
+    };
     let echo = root.join("target/wasm32-wasip2/release/echo.wasm");
-    anyhow::ensure!(binary.is_file(), "{} is missing: cargo build --profile production -p switchboard", binary.display());
     anyhow::ensure!(echo.is_file(), "{} is missing: cargo build-plugins", echo.display());
 
     let fake = FakeGraph::start().await?;

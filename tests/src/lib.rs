@@ -4,6 +4,16 @@
 
 pub mod fake_graph;
 
+use std::path::PathBuf;
+
+/// The host binary the out-of-process benchmarks run: the production build
+/// (see `[profile.production]` in the workspace's `Cargo.toml`).
+pub fn production_binary() -> anyhow::Result<PathBuf> {
+    let binary = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/production/switchboard");
+    anyhow::ensure!(binary.is_file(), "{} is missing: cargo build --profile production -p switchboard", binary.display());
+    Ok(binary)
+}
+
 /// `component` with a custom section named `name` appended: a different
 /// file (another hash) with the same code, as a new "version" for the
 /// start and reload benchmarks.
