@@ -189,18 +189,22 @@ pub trait Backend: Send + 'static {
 /// Writes waiting for the writer thread, with their reply channels.
 type Request = (WriteOp, oneshot::Sender<anyhow::Result<WriteResult>>);
 
+/// A read waiting for the reader thread; it answers through its own channel.
+type ReadJob = Box<dyn FnOnce(&mut dyn Backend) + Send>;
+
 /// The handle to durable state. Cheap to clone.
 #[derive(Clone)]
 pub struct Store {
     writes: mpsc::Sender<Request>,
-    reads: std::sync::Arc<std::sync::Mutex<Box<dyn Backend>>>,
+    reads: mpsc::Sender<ReadJob>,
 }
 
 /// Largest number of writes committed in one transaction.
 const MAX_GROUP: usize = 4096;
 
 impl Store {
-    /// Starts the writer thread over `writer`; `reader` serves reads.
+    /// Starts the writer thread over `writer`, and the reader thread over
+    /// `reader`.
     /// `commit_delay`: while writes keep arriving, how long the writer waits
     /// before taking the next group (see the module doc).
     pub fn new(mut writer: Box<dyn Backend>, reader: Box<dyn Backend>, commit_delay: Duration) -> anyhow::Result<Store> {
@@ -256,7 +260,21 @@ impl Store {
                 }
             }
         })?;
-        Ok(Store { writes: tx, reads: std::sync::Arc::new(std::sync::Mutex::new(reader)) })
+        Ok(Store { writes: tx, reads: Self::start_reader(reader)? })
+    }
+
+    /// One thread serves every read, in arrival order, on the one reader
+    /// connection: reads queue in a channel, not as blocked threads.
+    fn start_reader(mut reader: Box<dyn Backend>) -> anyhow::Result<mpsc::Sender<ReadJob>> {
+        let (tx, rx) = mpsc::channel::<ReadJob>();
+        thread::Builder::new().name("store-reader".into()).spawn(move || {
+            for job in rx {
+                // A panic drops the job's reply channel (its caller gets an
+                // error) and leaves the reader serving the others.
+                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(reader.as_mut())));
+            }
+        })?;
+        Ok(tx)
     }
 
     /// Opens the embedded SQLite store in `dir`.
@@ -292,16 +310,16 @@ impl Store {
         Ok(events.into_iter().zip(stored).collect())
     }
 
-    /// Runs a read on a blocking thread.
+    /// Runs a read on the reader thread.
     pub async fn read<T: Send + 'static>(
         &self,
         f: impl FnOnce(&mut dyn Backend) -> anyhow::Result<T> + Send + 'static,
     ) -> anyhow::Result<T> {
-        let reads = self.reads.clone();
-        tokio::task::spawn_blocking(move || {
-            let mut backend = reads.lock().unwrap_or_else(|p| p.into_inner());
-            f(backend.as_mut())
-        })
-        .await?
+        let (tx, rx) = oneshot::channel();
+        let job: ReadJob = Box::new(move |backend| {
+            let _ = tx.send(f(backend));
+        });
+        self.reads.send(job).map_err(|_| anyhow::anyhow!("the store reader has stopped"))?;
+        rx.await.map_err(|_| anyhow::anyhow!("a store read failed without an answer (see the log)"))?
     }
 }
