@@ -84,6 +84,9 @@ struct Inner {
     runtime: PluginRuntime,
     store: Store,
     retry: RetryPolicy,
+    /// Where conversation workers run: the worker runtime, below the
+    /// webhook's priority.
+    workers: tokio::runtime::Handle,
 }
 
 impl Dispatcher {
@@ -94,6 +97,7 @@ impl Dispatcher {
         retry: RetryPolicy,
         max_concurrent: usize,
         max_queued: usize,
+        workers: tokio::runtime::Handle,
     ) -> Self {
         Dispatcher {
             inner: Arc::new(Inner {
@@ -107,6 +111,7 @@ impl Dispatcher {
                 runtime,
                 store,
                 retry,
+                workers,
             }),
         }
     }
@@ -141,7 +146,7 @@ impl Dispatcher {
                 }
                 None => {
                     conversations.insert(key.clone(), VecDeque::from([event]));
-                    tokio::spawn(self.clone().run_conversation(key));
+                    self.inner.workers.spawn(self.clone().run_conversation(key));
                 }
             }
         }

@@ -24,6 +24,7 @@ pub mod server;
 pub mod signature;
 pub mod store;
 pub mod webhook;
+pub mod worker_runtime;
 
 pub use config::Config;
 pub use server::Server;

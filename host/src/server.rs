@@ -35,6 +35,7 @@ use crate::reload::{HotReload, LiveConfig};
 use crate::webhook::WebhookApps;
 use crate::runtime::PluginRuntime;
 use crate::webhook;
+use crate::worker_runtime::WorkerRuntime;
 
 pub struct Server {
     listener: TcpListener,
@@ -42,6 +43,8 @@ pub struct Server {
     app: axum::Router,
     dispatcher: Dispatcher,
     grace: Duration,
+    /// Last, so it stops after everything that spawns onto it.
+    _workers: WorkerRuntime,
 }
 
 impl Server {
@@ -74,6 +77,7 @@ impl Server {
             max_attempts: config.dispatch.max_attempts,
             first_backoff: Duration::from_millis(config.dispatch.retry_backoff_ms),
         };
+        let workers = WorkerRuntime::start(config.dispatch.worker_threads, config.dispatch.worker_nice)?;
         let dispatcher = Dispatcher::new(
             registry.clone(),
             runtime,
@@ -81,6 +85,7 @@ impl Server {
             retry,
             config.dispatch.max_concurrent_conversations,
             config.dispatch.max_queued_events,
+            workers.handle(),
         );
         let pending = store.read(|b| b.pending()).await?;
         if !pending.is_empty() {
@@ -92,7 +97,7 @@ impl Server {
             // Off the start path: a slow or failing Graph API must not keep
             // the webhook from being served.
             let (config, store, registry) = (config.clone(), store.clone(), registry.clone());
-            tokio::spawn(async move { messenger_profile::apply_all(&config, &registry.snapshot(), &store).await });
+            workers.handle().spawn(async move { messenger_profile::apply_all(&config, &registry.snapshot(), &store).await });
         }
         let inbox = Inbox::new(dispatcher.clone(), store);
         let app = webhook::router(&config, apps, registry.clone(), inbox.clone()).merge(api::router(&config, api_token, registry, inbox));
@@ -104,6 +109,7 @@ impl Server {
             app,
             dispatcher,
             grace: Duration::from_secs(config.dispatch.shutdown_grace_secs),
+            _workers: workers,
         })
     }
 

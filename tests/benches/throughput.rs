@@ -21,7 +21,8 @@
 //! host's `graph.max_send_requests` (32): Send API requests in flight; sends
 //! due together share Batch API requests whatever its value.
 //! `COMMIT_DELAY_US` for the host's `store.commit_delay_us` (unset: the
-//! host's default, 300).
+//! host's default, 300). `WORKER_NICE` for the host's
+//! `dispatch.worker_nice` (unset: the host's default, 5).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -92,6 +93,11 @@ async fn main() -> anyhow::Result<()> {
         Err(_) => None,
     };
     let commit_delay = commit_delay_us.map(|us| format!("commit_delay_us = {us}\n")).unwrap_or_default();
+    let worker_nice: Option<i32> = match std::env::var("WORKER_NICE") {
+        Ok(nice) => Some(nice.parse().map_err(|_| anyhow::anyhow!("WORKER_NICE={nice:?} is not a nice value (0 to 19)"))?),
+        Err(_) => None,
+    };
+    let worker_nice_line = worker_nice.map(|nice| format!("worker_nice = {nice}\n")).unwrap_or_default();
 
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
     // `SWITCHBOARD_BIN` compares two builds in alternating runs.
@@ -125,7 +131,7 @@ async fn main() -> anyhow::Result<()> {
     std::fs::write(
         &config,
         format!(
-            "listen = \"127.0.0.1:{port}\"\ngraph_api_url = \"{}\"\n[store]\npath = \"data\"\n{commit_delay}[dispatch]\nmax_queued_events = 1000000\n\
+            "listen = \"127.0.0.1:{port}\"\ngraph_api_url = \"{}\"\n[store]\npath = \"data\"\n{commit_delay}[dispatch]\nmax_queued_events = 1000000\n{worker_nice_line}\
              [graph]\nmax_send_requests = {send_requests}\n\
              [[apps]]\nid = \"1234\"\nsecret = \"{SECRET}\"\nverify_token = \"v\"\n{page_tables}",
             fake.base_url(),
@@ -192,8 +198,9 @@ async fn main() -> anyhow::Result<()> {
     let chain = if with_echo { "echo plugin" } else { "no plugins" };
     println!("switchboard throughput ({chain}): {events} events in {requests} signed webhooks ({batch}/webhook), {users} users, {connections} connections");
     println!(
-        "  durability: SQLite WAL, synchronous=FULL, group commit (commit_delay_us = {}); load generator and fake Graph API on the same 2 cores",
-        commit_delay_us.map_or("default".to_string(), |us| us.to_string())
+        "  durability: SQLite WAL, synchronous=FULL, group commit (commit_delay_us = {}); worker_nice = {}; load generator and fake Graph API on the same 2 cores",
+        commit_delay_us.map_or("default".to_string(), |us| us.to_string()),
+        worker_nice.map_or("default".to_string(), |nice| nice.to_string())
     );
     println!("  acked      {:>8.0} events/s   ({acked_events} acked, {} webhooks refused, in {:.2?})", acked_events as f64 / load.elapsed.as_secs_f64(), load.refused, load.elapsed);
     println!("  ack latency  p50 {:>8.2?}  p99 {:>8.2?}  max {:>8.2?}", load.p50, load.p99, load.max);

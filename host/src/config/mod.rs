@@ -146,6 +146,13 @@ pub struct DispatchConfig {
     pub max_attempts: u32,
     /// Wait before the first retry; doubles each time, up to a minute.
     pub retry_backoff_ms: u64,
+    /// Threads that run conversations (plugins, Send API calls); 0: one
+    /// per core. The webhook has threads of its own.
+    pub worker_threads: usize,
+    /// How far below the webhook's scheduling priority those threads run
+    /// (Unix nice steps, 0 to 19; 0: the same), so that plugins busy on
+    /// every core do not slow the acks down (see `worker_runtime`).
+    pub worker_nice: i32,
 }
 
 impl Default for DispatchConfig {
@@ -156,6 +163,8 @@ impl Default for DispatchConfig {
             shutdown_grace_secs: 10,
             max_attempts: 5,
             retry_backoff_ms: 500,
+            worker_threads: 0,
+            worker_nice: 5,
         }
     }
 }
@@ -462,6 +471,9 @@ impl Config {
         if self.dispatch.max_concurrent_conversations == 0 || self.dispatch.max_queued_events == 0 {
             problems.push("dispatch.max_concurrent_conversations and dispatch.max_queued_events must be above 0".into());
         }
+        if !(0..=19).contains(&self.dispatch.worker_nice) {
+            problems.push("dispatch.worker_nice must be 0 to 19 (Unix nice steps below the webhook's priority)".into());
+        }
         if !(self.graph.send_rate_per_sec > 0.0 && self.graph.send_rate_per_sec <= 300.0) {
             problems.push("graph.send_rate_per_sec must be above 0 and at most 300 (the Send API's limit per Page)".into());
         }
@@ -574,6 +586,17 @@ mod tests {
         let text = format!("{GOOD}\nplugins = [\"nope.wasm\"]");
         let problems = Config::parse(&text, Path::new("/nonexistent"), &env).expect_err("missing plugin");
         assert!(problems[0].contains("/nonexistent/nope.wasm does not exist"), "{problems:?}");
+    }
+
+    #[test]
+    fn worker_nice_is_a_nice_step_count() {
+        // [dispatch] goes before the first [[apps]] table.
+        let with = |nice: &str| format!("[dispatch]\nworker_nice = {nice}\n{GOOD}");
+        assert_eq!(Config::parse(&with("19"), Path::new("/"), &env).expect("valid").dispatch.worker_nice, 19);
+        for bad in ["20", "-1"] {
+            let problems = Config::parse(&with(bad), Path::new("/"), &env).expect_err("out of range");
+            assert!(problems.iter().any(|p| p.contains("dispatch.worker_nice must be 0 to 19")), "{bad}: {problems:?}");
+        }
     }
 
     #[test]
