@@ -47,6 +47,8 @@ pub struct LiveConfig {
     pub services: SharedServices,
     pub apps: WebhookApps,
     pub api_token: ApiToken,
+    /// Where the Graph calls a reload starts (Messenger Profiles) run.
+    pub workers: tokio::runtime::Handle,
 }
 
 /// Keeps the file watcher alive; dropping it stops hot reload.
@@ -183,6 +185,6 @@ impl Reloader {
             tracing::error!(error = %e, "cannot watch a new plugin directory; its files reload only at the next config change");
         }
         let (config, routes, store) = (self.current.clone(), self.registry.snapshot(), self.live.services.store.clone());
-        tokio::spawn(async move { crate::messenger_profile::apply_all(&config, &routes, &store).await });
+        self.live.workers.spawn(async move { crate::messenger_profile::apply_all(&config, &routes, &store).await });
     }
 }

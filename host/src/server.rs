@@ -50,6 +50,7 @@ pub struct Server {
 impl Server {
     pub async fn build(config: Config) -> anyhow::Result<Server> {
         let store = Store::open_sqlite(&config.store.path, config.store.commit_delay())?;
+        let workers = WorkerRuntime::start(config.dispatch.worker_threads, config.dispatch.worker_nice)?;
         // Pool slots fit the largest memory any plugin may get.
         let pool_limits = PluginLimits { memory_mib: config.largest_memory_mib(), ..config.limits.clone() };
         let runtime = PluginRuntime::new(pool_limits)?.with_compile_cache(&config.store.path.join("compiled"))?;
@@ -71,13 +72,12 @@ impl Server {
         }
         let registry = PluginRegistry::new(routes, PluginHealth::new(config.plugin_circuit.clone()));
         let (apps, api_token) = (WebhookApps::new(&config), ApiToken::new(&config));
-        let live = LiveConfig { services: services.clone(), apps: apps.clone(), api_token: api_token.clone() };
+        let live = LiveConfig { services: services.clone(), apps: apps.clone(), api_token: api_token.clone(), workers: workers.handle() };
         let watcher = HotReload::spawn(config.clone(), runtime.clone(), registry.clone(), live)?;
         let retry = RetryPolicy {
             max_attempts: config.dispatch.max_attempts,
             first_backoff: Duration::from_millis(config.dispatch.retry_backoff_ms),
         };
-        let workers = WorkerRuntime::start(config.dispatch.worker_threads, config.dispatch.worker_nice)?;
         let dispatcher = Dispatcher::new(
             registry.clone(),
             runtime,
@@ -87,12 +87,16 @@ impl Server {
             config.dispatch.max_queued_events,
             workers.handle(),
         );
+        // Bound before any event is queued, so a start that fails here has
+        // started no work.
+        let addr = config.listen_addr();
+        let listener = TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
         let pending = store.read(|b| b.pending()).await?;
         if !pending.is_empty() {
             tracing::info!(events = pending.len(), "resuming events a previous run left unfinished");
         }
         dispatcher.submit(pending.into_iter().map(|p| QueuedEvent { event: p.event, seq: p.seq, attempts: p.attempts, replay: true }).collect());
-        spawn_maintenance(store.clone(), dispatcher.clone(), Duration::from_secs(config.store.retention_hours * 3600));
+        spawn_maintenance(&workers, store.clone(), dispatcher.clone(), Duration::from_secs(config.store.retention_hours * 3600));
         {
             // Off the start path: a slow or failing Graph API must not keep
             // the webhook from being served.
@@ -101,8 +105,6 @@ impl Server {
         }
         let inbox = Inbox::new(dispatcher.clone(), store);
         let app = webhook::router(&config, apps, registry.clone(), inbox.clone()).merge(api::router(&config, api_token, registry, inbox));
-        let addr = config.listen_addr();
-        let listener = TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
         Ok(Server {
             listener,
             _watcher: watcher,
@@ -136,9 +138,10 @@ impl Server {
 }
 
 /// Retention pruning (every minute) and dead letters marked for retry
-/// (every two seconds).
-fn spawn_maintenance(store: Store, dispatcher: Dispatcher, retention: Duration) {
-    tokio::spawn(async move {
+/// (every two seconds), on the worker runtime: it stops with the workers
+/// it hands events to.
+fn spawn_maintenance(workers: &WorkerRuntime, store: Store, dispatcher: Dispatcher, retention: Duration) {
+    workers.handle().spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(2));
         let mut n: u64 = 0;
         loop {

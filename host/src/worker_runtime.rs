@@ -5,13 +5,15 @@
 //! for a core: on one tokio runtime, a webhook ready to answer queues behind
 //! every plugin call and Send API response that is ready to run. So the
 //! dispatcher's conversation workers, and everything they start (plugin
-//! calls, Send API requests, store reads), run on a runtime of their own,
+//! calls, Send API and plugin HTTP requests), run on a runtime of their own,
 //! [`WorkerRuntime`], whose threads run at a lower scheduling priority (a
 //! higher Unix `nice`) than the webhook's. While the cores are saturated the
 //! kernel gives most of them to the webhook path: acks stay fast, and the
 //! events wait durably in the inbox (bounded by `max_queued_events`; 503
 //! past that) until the workers catch up. With cores to spare, the priority
-//! changes nothing.
+//! changes nothing. (Store reads and writes run on the store's own threads,
+//! at the webhook's priority.) Only Linux keeps a nice value per thread;
+//! elsewhere the workers keep the webhook's priority.
 
 use std::sync::atomic::AtomicBool;
 
@@ -33,11 +35,11 @@ impl WorkerRuntime {
         if threads > 0 {
             builder.worker_threads(threads);
         }
-        let (nice, warned) = (nice_value(nice), std::sync::Arc::new(AtomicBool::new(false)));
+        let (nice, warned) = (nice_value(nice), AtomicBool::new(false));
         let runtime = builder
             .enable_all()
             .thread_name("event-worker")
-            // Also runs on the runtime's blocking threads (store reads).
+            // Also runs on the runtime's blocking threads (DNS lookups).
             .on_thread_start(move || set_nice(nice, &warned))
             .build()
             .map_err(|e| anyhow::anyhow!("cannot start the event worker threads: {e}"))?;
