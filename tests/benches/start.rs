@@ -11,7 +11,8 @@
 //! real `switchboard` binary starts on a fresh store: **cold** compiles
 //! everything and fills the cache in the store directory; **warm** starts
 //! again on the same store. Reported: process spawn → first `/healthz`
-//! answer, best and median of `RUNS` (3) warm starts.
+//! answer, best and median of `RUNS` (3) warm starts. `SWITCHBOARD_BIN`
+//! runs another build of the host.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -61,7 +62,7 @@ fn main() -> anyhow::Result<()> {
     let pages = env_or("PAGES", 100);
     let runs = env_or("RUNS", 3).max(1);
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-    let binary = switchboard_tests::production_binary()?;
+    let binary = switchboard_tests::bench_host_binary()?;
     let read = |name: &str| {
         let path = root.join(format!("target/wasm32-wasip2/release/{name}.wasm"));
         std::fs::read(&path).map_err(|e| anyhow::anyhow!("{}: {e} (run cargo build-plugins)", path.display()))

@@ -100,14 +100,7 @@ async fn main() -> anyhow::Result<()> {
     let worker_nice_line = worker_nice.map(|nice| format!("worker_nice = {nice}\n")).unwrap_or_default();
 
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-    // `SWITCHBOARD_BIN` compares two builds in alternating runs.
-    let binary = match std::env::var_os("SWITCHBOARD_BIN").map(PathBuf::from) {
-        Some(binary) => {
-            anyhow::ensure!(binary.is_file(), "SWITCHBOARD_BIN={} is not a file", binary.display());
-            binary
-        }
-        None => switchboard_tests::production_binary()?,
-    };
+    let binary = switchboard_tests::bench_host_binary()?;
     let echo = root.join("target/wasm32-wasip2/release/echo.wasm");
     anyhow::ensure!(echo.is_file(), "{} is missing: cargo build-plugins", echo.display());
 

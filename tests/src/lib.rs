@@ -6,9 +6,14 @@ pub mod fake_graph;
 
 use std::path::PathBuf;
 
-/// The host binary the out-of-process benchmarks run: the production build
-/// (see `[profile.production]` in the workspace's `Cargo.toml`).
-pub fn production_binary() -> anyhow::Result<PathBuf> {
+/// The host binary the out-of-process benchmarks run: `SWITCHBOARD_BIN`
+/// when set (another build, for side-by-side runs), else the production
+/// build (see `[profile.production]` in the workspace's `Cargo.toml`).
+pub fn bench_host_binary() -> anyhow::Result<PathBuf> {
+    if let Some(binary) = std::env::var_os("SWITCHBOARD_BIN").map(PathBuf::from) {
+        anyhow::ensure!(binary.is_file(), "SWITCHBOARD_BIN={} is not a file", binary.display());
+        return Ok(binary);
+    }
     let binary = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/production/switchboard");
     anyhow::ensure!(binary.is_file(), "{} is missing: cargo build --profile production -p switchboard", binary.display());
     Ok(binary)
