@@ -17,6 +17,9 @@
 //! `USERS` (2000), `BATCH` events per webhook (1), `PLUGINS=none` for a Page
 //! with an empty plugin chain (the durable webhook path alone: events are
 //! stored, acknowledged, dispatched and marked complete, nothing is sent),
+//! `WORK=n` for a heavy plugin instead of echo: the probe test plugin, which
+//! runs `n` rounds of a xorshift before it replies (about 1 ns each), so
+//! plugins keep the cores busy while webhooks are acked;
 //! `SWITCHBOARD_BIN` for another build of the host, `SEND_REQUESTS` for the
 //! host's `graph.max_send_requests` (32): Send API requests in flight; sends
 //! due together share Batch API requests whatever its value.
@@ -101,8 +104,12 @@ async fn main() -> anyhow::Result<()> {
 
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
     let binary = switchboard_tests::bench_host_binary()?;
-    let echo = root.join("target/wasm32-wasip2/release/echo.wasm");
-    anyhow::ensure!(echo.is_file(), "{} is missing: cargo build-plugins", echo.display());
+    let work: Option<u64> = match std::env::var("WORK") {
+        Ok(n) => Some(n.parse().map_err(|_| anyhow::anyhow!("WORK={n:?} is not a number of rounds"))?),
+        Err(_) => None,
+    };
+    let plugin = root.join(format!("target/wasm32-wasip2/release/{}.wasm", if work.is_some() { "probe" } else { "echo" }));
+    anyhow::ensure!(plugin.is_file(), "{} is missing: cargo build-plugins", plugin.display());
 
     let fake = FakeGraph::start().await?;
     // Only counts are read here; keeping every call would cost this
@@ -115,7 +122,7 @@ async fn main() -> anyhow::Result<()> {
             "[[pages]]\nid = \"{}\"\napp = \"1234\"\naccess_token = \"tok-{}\"\nplugins = [{}]\n",
             1001 + p,
             1001 + p,
-            if with_echo { format!("{:?}", echo.display().to_string()) } else { String::new() }
+            if with_echo { format!("{:?}", plugin.display().to_string()) } else { String::new() }
         ));
     }
     let dir = tempfile::tempdir()?;
@@ -145,6 +152,7 @@ async fn main() -> anyhow::Result<()> {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 
+    let text = |n: usize| work.map_or_else(|| format!("bench {n}"), |rounds| format!("work {rounds}"));
     // Distinct signed requests, serialised before the clock starts.
     let requests = events.div_ceil(batch);
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_millis() as u64;
@@ -159,7 +167,7 @@ async fn main() -> anyhow::Result<()> {
                         let page = (1001 + n % pages).to_string();
                         json!({"id":page,"time":now,"messaging":[{"sender":{"id":format!("user{}", n % users)},"recipient":{"id":page},
                                "timestamp":now + n as u64,
-                               "message":{"mid":format!("mid.bench.{n}"),"text":format!("bench {n}")}}]})
+                               "message":{"mid":format!("mid.bench.{n}"),"text":text(n)}}]})
                     })
                     .collect();
                 let body = json!({"object":"page","entry":entries}).to_string();
@@ -188,7 +196,11 @@ async fn main() -> anyhow::Result<()> {
     let host_cpu = host.cpu_time().saturating_sub(cpu_before);
     let own_cpu = process_cpu_time("self").saturating_sub(own_cpu_before);
 
-    let chain = if with_echo { "echo plugin" } else { "no plugins" };
+    let chain = match (with_echo, work) {
+        (false, _) => "no plugins".to_string(),
+        (true, None) => "echo plugin".to_string(),
+        (true, Some(rounds)) => format!("probe plugin, {rounds} rounds of work per event"),
+    };
     println!("switchboard throughput ({chain}): {events} events in {requests} signed webhooks ({batch}/webhook), {users} users, {connections} connections");
     println!(
         "  durability: SQLite WAL, synchronous=FULL, group commit (commit_delay_us = {}); worker_nice = {}; load generator and fake Graph API on the same 2 cores",

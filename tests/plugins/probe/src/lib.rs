@@ -18,6 +18,8 @@
 //! * `tag {TAG}`: the reply is tagged `{TAG}`; `human`: tagged HUMAN_AGENT
 //!   as written by a person; `update`: messaging type UPDATE;
 //! * `twice`: replies `first` and then `second`;
+//! * `work {n}`: runs `n` rounds of a xorshift before the usual reply:
+//!   guest CPU on demand (the throughput bench's heavy-plugin load, `WORK`);
 //! * `profile`: reports `profile: {first} {last}`;
 //! * `stop`: ends the chain (`Verdict::Stop`);
 //! * `kv set K V`, `kv ttl K V MS`, `kv get K`, `kv del K`, `kv inc K N`,
@@ -150,6 +152,18 @@ fn kv_command(args: &str) -> String {
     }
 }
 
+/// `rounds` steps of a xorshift generator: CPU time the optimiser cannot
+/// skip.
+fn work(rounds: u64) -> u64 {
+    let mut x = 0x9e37_79b9_7f4a_7c15_u64;
+    for _ in 0..rounds {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+    }
+    x
+}
+
 impl Plugin for Probe {
     // No `info`: named and versioned after the crate, receives every kind.
 
@@ -207,6 +221,9 @@ impl Plugin for Probe {
             ("tag", tag) => reply = reply.tag(tag),
             ("human", _) => reply = reply.human_agent(),
             ("update", _) => reply = reply.update(),
+            ("work", rounds) => {
+                std::hint::black_box(work(rounds.parse().unwrap_or(0)));
+            }
             ("twice", _) => {
                 for text in ["first", "second"] {
                     if let Err(e) = cx.reply(text) {
