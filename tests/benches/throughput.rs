@@ -1,5 +1,5 @@
 //! Webhook throughput with durability on, end to end through the echo
-//! plugin to the fake Graph API.
+//! plugin (or the heavy probe, or none) to the fake Graph API.
 //!
 //! ```text
 //! cargo build-plugins && cargo build --profile production -p switchboard \
@@ -18,7 +18,8 @@
 //! with an empty plugin chain (the durable webhook path alone: events are
 //! stored, acknowledged, dispatched and marked complete, nothing is sent),
 //! `WORK=n` for a heavy plugin instead of echo: the probe test plugin, which
-//! runs `n` rounds of a xorshift before it replies (about 1 ns each), so
+//! runs `n` rounds of a xorshift before it replies (about 2 ns each here:
+//! 300000 is about 0.6 ms), so
 //! plugins keep the cores busy while webhooks are acked;
 //! `SWITCHBOARD_BIN` for another build of the host, `SEND_REQUESTS` for the
 //! host's `graph.max_send_requests` (32): Send API requests in flight; sends
@@ -89,7 +90,7 @@ async fn main() -> anyhow::Result<()> {
     // `graph.send_rate_per_sec` (250/s, under the Send API's 300/s).
     let pages = env_or("PAGES", 64).max(1);
     let batch = env_or("BATCH", 1).max(1);
-    let with_echo = std::env::var("PLUGINS").map(|p| p != "none").unwrap_or(true);
+    let with_plugin = std::env::var("PLUGINS").map(|p| p != "none").unwrap_or(true);
     let send_requests = env_or("SEND_REQUESTS", 32).max(1);
     let commit_delay_us: Option<u64> = match std::env::var("COMMIT_DELAY_US") {
         Ok(us) => Some(us.parse().map_err(|_| anyhow::anyhow!("COMMIT_DELAY_US={us:?} is not a number of microseconds"))?),
@@ -108,8 +109,9 @@ async fn main() -> anyhow::Result<()> {
         Ok(n) => Some(n.parse().map_err(|_| anyhow::anyhow!("WORK={n:?} is not a number of rounds"))?),
         Err(_) => None,
     };
+    anyhow::ensure!(with_plugin || work.is_none(), "WORK needs a plugin to do it: unset PLUGINS=none");
     let plugin = root.join(format!("target/wasm32-wasip2/release/{}.wasm", if work.is_some() { "probe" } else { "echo" }));
-    anyhow::ensure!(plugin.is_file(), "{} is missing: cargo build-plugins", plugin.display());
+    anyhow::ensure!(!with_plugin || plugin.is_file(), "{} is missing: cargo build-plugins", plugin.display());
 
     let fake = FakeGraph::start().await?;
     // Only counts are read here; keeping every call would cost this
@@ -122,7 +124,7 @@ async fn main() -> anyhow::Result<()> {
             "[[pages]]\nid = \"{}\"\napp = \"1234\"\naccess_token = \"tok-{}\"\nplugins = [{}]\n",
             1001 + p,
             1001 + p,
-            if with_echo { format!("{:?}", plugin.display().to_string()) } else { String::new() }
+            if with_plugin { format!("{:?}", plugin.display().to_string()) } else { String::new() }
         ));
     }
     let dir = tempfile::tempdir()?;
@@ -186,7 +188,7 @@ async fn main() -> anyhow::Result<()> {
     let load = client_load(addr, wire, connections).await?;
     let acked_events = (load.requests - load.refused) * batch;
 
-    let expected_replies = if with_echo { acked_events } else { 0 };
+    let expected_replies = if with_plugin { acked_events } else { 0 };
     let deadline = Instant::now() + Duration::from_secs(120);
     while fake.sent_count() < expected_replies && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(5)).await;
@@ -196,7 +198,7 @@ async fn main() -> anyhow::Result<()> {
     let host_cpu = host.cpu_time().saturating_sub(cpu_before);
     let own_cpu = process_cpu_time("self").saturating_sub(own_cpu_before);
 
-    let chain = match (with_echo, work) {
+    let chain = match (with_plugin, work) {
         (false, _) => "no plugins".to_string(),
         (true, None) => "echo plugin".to_string(),
         (true, Some(rounds)) => format!("probe plugin, {rounds} rounds of work per event"),
@@ -218,7 +220,7 @@ async fn main() -> anyhow::Result<()> {
         "  bench CPU  {:>8.1?} per event (load generator and fake Graph API, this process)",
         own_cpu / acked_events.max(1) as u32
     );
-    if with_echo {
+    if with_plugin {
         println!("  replies    {:>8.0} replies/s  ({replies} replies, last one {:.2?} after the first request)", replies as f64 / replied_in.as_secs_f64(), replied_in);
         let batches = fake.batch_sizes();
         let batched: usize = batches.iter().sum();

@@ -221,9 +221,10 @@ impl Plugin for Probe {
             ("tag", tag) => reply = reply.tag(tag),
             ("human", _) => reply = reply.human_agent(),
             ("update", _) => reply = reply.update(),
-            ("work", rounds) => {
-                std::hint::black_box(work(rounds.parse().unwrap_or(0)));
-            }
+            ("work", rounds) => match rounds.parse() {
+                Ok(rounds) => _ = std::hint::black_box(work(rounds)),
+                Err(_) => report(cx, format!("work: error {rounds:?} is not a number of rounds"))?,
+            },
             ("twice", _) => {
                 for text in ["first", "second"] {
                     if let Err(e) = cx.reply(text) {
