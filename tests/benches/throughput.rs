@@ -19,8 +19,8 @@
 //! stored, acknowledged, dispatched and marked complete, nothing is sent),
 //! `WORK=n` for a heavy plugin instead of echo: the probe test plugin, which
 //! runs `n` rounds of a xorshift before it replies (about 2 ns each here:
-//! 300000 is about 0.6 ms), so
-//! plugins keep the cores busy while webhooks are acked;
+//! 300000 is about 0.6 ms), so plugins keep the cores busy while webhooks
+//! are acked;
 //! `SWITCHBOARD_BIN` for another build of the host, `SEND_REQUESTS` for the
 //! host's `graph.max_send_requests` (32): Send API requests in flight; sends
 //! due together share Batch API requests whatever its value.
@@ -49,6 +49,15 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn env_or(name: &str, default: usize) -> usize {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+/// A knob that has no default of its own here (unset: the host's): parsed,
+/// and refused with `what` it should be when it is not one.
+fn env_knob<T: std::str::FromStr>(name: &str, what: &str) -> anyhow::Result<Option<T>> {
+    match std::env::var(name) {
+        Ok(value) => value.parse().map(Some).map_err(|_| anyhow::anyhow!("{name}={value:?} is not {what}")),
+        Err(_) => Ok(None),
+    }
 }
 
 struct Host(Child);
@@ -92,23 +101,14 @@ async fn main() -> anyhow::Result<()> {
     let batch = env_or("BATCH", 1).max(1);
     let with_plugin = std::env::var("PLUGINS").map(|p| p != "none").unwrap_or(true);
     let send_requests = env_or("SEND_REQUESTS", 32).max(1);
-    let commit_delay_us: Option<u64> = match std::env::var("COMMIT_DELAY_US") {
-        Ok(us) => Some(us.parse().map_err(|_| anyhow::anyhow!("COMMIT_DELAY_US={us:?} is not a number of microseconds"))?),
-        Err(_) => None,
-    };
+    let commit_delay_us: Option<u64> = env_knob("COMMIT_DELAY_US", "a number of microseconds")?;
     let commit_delay = commit_delay_us.map(|us| format!("commit_delay_us = {us}\n")).unwrap_or_default();
-    let worker_nice: Option<i32> = match std::env::var("WORKER_NICE") {
-        Ok(nice) => Some(nice.parse().map_err(|_| anyhow::anyhow!("WORKER_NICE={nice:?} is not a nice value (0 to 19)"))?),
-        Err(_) => None,
-    };
+    let worker_nice: Option<i32> = env_knob("WORKER_NICE", "a nice value (0 to 19)")?;
     let worker_nice_line = worker_nice.map(|nice| format!("worker_nice = {nice}\n")).unwrap_or_default();
 
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
     let binary = switchboard_tests::bench_host_binary()?;
-    let work: Option<u64> = match std::env::var("WORK") {
-        Ok(n) => Some(n.parse().map_err(|_| anyhow::anyhow!("WORK={n:?} is not a number of rounds"))?),
-        Err(_) => None,
-    };
+    let work: Option<u64> = env_knob("WORK", "a number of rounds")?;
     anyhow::ensure!(with_plugin || work.is_none(), "WORK needs a plugin to do it: unset PLUGINS=none");
     let plugin = root.join(format!("target/wasm32-wasip2/release/{}.wasm", if work.is_some() { "probe" } else { "echo" }));
     anyhow::ensure!(!with_plugin || plugin.is_file(), "{} is missing: cargo build-plugins", plugin.display());
