@@ -40,7 +40,7 @@ use crate::conversation::now_ms;
 use crate::envelope::InboundEvent;
 use crate::inbox::{Inbox, Refused};
 use crate::registry::PluginRegistry;
-use crate::webhook::constant_time_eq;
+use crate::webhook::{constant_time_eq, RefusedEvents};
 
 /// The API's bearer token; replaced when the config is reloaded.
 #[derive(Clone, Default)]
@@ -66,10 +66,11 @@ struct ApiState {
     token: ApiToken,
     registry: PluginRegistry,
     inbox: Inbox,
+    refused: RefusedEvents,
 }
 
-pub fn router(config: &Config, token: ApiToken, registry: PluginRegistry, inbox: Inbox) -> Router {
-    let state = Arc::new(ApiState { token, registry, inbox });
+pub fn router(config: &Config, token: ApiToken, registry: PluginRegistry, inbox: Inbox, refused: RefusedEvents) -> Router {
+    let state = Arc::new(ApiState { token, registry, inbox, refused });
     Router::new()
         .route("/api/pages/{page_id}/events", post(business_event))
         .route("/admin/plugins", axum::routing::get(admin_plugins))
@@ -114,7 +115,7 @@ pub fn plugins_report(registry: &PluginRegistry) -> Value {
                         "hash": p.hash,
                         "loaded_at_ms": p.loaded_at_ms,
                         "from_cache": p.compilation == crate::runtime::Compilation::Cached,
-                        "health": registry.health().report(&p.path),
+                        "health": registry.health().report(page_id, &p.path),
                     })
                 })
                 .collect();
@@ -128,7 +129,9 @@ async fn admin_plugins(State(state): State<Arc<ApiState>>, headers: HeaderMap) -
     if let Err(refused) = authorize(&state, &headers, "admin request") {
         return refused;
     }
-    Json(plugins_report(&state.registry)).into_response()
+    let mut report = plugins_report(&state.registry);
+    report["refused_events"] = state.refused.report();
+    Json(report).into_response()
 }
 
 async fn business_event(

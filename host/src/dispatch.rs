@@ -34,7 +34,7 @@ use crate::envelope::{ConversationKey, InboundEvent};
 use crate::plugin_health::Admission;
 use crate::registry::{PageRoute, PluginRegistry};
 use crate::runtime::bindings::exports::switchboard::plugin::handler::Verdict;
-use crate::runtime::{PluginFailure, PluginRuntime};
+use crate::runtime::{Disposition, PluginFailure, PluginRuntime};
 use crate::store::{InboxSeq, Store, WriteOp};
 
 /// The queue is full, or the host is shutting down: try again later.
@@ -224,6 +224,21 @@ impl Dispatcher {
             }
             attempts += 1;
             let error = failure.to_string();
+            match failure.disposition() {
+                Disposition::Retry => {}
+                Disposition::Finish => {
+                    tracing::warn!(page = %page_id, event = %event_id, class = failure.class(), %error,
+                        "event finished without a retry: the host or Meta refused a plugin's call for a reason retrying cannot fix");
+                    store.write_later(WriteOp::Finish { seq, outcome: error });
+                    return;
+                }
+                Disposition::DeadLetter => {
+                    tracing::error!(page = %page_id, event = %event_id, attempts, %error,
+                        "event failed in a way a retry would repeat; moved to the dead letters (`switchboard dlq retry` once the plugin is fixed)");
+                    store.write_later(WriteOp::DeadLetter { seq, attempts, error });
+                    return;
+                }
+            }
             if attempts >= self.inner.retry.max_attempts {
                 tracing::error!(page = %page_id, event = %event_id, attempts, %error,
                     "event failed for good; moved to the dead letters (`switchboard dlq list`)");
@@ -258,7 +273,10 @@ impl Dispatcher {
         };
         // The host learns from the event before any plugin acts on it, so
         // a reply to this message sees the window it opened.
-        route.access.conversations.observe(event, &route.access.app_id).await;
+        if let Err(e) = route.access.conversations.observe(event, &route.access.app_id).await {
+            // Without the state, the rules cannot be applied: try later.
+            return Err(PluginFailure::HostUnavailable { cause: "the store".into(), message: format!("{e:#}") });
+        }
         if route.auto_pass_thread_requests && event.kind == "request-thread-control" {
             self.auto_pass(route, event, outbox).await;
         }
@@ -266,7 +284,7 @@ impl Dispatcher {
         let mut first_failure = None;
         let health = self.inner.registry.health();
         for (position, plugin) in route.plugins.iter().enumerate().filter(|(_, p)| p.wants(event.kind)) {
-            match health.admit(plugin) {
+            match health.admit(&event.page_id, plugin) {
                 Admission::Call => {}
                 Admission::Skip => {
                     tracing::debug!(page = %event.page_id, plugin = %plugin.info.name, event = %event.id, "plugin skipped: its circuit is open (fail-open)");
@@ -274,7 +292,7 @@ impl Dispatcher {
                 }
                 Admission::Refuse(failure) => {
                     tracing::warn!(page = %event.page_id, plugin = %plugin.info.name, event = %event.id, %failure, "event fails: the plugin's circuit is open (fail-closed)");
-                    first_failure.get_or_insert(failure);
+                    keep_first_failure(&mut first_failure, failure);
                     continue;
                 }
             }
@@ -295,7 +313,7 @@ impl Dispatcher {
                         page = %event.page_id, plugin = %plugin.info.name, version = %plugin.info.version,
                         event = %event.id, kind = event.kind, class = failure.class(), %failure, "plugin failed on an event"
                     );
-                    first_failure.get_or_insert(failure);
+                    keep_first_failure(&mut first_failure, failure);
                 }
             }
         }
@@ -322,5 +340,16 @@ impl Dispatcher {
             }
             Err(e) => tracing::error!(page = %event.page_id, event = %event.id, error = %e, "could not pass the thread to the app that requested it"),
         }
+    }
+}
+
+/// Keeps the failure that decides the event's fate: the first one, unless
+/// it is final and a later one could be retried (a retry runs the whole
+/// chain again; the outbox keeps the first plugin's sends from repeating).
+fn keep_first_failure(first: &mut Option<PluginFailure>, failure: PluginFailure) {
+    match first {
+        None => *first = Some(failure),
+        Some(kept) if kept.disposition() != Disposition::Retry && failure.disposition() == Disposition::Retry => *kept = failure,
+        Some(_) => {}
     }
 }

@@ -50,7 +50,8 @@ pub struct GatePolicy {
 
 pub struct PageGate {
     page_id: String,
-    policy: GatePolicy,
+    /// Replaced in place by a config reload (the gate itself outlives it).
+    policy: Mutex<GatePolicy>,
     /// GCRA: the theoretical arrival time of the next call.
     next_start: Mutex<Instant>,
     circuit: Mutex<Circuit>,
@@ -69,11 +70,32 @@ impl PageGate {
     pub fn new(page_id: &str, policy: GatePolicy) -> Self {
         PageGate {
             page_id: page_id.to_string(),
-            policy,
+            policy: Mutex::new(policy),
             next_start: Mutex::new(Instant::now()),
             circuit: Mutex::new(Circuit::default()),
             recipients: RecipientLocks::default(),
         }
+    }
+
+    fn policy(&self) -> GatePolicy {
+        self.policy.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Takes new settings from a config reload. Calls under way keep their
+    /// retry deadline; pacing, backoff and the circuit's pause use the new
+    /// values from now on.
+    pub fn set_policy(&self, policy: GatePolicy) {
+        *self.policy.lock().unwrap_or_else(|p| p.into_inner()) = policy;
+    }
+
+    /// The Page's access token was replaced: an open circuit (opened by
+    /// the old token's refusal) closes, so the new one gets a call at once.
+    pub fn token_replaced(&self) {
+        let mut circuit = self.circuit.lock().unwrap_or_else(|p| p.into_inner());
+        if circuit.open.take().is_some() {
+            tracing::info!(page = %self.page_id, "circuit closed: the Page has a new access token");
+        }
+        circuit.probing = false;
     }
 
     /// Runs `call` under the gate's rules. `recipient` (a PSID or another
@@ -88,18 +110,23 @@ impl PageGate {
             Some(r) => Some(self.recipients.lock(r).await),
             None => None,
         };
-        let deadline = Instant::now() + self.policy.retry_deadline;
+        let deadline = Instant::now() + self.policy().retry_deadline;
         let mut attempt: u32 = 0;
         loop {
-            self.admit()?;
+            // Held across the awaits below: if this future is dropped (the
+            // plugin's wall time ran out) while it is the probe, dropping
+            // the ticket lets the next call probe instead.
+            let ticket = self.admit()?;
             self.pace().await;
             let error = match call().await {
                 Ok(value) => {
+                    ticket.settle();
                     self.record_success();
                     return Ok(value);
                 }
                 Err(error) => error,
             };
+            ticket.settle();
             let class = classify(&error);
             if class.trips_circuit() {
                 self.trip(&error, class);
@@ -131,16 +158,16 @@ impl PageGate {
     }
 
     /// Refuses the call while the circuit is open; after the open period,
-    /// lets exactly one probe through.
-    fn admit(&self) -> Result<(), GateError> {
+    /// lets exactly one probe through (the ticket says which).
+    fn admit(&self) -> Result<Ticket<'_>, GateError> {
         let mut circuit = self.circuit.lock().unwrap_or_else(|p| p.into_inner());
-        let Some((until, why)) = &circuit.open else { return Ok(()) };
+        let Some((until, why)) = &circuit.open else { return Ok(Ticket { gate: self, probe: false }) };
         if Instant::now() < *until || circuit.probing {
             return Err(GateError::CircuitOpen(why.clone()));
         }
         circuit.probing = true;
         tracing::info!(page = %self.page_id, "circuit half-open: trying one Graph call");
-        Ok(())
+        Ok(Ticket { gate: self, probe: true })
     }
 
     fn record_success(&self) {
@@ -157,11 +184,12 @@ impl PageGate {
             ErrorClass::Auth => format!("the Page's access token was refused: {error}"),
             _ => format!("the Page may not send for now: {error}"),
         };
-        let secs = self.policy.circuit_open.as_secs();
+        let circuit_open = self.policy().circuit_open;
+        let secs = circuit_open.as_secs();
         tracing::error!(page = %self.page_id, %error, open_for_secs = secs,
             "circuit opened: no Graph calls for this Page until it cools down{}",
             if class == ErrorClass::Auth { "; put a valid Page access token in the config" } else { "" });
-        circuit.open = Some((Instant::now() + self.policy.circuit_open, why));
+        circuit.open = Some((Instant::now() + circuit_open, why));
         circuit.probing = false;
     }
 
@@ -173,11 +201,12 @@ impl PageGate {
 
     /// Waits for this call's start slot (GCRA with `burst`).
     async fn pace(&self) {
-        let interval = Duration::from_secs_f64(1.0 / self.policy.rate_per_sec.max(0.001));
+        let policy = self.policy();
+        let interval = Duration::from_secs_f64(1.0 / policy.rate_per_sec.max(0.001));
         let start = {
             let mut next = self.next_start.lock().unwrap_or_else(|p| p.into_inner());
             let now = Instant::now();
-            let earliest = now.checked_sub(interval * self.policy.burst).unwrap_or(now);
+            let earliest = now.checked_sub(interval * policy.burst).unwrap_or(now);
             let at = (*next).max(earliest);
             *next = at + interval;
             at.max(now)
@@ -195,9 +224,33 @@ impl PageGate {
 
     /// Exponential backoff with full jitter.
     fn backoff(&self, attempt: u32) -> Duration {
-        let cap = (self.policy.first_backoff * (1u32 << attempt.saturating_sub(1).min(16))).min(self.policy.max_backoff);
+        let policy = self.policy();
+        let cap = (policy.first_backoff * (1u32 << attempt.saturating_sub(1).min(16))).min(policy.max_backoff);
         let low = cap / 2;
         low + (cap - low).mul_f64(fastrand::f64())
+    }
+}
+
+/// A call's admission. The probe's ticket, dropped before the call's
+/// outcome was recorded (the caller's future was dropped), frees the probe
+/// slot, so the circuit cannot stay half-open with no probe out forever.
+struct Ticket<'a> {
+    gate: &'a PageGate,
+    probe: bool,
+}
+
+impl Ticket<'_> {
+    /// The call came back: its outcome (recorded next) decides the circuit.
+    fn settle(mut self) {
+        self.probe = false;
+    }
+}
+
+impl Drop for Ticket<'_> {
+    fn drop(&mut self) {
+        if self.probe {
+            self.gate.circuit.lock().unwrap_or_else(|p| p.into_inner()).probing = false;
+        }
     }
 }
 
@@ -302,6 +355,22 @@ mod tests {
         assert!(matches!(second, Err(GateError::CircuitOpen(_))));
         assert_eq!(calls.load(Ordering::SeqCst), 0);
         assert!(gate.circuit_open());
+    }
+
+    /// A probe whose caller gave up (a plugin's wall-time timeout drops
+    /// the future mid-call) does not leave the circuit half-open forever.
+    #[tokio::test]
+    async fn a_dropped_probe_lets_the_next_call_probe() {
+        let mut p = policy();
+        p.circuit_open = Duration::from_millis(20);
+        let gate = PageGate::new("p", p);
+        let _: Result<(), _> = gate.call(None, || async { Err(api(190)) }).await;
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        let hanging = gate.call(None, || std::future::pending::<Result<(), GraphError>>());
+        assert!(tokio::time::timeout(Duration::from_millis(20), hanging).await.is_err(), "the probe hangs");
+        let next = gate.call(None, || async { Ok::<_, GraphError>(7) }).await;
+        assert_eq!(next.expect("the next call is the probe, and closes the circuit"), 7);
+        assert!(!gate.circuit_open());
     }
 
     #[tokio::test]

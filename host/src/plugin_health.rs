@@ -1,14 +1,14 @@
 //! How each loaded plugin is doing, and the per-plugin circuit.
 //!
-//! [`PluginHealth`] counts, per plugin file, invocations and failures by
+//! [`PluginHealth`] counts, per Page and plugin file, invocations and failures by
 //! class ([`PluginFailure::class`]: CPU or wall timeout, out of memory,
 //! panic, stack overflow, trap, error, host-call quota, invalid output), and
 //! remembers the last failure (Page, event, version, when) and the last
 //! rejected file.
 //! `switchboard plugins` and `GET /admin/plugins` show it.
 //!
-//! A plugin that fails `plugin_circuit.failures` times in a row trips its
-//! circuit, instead of burning CPU on every event: for
+//! A plugin that fails `plugin_circuit.failures` times in a row on a Page
+//! trips its circuit there, instead of burning CPU on every event: for
 //! `plugin_circuit.open_secs` it is not called at all. What happens to its
 //! events then is the operator's choice (`plugin_circuit.mode`):
 //! * `fail-closed` (default): the event fails as if the plugin had, so it is
@@ -19,6 +19,13 @@
 //! After the pause one invocation goes through as a probe: success closes
 //! the circuit, failure opens it again. A new version of the file (hot
 //! reload) starts with a closed circuit.
+//!
+//! Only the plugin's own faults count ([`PluginFailure::is_plugin_fault`]:
+//! traps, timeouts, running out of memory, panics, invalid output, its own
+//! errors). A send Meta refused, a Page whose token is dead, the host's
+//! rules: those are counted by class for the operator, but they say
+//! nothing of the plugin, and one Page's trouble never closes the plugin
+//! to another Page: every (Page, plugin) pair has a circuit of its own.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -78,17 +85,19 @@ struct Health {
 #[derive(Clone)]
 pub struct PluginHealth {
     policy: PluginCircuitConfig,
-    plugins: Arc<Mutex<HashMap<PathBuf, Health>>>,
+    plugins: Arc<Mutex<HashMap<(String, PathBuf), Health>>>,
+    /// The last new file rejected at each path (hot reload), and when.
+    rejected: Arc<Mutex<HashMap<PathBuf, (String, u64)>>>,
 }
 
 impl PluginHealth {
     pub fn new(policy: PluginCircuitConfig) -> Self {
-        PluginHealth { policy, plugins: Arc::default() }
+        PluginHealth { policy, plugins: Arc::default(), rejected: Arc::default() }
     }
 
-    fn with<T>(&self, plugin: &CompiledPlugin, f: impl FnOnce(&mut Health) -> T) -> T {
+    fn with<T>(&self, page_id: &str, plugin: &CompiledPlugin, f: impl FnOnce(&mut Health) -> T) -> T {
         let mut plugins = self.plugins.lock().unwrap_or_else(|p| p.into_inner());
-        let health = plugins.entry(plugin.path.clone()).or_default();
+        let health = plugins.entry((page_id.to_string(), plugin.path.clone())).or_default();
         if health.hash != plugin.hash {
             // A new version gets a fresh chance; its history stays.
             health.hash = plugin.hash.clone();
@@ -99,11 +108,11 @@ impl PluginHealth {
         f(health)
     }
 
-    /// Whether `plugin` may be called now.
-    pub fn admit(&self, plugin: &CompiledPlugin) -> Admission {
+    /// Whether `plugin` may be called now for an event of `page_id`.
+    pub fn admit(&self, page_id: &str, plugin: &CompiledPlugin) -> Admission {
         let open = Duration::from_secs(self.policy.open_secs);
         let mode = self.policy.mode;
-        self.with(plugin, |h| {
+        self.with(page_id, plugin, |h| {
             let Some(until) = h.open_until else { return Admission::Call };
             if Instant::now() >= until && !h.probing {
                 h.probing = true;
@@ -120,9 +129,22 @@ impl PluginHealth {
     pub fn record(&self, plugin: &CompiledPlugin, page_id: &str, event_id: &str, failure: Option<&PluginFailure>) {
         let threshold = self.policy.failures.max(1);
         let open = Duration::from_secs(self.policy.open_secs);
-        self.with(plugin, |h| {
+        self.with(page_id, plugin, |h| {
             h.report.invocations += 1;
-            let Some(failure) = failure else {
+            if let Some(failure) = failure.filter(|f| !f.is_plugin_fault()) {
+                // Counted and shown to the operator; the plugin ran and
+                // answered, so for its circuit this is no failure.
+                *h.report.failures.entry(failure.class()).or_default() += 1;
+                h.report.last_failure = Some(LastFailure {
+                    page_id: page_id.to_string(),
+                    event_id: event_id.to_string(),
+                    version: plugin.info.version.clone(),
+                    class: failure.class(),
+                    error: failure.to_string(),
+                    at_ms: now_ms(),
+                });
+            }
+            let Some(failure) = failure.filter(|f| f.is_plugin_fault()) else {
                 if h.open_until.take().is_some() {
                     tracing::warn!(plugin = %plugin.info.name, version = %plugin.info.version, "plugin circuit closed: the probe call succeeded");
                 }
@@ -145,9 +167,9 @@ impl PluginHealth {
                 h.open_until = Some(Instant::now() + open);
                 h.report.circuit_trips += 1;
                 tracing::error!(
-                    plugin = %plugin.info.name, version = %plugin.info.version, path = %plugin.path.display(),
+                    page = page_id, plugin = %plugin.info.name, version = %plugin.info.version, path = %plugin.path.display(),
                     consecutive_failures = h.report.consecutive_failures, last = %failure,
-                    "plugin circuit open: not calling this plugin for {open:?}; fix or replace the file (a new version resets the circuit)"
+                    "plugin circuit open on this Page: not calling this plugin for {open:?}; fix or replace the file (a new version resets the circuit)"
                 );
             }
         })
@@ -155,15 +177,16 @@ impl PluginHealth {
 
     /// Records that a new file at `path` was rejected and not loaded.
     pub fn rejected(&self, path: &Path, error: &str) {
-        let mut plugins = self.plugins.lock().unwrap_or_else(|p| p.into_inner());
-        plugins.entry(path.to_path_buf()).or_default().report.last_rejected_file = Some((error.to_string(), now_ms()));
+        let mut rejected = self.rejected.lock().unwrap_or_else(|p| p.into_inner());
+        rejected.insert(path.to_path_buf(), (error.to_string(), now_ms()));
     }
 
-    /// The record of the plugin file at `path`.
-    pub fn report(&self, path: &Path) -> HealthReport {
+    /// The record of the plugin file at `path` on `page_id`.
+    pub fn report(&self, page_id: &str, path: &Path) -> HealthReport {
+        let last_rejected_file = self.rejected.lock().unwrap_or_else(|p| p.into_inner()).get(path).cloned();
         let plugins = self.plugins.lock().unwrap_or_else(|p| p.into_inner());
-        let Some(h) = plugins.get(path) else {
-            return HealthReport { circuit: "closed", ..HealthReport::default() };
+        let Some(h) = plugins.get(&(page_id.to_string(), path.to_path_buf())) else {
+            return HealthReport { circuit: "closed", last_rejected_file, ..HealthReport::default() };
         };
         let circuit = match h.open_until {
             None => "closed",
@@ -171,6 +194,6 @@ impl PluginHealth {
             Some(until) if Instant::now() >= until => "half-open",
             Some(_) => "open",
         };
-        HealthReport { circuit, ..h.report.clone() }
+        HealthReport { circuit, last_rejected_file, ..h.report.clone() }
     }
 }

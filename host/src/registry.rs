@@ -110,12 +110,26 @@ impl Routes {
                 max_backoff: Duration::from_millis(g.retry_max_backoff_ms),
                 circuit_open: Duration::from_secs(g.circuit_open_secs),
             };
+            // The gate outlives reloads: its recipient locks, circuit and
+            // pacing are mid-flight state, and a new gate would let a new
+            // send overtake a retry still holding the old one's lock.
+            let gate = match previous.pages.get(&page.id) {
+                Some(live) => {
+                    let gate = live.access.gate.clone();
+                    gate.set_policy(policy);
+                    if live.access.access_token != page.access_token {
+                        gate.token_replaced();
+                    }
+                    gate
+                }
+                None => Arc::new(PageGate::new(&page.id, policy)),
+            };
             let access = Arc::new(PageAccess {
                 page_id: page.id.clone(),
                 app_id: page.app.clone(),
                 access_token: page.access_token.clone(),
                 graph: services.graph.clone(),
-                gate: PageGate::new(&page.id, policy),
+                gate,
                 conversations: services.conversations.clone(),
                 profiles: services.profiles.clone(),
                 store: services.store.clone(),

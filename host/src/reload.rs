@@ -64,6 +64,9 @@ struct Reloader {
     /// one in force now.
     started: Config,
     current: Config,
+    /// The hash of the config file's text in force: a write that leaves it
+    /// the same (an editor's save, a `touch`) reloads nothing.
+    config_hash: Option<String>,
     watcher: Arc<Mutex<notify::RecommendedWatcher>>,
     watched_dirs: HashSet<PathBuf>,
 }
@@ -73,7 +76,11 @@ impl HotReload {
     pub fn spawn(config: Config, runtime: PluginRuntime, registry: PluginRegistry, live: LiveConfig) -> anyhow::Result<HotReload> {
         let (tx, mut rx) = mpsc::unbounded_channel::<PathBuf>();
         let watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-            for path in event.map(|e| e.paths).unwrap_or_default() {
+            let Ok(event) = event else { return };
+            if !changes_content(&event.kind) {
+                return;
+            }
+            for path in event.paths {
                 let _ = tx.send(path);
             }
         })?;
@@ -82,6 +89,7 @@ impl HotReload {
             runtime,
             registry,
             live,
+            config_hash: config.source.as_deref().and_then(|p| std::fs::read(p).ok()).map(|b| file_hash(&b)),
             started: config.clone(),
             current: config,
             watcher: watcher.clone(),
@@ -107,6 +115,14 @@ impl HotReload {
         });
         Ok(HotReload { _watcher: watcher })
     }
+}
+
+/// Whether a file event can mean new content: a creation, a write, a
+/// rename. Reads (`cat`, `switchboard plugins` reading the config), opens,
+/// closes and metadata changes cannot, and must not trigger a reload.
+fn changes_content(kind: &notify::EventKind) -> bool {
+    use notify::event::{ModifyKind, EventKind};
+    matches!(kind, EventKind::Create(_) | EventKind::Modify(ModifyKind::Data(_) | ModifyKind::Name(_) | ModifyKind::Any))
 }
 
 impl Reloader {
@@ -151,6 +167,15 @@ impl Reloader {
 
     async fn reload_config(&mut self) {
         let Some(path) = self.current.source.clone() else { return };
+        let Ok(text) = std::fs::read(&path) else {
+            // Mid-replacement: the rename's own event triggers the reload.
+            return;
+        };
+        let hash = file_hash(&text);
+        if self.config_hash.as_deref() == Some(hash.as_str()) {
+            tracing::debug!(path = %path.display(), "config file written without a change; nothing to reload");
+            return;
+        }
         let new = match Config::load(&path) {
             Ok(new) => new,
             Err(e) => {
@@ -181,6 +206,7 @@ impl Reloader {
         }
         tracing::info!(path = %path.display(), pages = new.pages.len(), "config reloaded; new events use it");
         self.current = new;
+        self.config_hash = Some(hash);
         if let Err(e) = self.watch_dirs() {
             tracing::error!(error = %e, "cannot watch a new plugin directory; its files reload only at the next config change");
         }

@@ -104,7 +104,9 @@ impl Server {
             workers.handle().spawn(async move { messenger_profile::apply_all(&config, &registry.snapshot(), &store).await });
         }
         let inbox = Inbox::new(dispatcher.clone(), store);
-        let app = webhook::router(&config, apps, registry.clone(), inbox.clone()).merge(api::router(&config, api_token, registry, inbox));
+        let refused = webhook::RefusedEvents::default();
+        let app = webhook::router(&config, apps, registry.clone(), inbox.clone(), refused.clone())
+            .merge(api::router(&config, api_token, registry, inbox, refused));
         Ok(Server {
             listener,
             _watcher: watcher,

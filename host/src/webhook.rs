@@ -15,6 +15,7 @@
 //! (Messenger redelivers in both cases).
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use axum::body::Bytes;
@@ -75,14 +76,35 @@ impl WebhookApps {
     }
 }
 
+/// Events of signed webhooks that were not taken in, by reason. Shown by
+/// `GET /admin/plugins` (and `switchboard plugins`).
+#[derive(Clone, Default)]
+pub struct RefusedEvents(Arc<RefusedCounts>);
+
+#[derive(Default)]
+struct RefusedCounts {
+    unknown_page: AtomicU64,
+    other_app: AtomicU64,
+}
+
+impl RefusedEvents {
+    pub fn report(&self) -> serde_json::Value {
+        serde_json::json!({
+            "unknown_page": self.0.unknown_page.load(Ordering::Relaxed),
+            "page_of_another_app": self.0.other_app.load(Ordering::Relaxed),
+        })
+    }
+}
+
 struct WebhookState {
     apps: WebhookApps,
     registry: PluginRegistry,
     inbox: Inbox,
+    refused: RefusedEvents,
 }
 
-pub fn router(config: &Config, apps: WebhookApps, registry: PluginRegistry, inbox: Inbox) -> Router {
-    let state = Arc::new(WebhookState { apps, registry, inbox });
+pub fn router(config: &Config, apps: WebhookApps, registry: PluginRegistry, inbox: Inbox, refused: RefusedEvents) -> Router {
+    let state = Arc::new(WebhookState { apps, registry, inbox, refused });
     Router::new()
         .route("/webhook", get(verify_any).post(receive_default))
         .route("/webhook/{app_id}", get(verify_app).post(receive_app))
@@ -167,13 +189,25 @@ async fn receive(state: &WebhookState, app_id: &str, headers: &HeaderMap, body: 
         tracing::warn!(app = app_id, "webhook item skipped: {why}");
     }
     let mut events = parsed.events;
-    events.retain(|e| {
-        let known = state.registry.knows_page(&e.page_id);
-        if !known {
-            tracing::warn!(page = %e.page_id, event = %e.id, "event for a Page this host does not serve; dropped");
+    let routes = state.registry.snapshot();
+    // An app's signature vouches only for its own Pages: an entry for a Page
+    // configured under another app is not that app's to deliver, and its
+    // Page's token must not answer it.
+    events.retain(|e| match routes.pages.get(&e.page_id) {
+        Some(route) if route.access.app_id == app_id => true,
+        Some(route) => {
+            state.refused.0.other_app.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(app = app_id, page = %e.page_id, page_app = %route.access.app_id, event = %e.id,
+                "event for a Page of another app, signed with this app's secret; dropped");
+            false
         }
-        known
+        None => {
+            state.refused.0.unknown_page.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(page = %e.page_id, event = %e.id, "event for a Page this host does not serve; dropped");
+            false
+        }
     });
+    drop(routes);
     // Per-conversation order is timestamp order; the sort is stable so
     // equal timestamps keep their order in the body.
     events.sort_by_key(|e| e.timestamp);

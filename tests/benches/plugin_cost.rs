@@ -63,7 +63,7 @@ async fn main() -> anyhow::Result<()> {
         app_id: "1234".into(),
         access_token: Secret::new("tok"),
         graph: GraphClient::new(&fake.base_url(), Duration::from_secs(5), 32)?,
-        gate: PageGate::new("1001", gate),
+        gate: std::sync::Arc::new(PageGate::new("1001", gate)),
         conversations: Conversations::new(store.clone(), policy),
         profiles: UserProfiles::new(Duration::from_secs(60), &[]),
         store,

@@ -48,7 +48,9 @@ impl Host for Conversation {
         let (s, role, tokens) = self
             .call
             .host_work(async {
-                let s = conversations.get(&page.page_id, &psid).await;
+                // Unreadable: the plugin sees an unknown state; nothing is
+                // cached or written in its place.
+                let s = conversations.get(&page.page_id, &psid).await.unwrap_or_default();
                 let role = conversations.role(&page.page_id).await;
                 let tokens = conversations.tokens(&page.page_id, TokenQuery::Psid(psid.clone())).await;
                 (s, role, tokens)

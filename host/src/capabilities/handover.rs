@@ -38,7 +38,11 @@ impl Handover {
         if let Some(metadata) = metadata {
             body["metadata"] = json!(metadata);
         }
-        self.call.graph(page, Some(&psid), || page.graph.post(&page.access_token, path, &body)).await.map_err(to_wit_error)?;
+        self.call
+            .graph(page, Some(&psid), || page.graph.post(&page.access_token, path, &body))
+            .await
+            .map_err(to_wit_error)
+            .map_err(|e| self.call.noted(e))?;
         if let Some(owner) = owner_after {
             set_owner(&self.call, page, &psid, owner).await;
         }
@@ -48,7 +52,9 @@ impl Handover {
 
 async fn set_owner(call: &CallContext, page: &PageAccess, psid: &str, owner: ThreadOwner) {
     let change = |s: &mut crate::conversation::ConversationState| std::mem::replace(&mut s.thread_owner, owner.clone()) != owner;
-    call.host_work(page.conversations.update(&page.page_id, psid, change)).await;
+    if let Err(e) = call.host_work(page.conversations.update(&page.page_id, psid, change)).await {
+        tracing::error!(error = %e, "could not note the thread's new owner");
+    }
 }
 
 /// Passes `psid`'s thread to `target_app_id` with the Page's token, for the
@@ -57,7 +63,9 @@ pub async fn pass_thread(page: &PageAccess, psid: &str, target_app_id: &str, met
     let body = json!({ "recipient": { "id": psid }, "target_app_id": app_id_value(target_app_id), "metadata": metadata });
     page.gate.call(Some(psid), || page.graph.post(&page.access_token, "me/pass_thread_control", &body)).await?;
     let owner = ThreadOwner::App(target_app_id.to_string());
-    page.conversations.update(&page.page_id, psid, |s| std::mem::replace(&mut s.thread_owner, owner.clone()) != owner).await;
+    if let Err(e) = page.conversations.update(&page.page_id, psid, |s| std::mem::replace(&mut s.thread_owner, owner.clone()) != owner).await {
+        tracing::error!(error = %e, "could not note the thread's new owner");
+    }
     Ok(())
 }
 

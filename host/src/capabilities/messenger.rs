@@ -47,7 +47,7 @@ impl Messenger {
         let conversations = &page.conversations;
         match recipient {
             Recipient::Psid(psid) => {
-                let state = self.call.host_work(conversations.get(&page.page_id, psid)).await;
+                let state = self.call.host_work(conversations.get(&page.page_id, psid)).await.map_err(unreadable)?;
                 state.check_send(&page.app_id, conversations.policy(), basis, now_ms()).map_err(refusal_to_wit)?;
                 Ok((Permit::Plain, psid.clone()))
             }
@@ -59,7 +59,7 @@ impl Messenger {
                     return Ok((Permit::Token { token: token.clone(), known: false }, token.clone()));
                 };
                 known.check_usable(now_ms()).map_err(refusal_to_wit)?;
-                let state = self.call.host_work(conversations.get(&page.page_id, &known.psid)).await;
+                let state = self.call.host_work(conversations.get(&page.page_id, &known.psid)).await.map_err(unreadable)?;
                 if state.owned_by_other(&page.app_id) {
                     return Err(refusal_to_wit(Refusal::NotThreadOwner));
                 }
@@ -88,7 +88,9 @@ impl Messenger {
                     s.thread_owner = ThreadOwner::OtherApp;
                     true
                 };
-                self.call.host_work(conversations.update(&page.page_id, psid, learn)).await;
+                if let Err(e) = self.call.host_work(conversations.update(&page.page_id, psid, learn)).await {
+                    tracing::error!(error = %e, "could not note that another app owns the thread");
+                }
             }
         }
         let Permit::Token { token, known } = permit else { return };
@@ -112,6 +114,12 @@ impl Messenger {
     }
 }
 
+/// The conversation's state could not be read: the rules cannot be
+/// checked, so nothing is sent (the event is tried again).
+fn unreadable(e: anyhow::Error) -> MessengerError {
+    MessengerError::Unavailable(format!("the conversation's state could not be read: {e:#}"))
+}
+
 fn sent(reply: &Value) -> Sent {
     let field = |name: &str| reply.get(name).and_then(crate::envelope::id_string);
     Sent { recipient_id: field("recipient_id"), message_id: field("message_id"), attachment_id: field("attachment_id") }
@@ -119,6 +127,16 @@ fn sent(reply: &Value) -> Sent {
 
 impl Host for Messenger {
     async fn send(&mut self, message: OutgoingMessage) -> Result<Sent, MessengerError> {
+        self.send_message(message).await.map_err(|e| self.call.noted(e))
+    }
+
+    async fn send_action(&mut self, recipient: Recipient, action: SenderAction) -> Result<(), MessengerError> {
+        self.send_sender_action(recipient, action).await.map_err(|e| self.call.noted(e))
+    }
+}
+
+impl Messenger {
+    async fn send_message(&self, message: OutgoingMessage) -> Result<Sent, MessengerError> {
         let page = self.call.page_for_call()?;
         let body = send_api::message_body(&message).map_err(|e| {
             let _ = self.call.invalid_output.set(e.0.clone());
@@ -153,7 +171,7 @@ impl Host for Messenger {
         Ok(sent(&reply))
     }
 
-    async fn send_action(&mut self, recipient: Recipient, action: SenderAction) -> Result<(), MessengerError> {
+    async fn send_sender_action(&self, recipient: Recipient, action: SenderAction) -> Result<(), MessengerError> {
         let page = self.call.page_for_call()?;
         if matches!(recipient, Recipient::OneTimeNotifToken(_)) {
             return Err(MessengerError::InvalidRequest("sender actions cannot use a one-time-notification token".into()));

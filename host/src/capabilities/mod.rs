@@ -69,7 +69,8 @@ pub struct PageAccess {
     pub app_id: String,
     pub access_token: Secret,
     pub graph: GraphClient,
-    pub gate: PageGate,
+    /// Shared with the Page's next [`PageAccess`] after a config reload.
+    pub gate: Arc<PageGate>,
     pub conversations: Conversations,
     pub profiles: UserProfiles,
     /// The host's store, for plugins' key-value state.
@@ -273,9 +274,92 @@ pub struct CallContext {
     /// Why the host refused the first message the plugin tried to send as
     /// invalid (over a documented limit...), if it did.
     pub invalid_output: std::sync::OnceLock<String>,
+    /// The last error a Send API or handover call returned to the plugin:
+    /// the likely cause if the plugin then fails (see [`HostVerdict`]).
+    pub last_verdict: std::sync::Mutex<Option<HostVerdict>>,
+}
+
+/// What the host (or Meta, through it) answered a plugin's call with, when
+/// it was a refusal: the cause of a failure that follows is then the
+/// host's verdict, not the plugin's fault.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostVerdict {
+    /// The WIT error the plugin saw, as text.
+    pub cause: String,
+    /// Whether trying the event again could succeed: rate limits, the
+    /// Graph API unreachable, the Page's circuit open (a token being
+    /// fixed). Not: a permanent Graph error (551, 10/2018278...), the
+    /// window closed, another app owning the thread, a used or expired
+    /// token, a request the host refuses as invalid.
+    pub retryable: bool,
+}
+
+impl HostVerdict {
+    fn of(error: &MessengerError) -> Option<HostVerdict> {
+        let retryable = match error {
+            MessengerError::Graph(g) => {
+                let class = crate::graph::classify(&GraphError::Api {
+                    http_status: g.http_status,
+                    code: g.code,
+                    subcode: g.subcode,
+                    message: g.message.clone(),
+                    fbtrace_id: None,
+                    is_transient: false,
+                    retry_after: None,
+                });
+                // An auth error or a restricted Page opened the Page's
+                // circuit: the operator's fix makes a retry work.
+                class.retryable() || class.trips_circuit()
+            }
+            MessengerError::Unavailable(_) | MessengerError::PageCircuitOpen => true,
+            MessengerError::OutsideWindow
+            | MessengerError::NotThreadOwner
+            | MessengerError::NotificationTokenUsed
+            | MessengerError::NotificationTokenExpired
+            | MessengerError::InvalidRequest(_) => false,
+            // The plugin's own excess, classified as such.
+            MessengerError::QuotaExceeded => return None,
+        };
+        Some(HostVerdict { cause: wit_error_text(error), retryable })
+    }
+}
+
+/// A WIT `messenger-error` as an operator reads it.
+fn wit_error_text(error: &MessengerError) -> String {
+    match error {
+        MessengerError::Graph(g) => format!(
+            "graph error {}{} (HTTP {}): {}{}",
+            g.code,
+            g.subcode.map(|s| format!("/{s}")).unwrap_or_default(),
+            g.http_status,
+            g.message,
+            g.fbtrace_id.as_deref().map(|t| format!(" [fbtrace_id {t}]")).unwrap_or_default()
+        ),
+        MessengerError::InvalidRequest(why) => format!("invalid-request: {why}"),
+        MessengerError::Unavailable(why) => format!("unavailable: {why}"),
+        MessengerError::OutsideWindow => "outside-window".into(),
+        MessengerError::NotThreadOwner => "not-thread-owner".into(),
+        MessengerError::NotificationTokenUsed => "notification-token-used".into(),
+        MessengerError::NotificationTokenExpired => "notification-token-expired".into(),
+        MessengerError::PageCircuitOpen => "page-circuit-open".into(),
+        MessengerError::QuotaExceeded => "quota-exceeded".into(),
+    }
 }
 
 impl CallContext {
+    /// Notes `error` as the last verdict the plugin saw, and returns it.
+    fn noted(&self, error: MessengerError) -> MessengerError {
+        if let Some(verdict) = HostVerdict::of(&error) {
+            *self.last_verdict.lock().unwrap_or_else(|p| p.into_inner()) = Some(verdict);
+        }
+        error
+    }
+
+    /// The last refusal the plugin was given, if any.
+    pub fn last_verdict(&self) -> Option<HostVerdict> {
+        self.last_verdict.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
     /// The Page to act for, after charging one host call.
     fn page_for_call(&self) -> Result<&PageAccess, MessengerError> {
         self.budget.take_call()?;

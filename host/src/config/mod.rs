@@ -307,10 +307,13 @@ impl Config {
         let fail = |problem: String| ConfigErrors { path: path.to_path_buf(), problems: vec![problem] };
         let text = std::fs::read_to_string(path)
             .map_err(|e| fail(format!("cannot read the file: {e}")))?;
+        // Absolute, with the directories' symlinks resolved: the file
+        // watcher reports paths that way, and hot reload compares them.
+        let path = watchable_path(path);
         let base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
         let mut config = Config::parse(&text, &base_dir, &|name| std::env::var(name).ok())
-            .map_err(|problems| ConfigErrors { path: path.to_path_buf(), problems })?;
-        config.source = Some(path.to_path_buf());
+            .map_err(|problems| ConfigErrors { path: path.clone(), problems })?;
+        config.source = Some(path);
         Ok(config)
     }
 
@@ -444,6 +447,7 @@ impl Config {
                 if plugin.is_relative() {
                     *plugin = self.base_dir.join(&*plugin);
                 }
+                *plugin = watchable_path(plugin);
                 if !plugin.is_file() {
                     problems.push(format!(
                         "pages[{i}] ({}): plugin {} does not exist; build it first (`cargo build-plugins`) or fix the path (relative paths are relative to the config file)",
@@ -504,6 +508,18 @@ impl Config {
 
     pub fn app(&self, id: &str) -> Option<&AppConfig> {
         self.apps.iter().find(|a| a.id == id)
+    }
+}
+
+/// `path` as the file watcher reports it: absolute, its directory
+/// canonical (symlinks and `..` resolved), its file name kept as written so
+/// that a symlink swapped over the file is still seen as a change of it.
+/// A path whose directory does not exist is only made absolute.
+pub fn watchable_path(path: &Path) -> PathBuf {
+    let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    match (absolute.parent().and_then(|d| std::fs::canonicalize(d).ok()), absolute.file_name()) {
+        (Some(dir), Some(name)) => dir.join(name),
+        _ => absolute,
     }
 }
 

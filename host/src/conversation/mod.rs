@@ -125,8 +125,10 @@ impl Conversations {
         &self.inner.policy
     }
 
-    /// The state of `psid`'s conversation with `page_id`.
-    pub async fn get(&self, page_id: &str, psid: &str) -> ConversationState {
+    /// The state of `psid`'s conversation with `page_id`. Fails only when
+    /// the store cannot be read: the state is then unknown, and nothing is
+    /// assumed (or cached, or written back) in its place.
+    pub async fn get(&self, page_id: &str, psid: &str) -> anyhow::Result<ConversationState> {
         self.with_cached(page_id, psid, |cached| cached.state.clone()).await
     }
 
@@ -134,7 +136,12 @@ impl Conversations {
     /// when it returns true, queues the new state for the store (unless only
     /// the interaction time moved, a little: see the module doc). Returns
     /// the state after the change.
-    pub async fn update(&self, page_id: &str, psid: &str, change: impl FnOnce(&mut ConversationState) -> bool) -> ConversationState {
+    pub async fn update(
+        &self,
+        page_id: &str,
+        psid: &str,
+        change: impl FnOnce(&mut ConversationState) -> bool,
+    ) -> anyhow::Result<ConversationState> {
         self.with_cached(page_id, psid, |cached| {
             let before = cached.state.clone();
             if change(&mut cached.state) && cached.worth_writing(&before) {
@@ -148,7 +155,7 @@ impl Conversations {
 
     /// Runs `f` on the cached conversation, loading it from the store first
     /// on a miss.
-    async fn with_cached<R>(&self, page_id: &str, psid: &str, f: impl FnOnce(&mut Cached) -> R) -> R {
+    async fn with_cached<R>(&self, page_id: &str, psid: &str, f: impl FnOnce(&mut Cached) -> R) -> anyhow::Result<R> {
         let key = (page_id.to_string(), psid.to_string());
         let mut loaded = None;
         loop {
@@ -160,26 +167,28 @@ impl Conversations {
                     }
                 }
                 if let Some(cached) = cache.get_mut(&key) {
-                    return f(cached);
+                    return Ok(f(cached));
                 }
             }
-            loaded = Some(self.load(&key).await);
+            loaded = Some(self.load(&key).await?);
         }
     }
 
-    async fn load(&self, key: &Key) -> ConversationState {
+    /// The stored state; a failed read is an error, never a default that
+    /// a later write would store over the real state.
+    async fn load(&self, key: &Key) -> anyhow::Result<ConversationState> {
         let (page, psid) = key.clone();
-        match self.inner.store.read(move |b| b.conversation_get(&page, &psid)).await {
-            Ok(Some(text)) => serde_json::from_str(&text).unwrap_or_else(|e| {
+        let stored = self.inner.store.read(move |b| b.conversation_get(&page, &psid)).await.map_err(|e| {
+            tracing::error!(page = %key.0, error = %e, "could not read conversation state");
+            e.context("reading the conversation's state")
+        })?;
+        Ok(match stored {
+            Some(text) => serde_json::from_str(&text).unwrap_or_else(|e| {
                 tracing::error!(page = %key.0, error = %e, "stored conversation state does not parse; starting afresh");
                 ConversationState::default()
             }),
-            Ok(None) => ConversationState::default(),
-            Err(e) => {
-                tracing::error!(page = %key.0, error = %e, "could not read conversation state; assuming none");
-                ConversationState::default()
-            }
-        }
+            None => ConversationState::default(),
+        })
     }
 
     fn persist(&self, page_id: &str, psid: &str, state: &ConversationState) {
@@ -212,8 +221,9 @@ impl Conversations {
     }
 
     /// Learns what `event` says about its conversation. `app_id` is the
-    /// Page's app in this host's config.
-    pub async fn observe(&self, event: &InboundEvent, app_id: &str) {
+    /// Page's app in this host's config. Fails when the conversation's
+    /// state cannot be read: the event must then be tried again later.
+    pub async fn observe(&self, event: &InboundEvent, app_id: &str) -> anyhow::Result<()> {
         let v = &event.value;
         if event.kind == "app-roles" {
             if let Some(roles) = v["app_roles"].get(app_id).and_then(Value::as_array) {
@@ -227,9 +237,9 @@ impl Conversations {
                 };
                 self.set_role(&event.page_id, role);
             }
-            return;
+            return Ok(());
         }
-        let Some(psid) = event.psid.as_deref() else { return };
+        let Some(psid) = event.psid.as_deref() else { return Ok(()) };
         // A timestamp from the future would stretch the window.
         let at = event.timestamp.min(now_ms());
         let source = interaction_source(event);
@@ -268,7 +278,7 @@ impl Conversations {
             }
             changed
         })
-        .await;
+        .await?;
         if event.kind == "optin" && v["optin"]["type"].as_str() == Some("one_time_notif_req") {
             if let Some(token) = v["optin"]["one_time_notif_token"].as_str() {
                 let token = NotificationToken {
@@ -282,6 +292,7 @@ impl Conversations {
                 self.inner.store.write_later(WriteOp::TokenIssued { page_id: event.page_id.clone(), token });
             }
         }
+        Ok(())
     }
 
     /// Tokens of a Page matching `query`, used and expired ones included.
@@ -365,6 +376,59 @@ fn interaction_source(event: &InboundEvent) -> Option<InteractionSource> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::{Backend, DeadLetter, PendingEvent, WriteResult};
+
+    /// A store whose conversation reads fail, recording every write.
+    struct Unreadable(Arc<Mutex<Vec<String>>>);
+
+    impl Backend for Unreadable {
+        fn write_batch(&mut self, ops: &[WriteOp]) -> anyhow::Result<Vec<WriteResult>> {
+            let mut writes = self.0.lock().unwrap_or_else(|p| p.into_inner());
+            Ok(ops.iter().map(|op| {
+                writes.push(format!("{op:?}"));
+                WriteResult::Done
+            }).collect())
+        }
+        fn pending(&mut self) -> anyhow::Result<Vec<PendingEvent>> { Ok(Vec::new()) }
+        fn take_requeued(&mut self) -> anyhow::Result<Vec<PendingEvent>> { Ok(Vec::new()) }
+        fn outbox_get(&mut self, _: &str, _: &str, _: &str) -> anyhow::Result<Option<String>> { Ok(None) }
+        fn dead_letters(&mut self, _: usize) -> anyhow::Result<Vec<DeadLetter>> { Ok(Vec::new()) }
+        fn requeue_dead_letter(&mut self, _: &str, _: &str) -> anyhow::Result<bool> { Ok(false) }
+        fn drop_dead_letter(&mut self, _: &str, _: &str) -> anyhow::Result<bool> { Ok(false) }
+        fn conversation_get(&mut self, _: &str, _: &str) -> anyhow::Result<Option<String>> {
+            Err(anyhow::anyhow!("disk I/O error"))
+        }
+        fn page_state_get(&mut self, _: &str, _: &str) -> anyhow::Result<Option<String>> { Ok(None) }
+        fn tokens(&mut self, _: &str, _: &TokenQuery) -> anyhow::Result<Vec<NotificationToken>> { Ok(Vec::new()) }
+        fn kv_get(&mut self, _: &str, _: &str, _: &str) -> anyhow::Result<Option<Vec<u8>>> { Ok(None) }
+        fn kv_keys(&mut self, _: &str, _: &str, _: &str, _: usize) -> anyhow::Result<Vec<String>> { Ok(Vec::new()) }
+    }
+
+    /// A failed read is an error, and nothing is written over the state
+    /// the store could not show (the thread owner, the window).
+    #[tokio::test]
+    async fn a_failed_read_fails_and_never_overwrites() {
+        let writes = Arc::new(Mutex::new(Vec::new()));
+        let store = Store::new(Box::new(Unreadable(writes.clone())), Box::new(Unreadable(writes.clone())), std::time::Duration::ZERO)
+            .expect("store");
+        let conversations = Conversations::new(store.clone(), MessagingPolicy { allowed_tags: Vec::new(), ad_referral_window: std::time::Duration::ZERO });
+        let changed = conversations.update("P", "u", |s| {
+            s.thread_owner = ThreadOwner::OtherApp;
+            true
+        });
+        assert!(changed.await.is_err());
+        assert!(conversations.get("P", "u").await.is_err(), "nothing was cached in its place");
+        let event = crate::envelope::parse(
+            br#"{"object":"page","entry":[{"id":"P","messaging":[{"sender":{"id":"u"},"recipient":{"id":"P"},"timestamp":1700000000000,"message":{"mid":"m","text":"a"}}]}]}"#,
+        )
+        .expect("valid")
+        .events
+        .remove(0);
+        assert!(conversations.observe(&event, "app").await.is_err(), "the event fails, to be tried again");
+        store.write(WriteOp::Prune { before_ms: 0 }).await.expect("the writer is past anything queued");
+        let writes = writes.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        assert!(writes.iter().all(|w| !w.contains("ConversationPut")), "{writes:?}");
+    }
 
     fn at(ms: u64) -> ConversationState {
         let mut state = ConversationState::default();

@@ -82,6 +82,27 @@ pub enum PluginFailure {
     InvalidOutput(String),
     #[error("not called: its circuit is open after repeated failures (for {0:?})")]
     CircuitOpen(Duration),
+    /// The plugin failed after the host refused one of its calls for a
+    /// reason trying again cannot fix (`cause`); not the plugin's fault.
+    #[error("returned an error after a refusal that retrying cannot fix ({cause}): {message}")]
+    Refused { cause: String, message: String },
+    /// The plugin failed after a call the host could not complete for now
+    /// (rate limit, Graph API unreachable, the Page's circuit open).
+    #[error("returned an error after a call that may work later ({cause}): {message}")]
+    HostUnavailable { cause: String, message: String },
+}
+
+/// What the dispatcher does with an event after a failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Disposition {
+    /// Try again after a backoff, then dead-letter.
+    Retry,
+    /// A plugin fault that a retry repeats exactly: a dead letter now, to
+    /// replay once the plugin is fixed.
+    DeadLetter,
+    /// The host's verdict, final: the event is finished with its outcome
+    /// recorded, not retried.
+    Finish,
 }
 
 impl PluginFailure {
@@ -98,6 +119,23 @@ impl PluginFailure {
             PluginFailure::QuotaExceeded(_) => "quota-exceeded",
             PluginFailure::InvalidOutput(_) => "invalid-output",
             PluginFailure::CircuitOpen(_) => "circuit-open",
+            PluginFailure::Refused { .. } => "host-refused",
+            PluginFailure::HostUnavailable { .. } => "host-unavailable",
+        }
+    }
+
+    /// Whether the plugin itself is at fault: only these count toward its
+    /// circuit. A refusal by the host or Meta, or the plugin's own circuit,
+    /// says nothing about the plugin's health.
+    pub fn is_plugin_fault(&self) -> bool {
+        !matches!(self, PluginFailure::Refused { .. } | PluginFailure::HostUnavailable { .. } | PluginFailure::CircuitOpen(_))
+    }
+
+    pub fn disposition(&self) -> Disposition {
+        match self {
+            PluginFailure::Refused { .. } => Disposition::Finish,
+            PluginFailure::InvalidOutput(_) => Disposition::DeadLetter,
+            _ => Disposition::Retry,
         }
     }
 }
@@ -333,7 +371,11 @@ impl PluginRuntime {
             Ok(Err(_)) if store.data().invalid_output().is_some() => {
                 Err(PluginFailure::InvalidOutput(store.data().invalid_output().unwrap_or_default().to_string()))
             }
-            Ok(Err(message)) => Err(PluginFailure::Error(message)),
+            Ok(Err(message)) => Err(match store.data().last_verdict() {
+                Some(verdict) if verdict.retryable => PluginFailure::HostUnavailable { cause: verdict.cause, message },
+                Some(verdict) => PluginFailure::Refused { cause: verdict.cause, message },
+                None => PluginFailure::Error(message),
+            }),
             Err(error) => Err(classify(&store, error, limits)),
         }
     }

@@ -29,7 +29,13 @@ pub struct InvocationState {
 
 impl InvocationState {
     pub fn new(invocation: Invocation, limits: &PluginLimits) -> Self {
-        let call = Arc::new(CallContext { invocation, budget: Budget::new(limits), panic: Default::default(), invalid_output: Default::default() });
+        let call = Arc::new(CallContext {
+            invocation,
+            budget: Budget::new(limits),
+            panic: Default::default(),
+            invalid_output: Default::default(),
+            last_verdict: Default::default(),
+        });
         // No preopens, no env, no args, no sockets: WasiCtxBuilder grants
         // nothing unless asked. Clocks and randomness stay available.
         let wasi = WasiCtxBuilder::new().allow_ip_name_lookup(false).allow_tcp(false).allow_udp(false).build();
@@ -66,6 +72,11 @@ impl InvocationState {
     /// The plugin's panic message, if it panicked.
     pub fn panic_message(&self) -> Option<&str> {
         self.call.panic.get().map(String::as_str)
+    }
+
+    /// The last refusal a host call gave the plugin.
+    pub fn last_verdict(&self) -> Option<crate::capabilities::HostVerdict> {
+        self.call.last_verdict()
     }
 
     /// True once a host call was refused for the quota.

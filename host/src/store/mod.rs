@@ -50,6 +50,9 @@ pub enum WriteOp {
     Append(std::sync::Arc<Vec<InboundEvent>>),
     /// The event was handled by its whole chain.
     Complete { seq: InboxSeq },
+    /// The event is finished without being handled to the end: the host
+    /// refused a plugin's call for good (`outcome` says why). Not retried.
+    Finish { seq: InboxSeq, outcome: String },
     /// The event failed and will be tried again.
     Retry { seq: InboxSeq, attempts: u32, error: String },
     /// The event failed for good.

@@ -180,6 +180,11 @@ impl SqliteBackend {
                     .execute(params![COMPLETE, now, seq.0])?;
                 WriteResult::Done
             }
+            WriteOp::Finish { seq, outcome } => {
+                tx.prepare_cached("UPDATE inbox SET state = ?1, finished_ms = ?2, last_error = ?3 WHERE seq = ?4 AND state = 0")?
+                    .execute(params![COMPLETE, now, outcome, seq.0])?;
+                WriteResult::Done
+            }
             WriteOp::Retry { seq, attempts, error } => {
                 tx.prepare_cached("UPDATE inbox SET attempts = ?1, last_error = ?2 WHERE seq = ?3 AND state = 0")?
                     .execute(params![attempts, error, seq.0])?;
