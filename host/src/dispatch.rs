@@ -7,9 +7,12 @@
 //!   arrival order; the webhook also sorts each batch by timestamp).
 //! * At most `max_concurrent_conversations` conversations run at once; a slow
 //!   conversation holds one slot and blocks nobody else.
-//! * At most `max_queued_events` events wait; past that [`Dispatcher::has_room`]
-//!   refuses the whole batch with [`Busy`] before it is stored (the webhook
-//!   answers 503 and Messenger redelivers), so memory stays bounded.
+//! * At most `max_queued_events` events wait. Room is a value held: a
+//!   [`Room`] (semaphore permits) is taken *before* events are stored
+//!   ([`Dispatcher::reserve`] refuses the whole batch with [`Busy`]: the
+//!   webhook answers 503 and Messenger redelivers) and each queued event
+//!   carries its permit until it is handled, so concurrent webhooks cannot
+//!   all pass a check, and resumed or requeued events wait for room too.
 //!
 //! * An event that fails (a plugin trapped, timed out or returned an error)
 //!   is tried again after a backoff, holding its conversation back so order
@@ -27,7 +30,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::sync::{Notify, Semaphore};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 
 use crate::capabilities::{EventOutbox, Invocation, SendLedger};
 use crate::envelope::{ConversationKey, InboundEvent};
@@ -42,6 +45,10 @@ use crate::store::{InboxSeq, Store, WriteOp};
 #[error("the host is busy ({0}); Messenger will redeliver")]
 pub struct Busy(&'static str);
 
+/// Places in the queue, taken before events are stored and carried with
+/// them: one permit per event, returned when it is handled.
+pub struct Room(OwnedSemaphorePermit);
+
 /// An event waiting for its conversation's turn.
 #[derive(Debug)]
 pub struct QueuedEvent {
@@ -52,6 +59,14 @@ pub struct QueuedEvent {
     pub attempts: u32,
     /// The event may have been (partly) handled before: consult the outbox.
     pub replay: bool,
+    /// Its place in the queue, from the [`Room`] it was submitted with.
+    room: Option<OwnedSemaphorePermit>,
+}
+
+impl QueuedEvent {
+    pub fn new(event: InboundEvent, seq: InboxSeq, attempts: u32, replay: bool) -> Self {
+        QueuedEvent { event, seq, attempts, replay, room: None }
+    }
 }
 
 /// How failed events are retried.
@@ -77,6 +92,7 @@ struct Inner {
     conversations: Mutex<HashMap<ConversationKey, VecDeque<QueuedEvent>>>,
     queued: AtomicUsize,
     max_queued: usize,
+    room: Arc<Semaphore>,
     slots: Semaphore,
     accepting: AtomicBool,
     idle: Notify,
@@ -104,6 +120,7 @@ impl Dispatcher {
                 conversations: Mutex::new(HashMap::new()),
                 queued: AtomicUsize::new(0),
                 max_queued,
+                room: Arc::new(Semaphore::new(max_queued)),
                 slots: Semaphore::new(max_concurrent),
                 accepting: AtomicBool::new(true),
                 idle: Notify::new(),
@@ -116,24 +133,40 @@ impl Dispatcher {
         }
     }
 
-    /// Whether `n` more events can be accepted now. Checked before events
-    /// are stored, so a stored event always gets a place in the queue.
-    pub fn has_room(&self, n: usize) -> Result<(), Busy> {
+    /// Takes room for `n` events now, or refuses. Taken before the events
+    /// are stored, so a stored event always has a place in the queue.
+    pub fn reserve(&self, n: usize) -> Result<Room, Busy> {
         if !self.inner.accepting.load(Ordering::Acquire) {
             return Err(Busy("shutting down"));
         }
-        if self.queued() + n > self.inner.max_queued {
-            return Err(Busy("event queue full"));
-        }
-        Ok(())
+        let n = u32::try_from(n).map_err(|_| Busy("event queue full"))?;
+        self.inner.room.clone().try_acquire_many_owned(n).map(Room).map_err(|_| Busy("event queue full"))
     }
 
-    /// Queues stored events for handling. Never refuses: they are durable
-    /// already, and `has_room` bounded what was let in.
-    pub fn submit(&self, events: Vec<QueuedEvent>) {
+    /// Waits for room for `n` events (at most the queue's size), for events
+    /// already stored: resumed at start, or requeued dead letters.
+    pub async fn reserve_waiting(&self, n: usize) -> Room {
+        let n = n.min(self.inner.max_queued) as u32;
+        match self.inner.room.clone().acquire_many_owned(n).await {
+            Ok(permit) => Room(permit),
+            // The semaphore is never closed.
+            Err(_) => unreachable!("the queue's room is never closed"),
+        }
+    }
+
+    /// The largest batch [`Dispatcher::reserve_waiting`] can make room for.
+    pub fn capacity(&self) -> usize {
+        self.inner.max_queued
+    }
+
+    /// Queues stored events for handling, each holding one place of `room`
+    /// (which must have room for all of them; what is left is returned).
+    pub fn submit(&self, events: Vec<QueuedEvent>, mut room: Room) {
+        debug_assert!(room.0.num_permits() >= events.len(), "submitted without room");
         self.inner.queued.fetch_add(events.len(), Ordering::AcqRel);
         let mut conversations = self.lock();
-        for event in events {
+        for mut event in events {
+            event.room = room.0.split(1);
             let key = event.event.conversation();
             match conversations.get_mut(&key) {
                 Some(queue) => {

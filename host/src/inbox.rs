@@ -1,9 +1,9 @@
 //! Taking events in, for every door they come through (Messenger's
 //! webhook, the business-events API): make room, store durably, queue.
 //!
-//! [`Inbox::accept`] is the one place events enter the host. It checks the
-//! dispatcher has room *before* storing (so a stored event always gets a
-//! queue place), appends the batch to the store (group commit; the answer
+//! [`Inbox::accept`] is the one place events enter the host. It takes room
+//! in the dispatcher's queue *before* storing (so a stored event always has
+//! a queue place, held with it until it is handled), appends the batch to the store (group commit; the answer
 //! to the caller waits for it) and queues only the events that were new,
 //! which is what de-duplicates redeliveries.
 
@@ -34,7 +34,7 @@ impl Inbox {
     /// Stores and queues `events`; returns, per event, whether it was new
     /// (false: a redelivery, not handled again).
     pub async fn accept(&self, events: Vec<InboundEvent>) -> Result<Vec<bool>, Refused> {
-        self.dispatcher.has_room(events.len())?;
+        let room = self.dispatcher.reserve(events.len())?;
         let appended = self.store.append(events).await.map_err(Refused::Store)?;
         let fresh = appended.iter().map(|(_, seq)| seq.is_some()).collect();
         let queued = appended
@@ -43,10 +43,10 @@ impl Inbox {
                 if seq.is_none() {
                     tracing::debug!(page = %event.page_id, event = %event.id, "redelivered event ignored");
                 }
-                Some(QueuedEvent { event, seq: seq?, attempts: 0, replay: false })
+                Some(QueuedEvent::new(event, seq?, 0, false))
             })
             .collect();
-        self.dispatcher.submit(queued);
+        self.dispatcher.submit(queued, room);
         Ok(fresh)
     }
 }

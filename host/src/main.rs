@@ -115,25 +115,43 @@ async fn run(path: PathBuf) -> anyhow::Result<()> {
     server.run(shutdown_signal()).await
 }
 
+/// Validates the file and compiles every plugin; says "valid" only when
+/// everything passed, and lists every problem found otherwise.
 async fn check(path: PathBuf) -> anyhow::Result<()> {
     let config = Config::load(&path)?;
     let runtime = switchboard::runtime::PluginRuntime::new(config.limits.clone())?;
-    println!("{} is valid: {} app(s), {} page(s)", path.display(), config.apps.len(), config.pages.len());
-    let mut compiled = std::collections::HashMap::new();
+    let mut compiled: std::collections::HashMap<PathBuf, Result<String, String>> = std::collections::HashMap::new();
+    let mut lines = Vec::new();
     for page in &config.pages {
         let mut chain = Vec::new();
         for plugin in &page.plugins {
             if !compiled.contains_key(plugin) {
-                let loaded = runtime.load(plugin).await.with_context(|| format!("loading a plugin of Page {}", page.id))?;
-                compiled.insert(plugin.clone(), format!("{} {}", loaded.info.name, loaded.info.version));
+                let loaded = runtime.load(plugin).await.map(|p| format!("{} {}", p.info.name, p.info.version)).map_err(|e| format!("{e:#}"));
+                compiled.insert(plugin.clone(), loaded);
             }
-            chain.push(compiled[plugin].clone());
+            match &compiled[plugin] {
+                Ok(name) => chain.push(name.clone()),
+                Err(_) => chain.push(format!("{} (does not load)", plugin.display())),
+            }
         }
-        println!("  page {} (app {}): {}", page.id, page.app, if chain.is_empty() { "no plugins".into() } else { chain.join(" → ") });
+        lines.push(format!("  page {} (app {}): {}", page.id, page.app, if chain.is_empty() { "no plugins".into() } else { chain.join(" → ") }));
         if let Some(profile) = &page.messenger_profile {
             let fields: Vec<String> = profile.body().keys().cloned().collect();
-            println!("    messenger profile: {} (within the documented limits)", fields.join(", "));
+            lines.push(format!("    messenger profile: {} (within the documented limits)", fields.join(", ")));
         }
+    }
+    let mut failed: Vec<String> = compiled.into_iter().filter_map(|(_, r)| r.err()).collect();
+    failed.sort();
+    if !failed.is_empty() {
+        let mut problems = format!("{} has {} plugin(s) that do not load:", path.display(), failed.len());
+        for f in failed {
+            problems.push_str(&format!("\n  - {f}"));
+        }
+        anyhow::bail!(problems);
+    }
+    println!("{} is valid: {} app(s), {} page(s), every plugin compiled and described itself", path.display(), config.apps.len(), config.pages.len());
+    for line in lines {
+        println!("{line}");
     }
     Ok(())
 }

@@ -95,7 +95,7 @@ impl Server {
         if !pending.is_empty() {
             tracing::info!(events = pending.len(), "resuming events a previous run left unfinished");
         }
-        dispatcher.submit(pending.into_iter().map(|p| QueuedEvent { event: p.event, seq: p.seq, attempts: p.attempts, replay: true }).collect());
+        resume(&dispatcher, &workers, pending.into_iter().map(|p| QueuedEvent::new(p.event, p.seq, p.attempts, true)).collect());
         spawn_maintenance(&workers, store.clone(), dispatcher.clone(), Duration::from_secs(config.store.retention_hours * 3600));
         {
             // Off the start path: a slow or failing Graph API must not keep
@@ -139,6 +139,31 @@ impl Server {
     }
 }
 
+/// Queues events a previous run left unfinished, each with its place in the
+/// queue: all of them at once when they fit (before any webhook is served,
+/// so they go before newer events of their conversations), the rest as room
+/// frees up.
+fn resume(dispatcher: &Dispatcher, workers: &WorkerRuntime, mut pending: Vec<QueuedEvent>) {
+    let first: Vec<QueuedEvent> = pending.drain(..pending.len().min(dispatcher.capacity())).collect();
+    match dispatcher.reserve(first.len()) {
+        Ok(room) => dispatcher.submit(first, room),
+        Err(_) => drop(pending.splice(0..0, first)),
+    }
+    if pending.is_empty() {
+        return;
+    }
+    tracing::warn!(events = pending.len(), "more unfinished events than dispatch.max_queued_events: the rest are queued as room frees up");
+    let dispatcher = dispatcher.clone();
+    workers.handle().spawn(async move {
+        let mut pending = pending.into_iter().peekable();
+        while pending.peek().is_some() {
+            let chunk: Vec<QueuedEvent> = pending.by_ref().take(dispatcher.capacity()).collect();
+            let room = dispatcher.reserve_waiting(chunk.len()).await;
+            dispatcher.submit(chunk, room);
+        }
+    });
+}
+
 /// Retention pruning (every minute) and dead letters marked for retry
 /// (every two seconds), on the worker runtime: it stops with the workers
 /// it hands events to.
@@ -152,7 +177,13 @@ fn spawn_maintenance(workers: &WorkerRuntime, store: Store, dispatcher: Dispatch
             match store.read(|b| b.take_requeued()).await {
                 Ok(events) if !events.is_empty() => {
                     tracing::info!(events = events.len(), "dead letters requeued by an operator");
-                    dispatcher.submit(events.into_iter().map(|p| QueuedEvent { event: p.event, seq: p.seq, attempts: 0, replay: true }).collect());
+                    let events: Vec<QueuedEvent> = events.into_iter().map(|p| QueuedEvent::new(p.event, p.seq, 0, true)).collect();
+                    let mut events = events.into_iter().peekable();
+                    while events.peek().is_some() {
+                        let chunk: Vec<QueuedEvent> = events.by_ref().take(dispatcher.capacity()).collect();
+                        let room = dispatcher.reserve_waiting(chunk.len()).await;
+                        dispatcher.submit(chunk, room);
+                    }
                 }
                 Ok(_) => {}
                 Err(e) => tracing::error!(error = %e, "could not check for requeued dead letters"),

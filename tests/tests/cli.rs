@@ -40,6 +40,40 @@ fn check_accepts_a_good_config_and_explains_a_bad_one() {
     assert!(!out.status.success(), "run refuses what check refuses");
 }
 
+/// Parse-level mistakes all at once; a file that is not WebAssembly said to
+/// be one, not parsed as WAT; "valid" only once every plugin compiled.
+#[test]
+fn check_reports_every_parse_level_mistake_and_plugins_that_are_not_wasm() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(
+        &bad,
+        "lisen = \"127.0.0.1:1\"\n[dispatch]\nmax_attempts = \"five\"\n[[apps]]\nid = \"1\"\nsecret = \"s\"\nverify_token = \"v\"\n\
+         [[pages]]\nid = \"9\"\naccess_token = \"t\"\n",
+    )
+    .expect("written");
+    let out = Command::new(host_binary()).args(["check", "--config"]).arg(&bad).output().expect("runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    for expected in ["unknown field `lisen`", "dispatch:", "max_attempts", "pages[0]:", "missing field `app`"] {
+        assert!(stderr.contains(expected), "missing {expected:?} in:\n{stderr}");
+    }
+
+    std::fs::write(dir.path().join("notes.wasm"), "these are my notes, not a plugin\n").expect("written");
+    let config = dir.path().join("switchboard.toml");
+    std::fs::write(
+        &config,
+        "[[apps]]\nid = \"1\"\nsecret = \"s\"\nverify_token = \"v\"\n[[pages]]\nid = \"9\"\napp = \"1\"\naccess_token = \"t\"\nplugins = [\"notes.wasm\"]\n",
+    )
+    .expect("written");
+    let out = Command::new(host_binary()).args(["check", "--config"]).arg(&config).output().expect("runs");
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(!out.status.success(), "{stdout}");
+    assert!(!stdout.contains("valid"), "{stdout}");
+    assert!(stderr.contains("notes.wasm is not a WebAssembly file"), "{stderr}");
+    assert!(!stderr.contains("these are my notes"), "the file's bytes are not dumped: {stderr}");
+}
+
 #[tokio::test]
 async fn sigterm_drains_and_leaves_the_rest_for_the_next_start() {
     let fx = BinaryFixture::new(&["echo"], "\n[dispatch]\nshutdown_grace_secs = 1\n").await;

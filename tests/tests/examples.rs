@@ -99,3 +99,46 @@ async fn human_handover_passes_to_the_page_inbox_and_takes_the_thread_back() {
     assert_eq!(texts_to(&host.fake, "u2"), ["You're back with the bot. How can I help?"]);
     host.stop().await;
 }
+
+/// The README's quick start, its own shell lines: the webhook it signs (with
+/// `openssl`, stamped now) reaches the demo config's echo through the real
+/// binary, and the reply shows at the fake Graph API.
+#[tokio::test]
+async fn the_readme_quick_start_gets_a_reply() {
+    let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let readme = std::fs::read_to_string(root.join("README.md")).expect("README");
+    let lines: Vec<&str> = readme.lines().collect();
+    let at = lines.iter().position(|l| l.starts_with("BODY=")).expect("the README signs a webhook body");
+    let fake = switchboard_tests::fake_graph::FakeGraph::start().await.expect("fake starts");
+    fake.register_page("1001", "demo-page-token", "1234");
+    let port = free_port();
+    // The demo config as it is, but with a store and port of the test's own.
+    let dir = tempfile::tempdir().expect("tmp");
+    let demo = std::fs::read_to_string(root.join("plugins/switchboard.toml")).expect("demo config");
+    let target = root.join("target").canonicalize().expect("target");
+    let config = demo
+        .replace("../target/switchboard-data", &dir.path().join("data").display().to_string())
+        .replace("../target", &target.display().to_string());
+    std::fs::write(dir.path().join("switchboard.toml"), config).expect("written");
+    let child = std::process::Command::new(host_binary())
+        .args(["run", "--config", "switchboard.toml"])
+        .current_dir(dir.path())
+        .env("LISTEN", format!("127.0.0.1:{port}"))
+        .env("GRAPH_API_URL", fake.base_url())
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("host starts");
+    let _host = RunningHost { child, port };
+    let client = reqwest::Client::new();
+    let started = std::time::Instant::now();
+    while client.get(format!("http://127.0.0.1:{port}/healthz")).send().await.is_err() {
+        assert!(started.elapsed() < std::time::Duration::from_secs(60), "the demo host did not come up");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let script = lines[at..at + 3].join("\n").replace("localhost:8080", &format!("127.0.0.1:{port}"));
+    let out = std::process::Command::new("bash").args(["-c", &script]).output().expect("bash runs");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "EVENT_RECEIVED", "{script}\n{}", String::from_utf8_lossy(&out.stderr));
+    fake.wait_for_calls("/messages", 1, std::time::Duration::from_secs(15)).await;
+    assert_eq!(texts_to(&fake, "42"), ["You said: hi"], "{:?}", fake.calls());
+}

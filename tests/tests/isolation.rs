@@ -194,3 +194,37 @@ async fn hot_reload_works_with_a_relative_config_and_ignores_reads_of_it() {
     assert!(logged.contains("plugin reloaded"), "{logged}");
     assert_eq!(logged.matches("config reloaded").count(), 0, "reads reloaded the config:\n{logged}");
 }
+
+/// Room in the queue is taken before the append, so webhooks that arrive
+/// together cannot all pass a check and overfill it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_webhooks_cannot_overfill_the_queue() {
+    let extra = "[dispatch]\nmax_queued_events = 4\nmax_concurrent_conversations = 1\nmax_attempts = 1\nretry_backoff_ms = 10\n";
+    let host = TestHost::start_with(vec![page("1001", "tok-1001", &["faulty"])], extra).await;
+    let posts = (0..16).map(|i| {
+        let (url, http) = (host.url.clone(), host.http.clone());
+        // Each spins until its CPU limit: the queue drains slowly.
+        let body = text_messages(&[("1001", &format!("q{i}"), &format!("m.q{i}"), "loop")]);
+        async move {
+            let (sha256, _) = sign(APP_SECRET, body.as_bytes());
+            http.post(format!("{url}/webhook/{APP_ID}")).header("x-hub-signature-256", sha256).body(body).send().await.expect("answers").status().as_u16()
+        }
+    });
+    let statuses = futures_join_all(posts.collect()).await;
+    let accepted = statuses.iter().filter(|&&s| s == 200).count();
+    let refused = statuses.iter().filter(|&&s| s == 503).count();
+    assert_eq!(accepted + refused, 16, "{statuses:?}");
+    // Four places, and perhaps one freed by an event finished meanwhile.
+    assert!(accepted <= 5, "{accepted} accepted with room for 4: {statuses:?}");
+    host.stop().await;
+}
+
+/// Runs the futures concurrently, each on its own task.
+async fn futures_join_all<T: Send + 'static>(futures: Vec<impl std::future::Future<Output = T> + Send + 'static>) -> Vec<T> {
+    let tasks: Vec<_> = futures.into_iter().map(tokio::spawn).collect();
+    let mut out = Vec::with_capacity(tasks.len());
+    for task in tasks {
+        out.push(task.await.expect("task"));
+    }
+    out
+}

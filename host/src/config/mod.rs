@@ -348,7 +348,7 @@ impl Config {
         base_dir: &Path,
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Config, Vec<String>> {
-        let mut config: Config = toml::from_str(text).map_err(|e| vec![e.to_string()])?;
+        let mut config = deserialize(text)?;
         config.base_dir = base_dir.to_path_buf();
         let mut problems = Vec::new();
         config.expand_env(env, &mut problems);
@@ -511,6 +511,52 @@ impl Config {
     }
 }
 
+/// The file's tables as a [`Config`]; on failure, every parse-level
+/// mistake that can be found: a syntax error stops the reading, but past
+/// that each top-level key, and each of `[[apps]]` and `[[pages]]`, is
+/// checked on its own, so an unknown key in one table and a wrong type in
+/// another are both reported.
+fn deserialize(text: &str) -> Result<Config, Vec<String>> {
+    let table: toml::Table = toml::from_str(text).map_err(|e| vec![e.to_string()])?;
+    let whole = Config::deserialize(toml::Value::Table(table.clone()));
+    let Err(first) = whole else { return whole.map_err(|_| Vec::new()) };
+    let mut problems = Vec::new();
+    fn check<T: serde::de::DeserializeOwned>(what: &str, value: &toml::Value, problems: &mut Vec<String>) {
+        if let Err(e) = T::deserialize(value.clone()) {
+            problems.push(format!("{what}: {}", e.to_string().trim()));
+        }
+    }
+    fn each<T: serde::de::DeserializeOwned>(what: &str, value: &toml::Value, problems: &mut Vec<String>) {
+        match value.as_array() {
+            Some(items) => items.iter().enumerate().for_each(|(i, item)| check::<T>(&format!("{what}[{i}]"), item, problems)),
+            None => problems.push(format!("{what} must be an array of tables ([[{what}]])")),
+        }
+    }
+    for (key, value) in &table {
+        match key.as_str() {
+            "listen" | "graph_api_url" => check::<String>(key, value, &mut problems),
+            "apps" => each::<AppConfig>(key, value, &mut problems),
+            "pages" => each::<PageConfig>(key, value, &mut problems),
+            "webhook" => check::<WebhookConfig>(key, value, &mut problems),
+            "dispatch" => check::<DispatchConfig>(key, value, &mut problems),
+            "graph" => check::<GraphConfig>(key, value, &mut problems),
+            "limits" => check::<PluginLimits>(key, value, &mut problems),
+            "store" => check::<StoreConfig>(key, value, &mut problems),
+            "messaging" => check::<MessagingConfig>(key, value, &mut problems),
+            "api" => check::<ApiConfig>(key, value, &mut problems),
+            "plugin_circuit" => check::<PluginCircuitConfig>(key, value, &mut problems),
+            "plugin_limits" => check::<std::collections::BTreeMap<String, LimitOverrides>>(key, value, &mut problems),
+            _ => problems.push(format!("unknown field `{key}` at the top level")),
+        }
+    }
+    if problems.is_empty() {
+        // Read from the text, the error says where.
+        let located = toml::from_str::<Config>(text).err().map(|e| e.to_string());
+        problems.push(located.unwrap_or_else(|| first.to_string()).trim().to_string());
+    }
+    Err(problems)
+}
+
 /// `path` as the file watcher reports it: absolute, its directory
 /// canonical (symlinks and `..` resolved), its file name kept as written so
 /// that a symlink swapped over the file is still seen as a change of it.
@@ -602,6 +648,15 @@ mod tests {
         let text = format!("{GOOD}\nplugins = [\"nope.wasm\"]");
         let problems = Config::parse(&text, Path::new("/nonexistent"), &env).expect_err("missing plugin");
         assert!(problems[0].contains("/nonexistent/nope.wasm does not exist"), "{problems:?}");
+    }
+
+    #[test]
+    fn every_parse_level_mistake_is_reported_at_once() {
+        let text = format!("lisen = \"x\"\n[dispatch]\nmax_attempts = \"five\"\n{GOOD}\n[[pages]]\nid = \"2\"\naccess_token = \"t\"\n");
+        let problems = Config::parse(&text, Path::new("/"), &env).expect_err("three mistakes");
+        assert!(problems.iter().any(|p| p.contains("unknown field `lisen`")), "{problems:?}");
+        assert!(problems.iter().any(|p| p.starts_with("dispatch:") && p.contains("max_attempts")), "{problems:?}");
+        assert!(problems.iter().any(|p| p.starts_with("pages[1]:") && p.contains("missing field `app`")), "{problems:?}");
     }
 
     #[test]

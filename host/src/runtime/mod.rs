@@ -308,6 +308,15 @@ impl PluginRuntime {
     /// itself (which also proves it instantiates and runs).
     pub async fn load(&self, path: &Path) -> anyhow::Result<CompiledPlugin> {
         let bytes = std::fs::read(path).with_context(|| format!("reading plugin {}", path.display()))?;
+        // The engine also takes WAT text, whose parse errors would quote
+        // whatever the file holds: a file that is not a wasm binary is
+        // named as such instead.
+        if !bytes.starts_with(b"\0asm") {
+            anyhow::bail!(
+                "{} is not a WebAssembly file (it does not start with the wasm magic bytes); build the plugin as a component (`cargo build --release --target wasm32-wasip2`) and point the config at the .wasm",
+                path.display()
+            );
+        }
         let hash = file_hash(&bytes);
         let (engine, cache, key) = (self.engine.clone(), self.cache.clone(), hash.clone());
         let (component, compilation) = tokio::task::spawn_blocking(move || match cache {
