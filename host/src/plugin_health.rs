@@ -131,9 +131,8 @@ impl PluginHealth {
         let open = Duration::from_secs(self.policy.open_secs);
         self.with(page_id, plugin, |h| {
             h.report.invocations += 1;
-            if let Some(failure) = failure.filter(|f| !f.is_plugin_fault()) {
-                // Counted and shown to the operator; the plugin ran and
-                // answered, so for its circuit this is no failure.
+            if let Some(failure) = failure {
+                // Every failure is counted and shown to the operator.
                 *h.report.failures.entry(failure.class()).or_default() += 1;
                 h.report.last_failure = Some(LastFailure {
                     page_id: page_id.to_string(),
@@ -144,6 +143,8 @@ impl PluginHealth {
                     at_ms: now_ms(),
                 });
             }
+            // Not the plugin's fault: it ran and answered, so for its
+            // circuit this is no failure.
             let Some(failure) = failure.filter(|f| f.is_plugin_fault()) else {
                 if h.open_until.take().is_some() {
                     tracing::warn!(plugin = %plugin.info.name, version = %plugin.info.version, "plugin circuit closed: the probe call succeeded");
@@ -152,16 +153,7 @@ impl PluginHealth {
                 h.report.consecutive_failures = 0;
                 return;
             };
-            *h.report.failures.entry(failure.class()).or_default() += 1;
             h.report.consecutive_failures += 1;
-            h.report.last_failure = Some(LastFailure {
-                page_id: page_id.to_string(),
-                event_id: event_id.to_string(),
-                version: plugin.info.version.clone(),
-                class: failure.class(),
-                error: failure.to_string(),
-                at_ms: now_ms(),
-            });
             if h.probing || (h.open_until.is_none() && h.report.consecutive_failures >= threshold) {
                 h.probing = false;
                 h.open_until = Some(Instant::now() + open);
