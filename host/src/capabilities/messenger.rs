@@ -143,7 +143,7 @@ impl Messenger {
             MessengerError::InvalidRequest(e.0)
         })?;
         let ledger = self.call.invocation.ledger.clone();
-        let slot = ledger.as_ref().map(|l| l.next_slot());
+        let slot = ledger.as_ref().map(|l| l.slot_for(&body));
         if let (Some(ledger), Some(slot)) = (&ledger, &slot) {
             if let Some(recorded) = self.call.host_work(ledger.outbox.recorded(slot)).await {
                 tracing::info!(event = %self.call.invocation.event_id, slot, "send already done before a restart or retry; not repeated");

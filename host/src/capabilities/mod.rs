@@ -192,22 +192,36 @@ impl EventOutbox {
 
 /// One plugin's sends within an event's outbox.
 ///
-/// Each send gets a slot, `{chain position}:{n-th send}`, stable across
-/// tries of the same event.
+/// A send is identified by what it is, not by when it came: its slot is
+/// `{chain position}:{hash of the Send API body}:{k}`, the body holding the
+/// recipient and the message, and `k` counting identical sends made
+/// earlier in the same try (a plugin may send the same text twice). So a
+/// replay skips exactly the sends that already went out, even when the
+/// plugin's sends depend on data that changed in between (back-in-stock's
+/// open tokens: one token spent before a crash, the next try sends to the
+/// others). A message whose content changes on every try (a clock in its
+/// text) is not recognised, and goes out again.
 #[derive(Clone)]
 pub struct SendLedger {
     pub outbox: EventOutbox,
     chain_position: usize,
-    next: Arc<AtomicU32>,
+    made: Arc<std::sync::Mutex<std::collections::HashMap<String, u32>>>,
 }
 
 impl SendLedger {
     pub fn new(outbox: EventOutbox, chain_position: usize) -> Self {
-        SendLedger { outbox, chain_position, next: Arc::new(AtomicU32::new(0)) }
+        SendLedger { outbox, chain_position, made: Arc::default() }
     }
 
-    fn next_slot(&self) -> String {
-        format!("{}:{}", self.chain_position, self.next.fetch_add(1, Ordering::Relaxed))
+    /// The slot of a send whose Send API body is `body`.
+    fn slot_for(&self, body: &serde_json::Value) -> String {
+        use sha2::Digest;
+        let digest = hex::encode(&sha2::Sha256::digest(body.to_string().as_bytes())[..12]);
+        let mut made = self.made.lock().unwrap_or_else(|p| p.into_inner());
+        let k = made.entry(digest.clone()).or_insert(0);
+        let slot = format!("{}:{digest}:{k}", self.chain_position);
+        *k += 1;
+        slot
     }
 }
 
@@ -428,3 +442,31 @@ fn refusal_to_wit(r: Refusal) -> MessengerError {
 // The `types` interface declares no functions; its (empty) host trait
 // rides on the messenger unit.
 impl types::Host for Messenger {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ledger(dir: &std::path::Path) -> SendLedger {
+        let store = Store::open_sqlite(dir, Duration::ZERO).expect("store");
+        SendLedger::new(EventOutbox::new(store, "P", "e", false), 0)
+    }
+
+    /// Slots name what a send is: the same sends in another order, or with
+    /// one of them gone, keep their slots; a repeat gets a slot of its own.
+    #[tokio::test]
+    async fn slots_follow_the_content_not_the_order() {
+        let to = |token: &str| serde_json::json!({"recipient": {"one_time_notif_token": token}, "message": {"text": "back"}});
+        let dir = tempfile::tempdir().expect("tmp");
+        let ledger = || ledger(dir.path());
+        let first = ledger();
+        let (a, b) = (first.slot_for(&to("T1")), first.slot_for(&to("T2")));
+        let retry = ledger();
+        assert_eq!(retry.slot_for(&to("T2")), b, "T1 was spent meanwhile: T2's send keeps its slot");
+        assert_ne!(a, b);
+        let twice = ledger();
+        let (x, y) = (twice.slot_for(&to("T1")), twice.slot_for(&to("T1")));
+        assert_eq!(x, a);
+        assert_ne!(x, y, "the same message twice is two sends");
+    }
+}
