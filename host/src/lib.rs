@@ -6,6 +6,7 @@
 //! See `ARCHITECTURE.md` at the repository root for the map.
 
 pub mod api;
+pub mod background;
 pub mod capabilities;
 pub mod config;
 pub mod conversation;

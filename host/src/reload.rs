@@ -47,8 +47,9 @@ pub struct LiveConfig {
     pub services: SharedServices,
     pub apps: WebhookApps,
     pub api_token: ApiToken,
-    /// Where the Graph calls a reload starts (Messenger Profiles) run.
-    pub workers: tokio::runtime::Handle,
+    /// Where the Graph calls a reload starts (Messenger Profiles) run, and
+    /// the watcher's own loop: both stop at shutdown.
+    pub tasks: crate::background::BackgroundTasks,
 }
 
 /// Keeps the file watcher alive; dropping it stops hot reload.
@@ -96,7 +97,8 @@ impl HotReload {
             watched_dirs: HashSet::new(),
         };
         reloader.watch_dirs()?;
-        tokio::spawn(async move {
+        let tasks = reloader.live.tasks.clone();
+        tasks.spawn_here(async move {
             while let Some(first) = rx.recv().await {
                 let mut changed = HashSet::from([first]);
                 let cutoff = tokio::time::Instant::now() + BURST_MAX;
@@ -211,6 +213,6 @@ impl Reloader {
             tracing::error!(error = %e, "cannot watch a new plugin directory; its files reload only at the next config change");
         }
         let (config, routes, store) = (self.current.clone(), self.registry.snapshot(), self.live.services.store.clone());
-        self.live.workers.spawn(async move { crate::messenger_profile::apply_all(&config, &routes, &store).await });
+        self.live.tasks.spawn_on_workers(async move { crate::messenger_profile::apply_all(&config, &routes, &store).await });
     }
 }

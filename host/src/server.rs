@@ -31,6 +31,7 @@ use crate::registry::{PluginRegistry, Routes, SharedServices};
 use crate::store::{Store, WriteOp};
 use crate::{api, messenger_profile};
 use crate::api::ApiToken;
+use crate::background::BackgroundTasks;
 use crate::reload::{HotReload, LiveConfig};
 use crate::webhook::WebhookApps;
 use crate::runtime::PluginRuntime;
@@ -42,6 +43,7 @@ pub struct Server {
     _watcher: HotReload,
     app: axum::Router,
     dispatcher: Dispatcher,
+    tasks: BackgroundTasks,
     grace: Duration,
     /// Last, so it stops after everything that spawns onto it.
     _workers: WorkerRuntime,
@@ -72,7 +74,8 @@ impl Server {
         }
         let registry = PluginRegistry::new(routes, PluginHealth::new(config.plugin_circuit.clone()));
         let (apps, api_token) = (WebhookApps::new(&config), ApiToken::new(&config));
-        let live = LiveConfig { services: services.clone(), apps: apps.clone(), api_token: api_token.clone(), workers: workers.handle() };
+        let tasks = BackgroundTasks::new(workers.handle());
+        let live = LiveConfig { services: services.clone(), apps: apps.clone(), api_token: api_token.clone(), tasks: tasks.clone() };
         let watcher = HotReload::spawn(config.clone(), runtime.clone(), registry.clone(), live)?;
         let retry = RetryPolicy {
             max_attempts: config.dispatch.max_attempts,
@@ -95,13 +98,13 @@ impl Server {
         if !pending.is_empty() {
             tracing::info!(events = pending.len(), "resuming events a previous run left unfinished");
         }
-        resume(&dispatcher, &workers, pending.into_iter().map(|p| QueuedEvent::new(p.event, p.seq, p.attempts, true)).collect());
-        spawn_maintenance(&workers, store.clone(), dispatcher.clone(), Duration::from_secs(config.store.retention_hours * 3600));
+        resume(&dispatcher, &tasks, pending.into_iter().map(|p| QueuedEvent::new(p.event, p.seq, p.attempts, true)).collect());
+        spawn_maintenance(&tasks, store.clone(), dispatcher.clone(), Duration::from_secs(config.store.retention_hours * 3600));
         {
             // Off the start path: a slow or failing Graph API must not keep
             // the webhook from being served.
             let (config, store, registry) = (config.clone(), store.clone(), registry.clone());
-            workers.handle().spawn(async move { messenger_profile::apply_all(&config, &registry.snapshot(), &store).await });
+            tasks.spawn_on_workers(async move { messenger_profile::apply_all(&config, &registry.snapshot(), &store).await });
         }
         let inbox = Inbox::new(dispatcher.clone(), store);
         let refused = webhook::RefusedEvents::default();
@@ -112,6 +115,7 @@ impl Server {
             _watcher: watcher,
             app,
             dispatcher,
+            tasks,
             grace: Duration::from_secs(config.dispatch.shutdown_grace_secs),
             _workers: workers,
         })
@@ -130,6 +134,9 @@ impl Server {
         axum::serve(self.listener, self.app).with_graceful_shutdown(shutdown).await?;
         tracing::info!(queued = self.dispatcher.queued(), "no longer accepting webhooks; draining");
         let left = self.dispatcher.shutdown(self.grace).await;
+        if !self.tasks.stop(Duration::from_secs(2)).await {
+            tracing::warn!("background tasks (maintenance, hot reload, Messenger Profile updates) did not stop within 2 s");
+        }
         if left > 0 {
             tracing::warn!(left, "shutdown deadline passed with events unhandled");
         } else {
@@ -143,7 +150,7 @@ impl Server {
 /// queue: all of them at once when they fit (before any webhook is served,
 /// so they go before newer events of their conversations), the rest as room
 /// frees up.
-fn resume(dispatcher: &Dispatcher, workers: &WorkerRuntime, mut pending: Vec<QueuedEvent>) {
+fn resume(dispatcher: &Dispatcher, tasks: &BackgroundTasks, mut pending: Vec<QueuedEvent>) {
     let first: Vec<QueuedEvent> = pending.drain(..pending.len().min(dispatcher.capacity())).collect();
     match dispatcher.reserve(first.len()) {
         Ok(room) => dispatcher.submit(first, room),
@@ -154,7 +161,7 @@ fn resume(dispatcher: &Dispatcher, workers: &WorkerRuntime, mut pending: Vec<Que
     }
     tracing::warn!(events = pending.len(), "more unfinished events than dispatch.max_queued_events: the rest are queued as room frees up");
     let dispatcher = dispatcher.clone();
-    workers.handle().spawn(async move {
+    tasks.spawn_on_workers(async move {
         let mut pending = pending.into_iter().peekable();
         while pending.peek().is_some() {
             let chunk: Vec<QueuedEvent> = pending.by_ref().take(dispatcher.capacity()).collect();
@@ -167,8 +174,8 @@ fn resume(dispatcher: &Dispatcher, workers: &WorkerRuntime, mut pending: Vec<Que
 /// Retention pruning (every minute) and dead letters marked for retry
 /// (every two seconds), on the worker runtime: it stops with the workers
 /// it hands events to.
-fn spawn_maintenance(workers: &WorkerRuntime, store: Store, dispatcher: Dispatcher, retention: Duration) {
-    workers.handle().spawn(async move {
+fn spawn_maintenance(tasks: &BackgroundTasks, store: Store, dispatcher: Dispatcher, retention: Duration) {
+    tasks.spawn_on_workers(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(2));
         let mut n: u64 = 0;
         loop {
