@@ -160,7 +160,7 @@ impl Dispatcher {
     }
 
     /// Queues stored events for handling, each holding one place of `room`
-    /// (which must have room for all of them; what is left is returned).
+    /// (which must have room for all of them; what is left is released).
     pub fn submit(&self, events: Vec<QueuedEvent>, mut room: Room) {
         debug_assert!(room.0.num_permits() >= events.len(), "submitted without room");
         self.inner.queued.fetch_add(events.len(), Ordering::AcqRel);
