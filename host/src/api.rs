@@ -106,8 +106,10 @@ pub fn plugins_report(registry: &PluginRegistry) -> Value {
             let plugins: Vec<Value> = route
                 .plugins
                 .iter()
-                .map(|p| {
+                .map(|link| {
+                    let p = &link.compiled;
                     json!({
+                        "id": &*link.id,
                         "name": p.info.name,
                         "version": p.info.version,
                         "event_kinds": p.info.event_kinds,
@@ -115,7 +117,7 @@ pub fn plugins_report(registry: &PluginRegistry) -> Value {
                         "hash": p.hash,
                         "loaded_at_ms": p.loaded_at_ms,
                         "from_cache": p.compilation == crate::runtime::Compilation::Cached,
-                        "health": registry.health().report(page_id, &p.path),
+                        "health": registry.health().report(page_id, &link.id, &p.path),
                     })
                 })
                 .collect();

@@ -5,8 +5,9 @@
 //! * Events of one conversation (Page, person) are handled strictly one after
 //!   another, in timestamp order among those waiting (ties keep their
 //!   arrival order; the webhook also sorts each batch by timestamp).
-//! * At most `max_concurrent_conversations` conversations run at once; a slow
-//!   conversation holds one slot and blocks nobody else.
+//! * At most `max_concurrent_conversations` conversations run at once, and
+//!   one Page's at most `max_conversations_per_page` ([`ConversationSlots`]):
+//!   a slow conversation holds one slot, and a slow Page blocks no other.
 //! * At most `max_queued_events` events wait. Room is a value held: a
 //!   [`Room`] (semaphore permits) is taken *before* events are stored
 //!   ([`Dispatcher::reserve`] refuses the whole batch with [`Busy`]: the
@@ -31,6 +32,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
+
+use crate::slots::ConversationSlots;
 
 use crate::capabilities::{EventOutbox, Invocation, SendLedger};
 use crate::envelope::{ConversationKey, InboundEvent};
@@ -93,7 +96,7 @@ struct Inner {
     queued: AtomicUsize,
     max_queued: usize,
     room: Arc<Semaphore>,
-    slots: Semaphore,
+    slots: ConversationSlots,
     accepting: AtomicBool,
     idle: Notify,
     registry: PluginRegistry,
@@ -111,7 +114,7 @@ impl Dispatcher {
         runtime: PluginRuntime,
         store: Store,
         retry: RetryPolicy,
-        max_concurrent: usize,
+        slots: ConversationSlots,
         max_queued: usize,
         workers: tokio::runtime::Handle,
     ) -> Self {
@@ -121,7 +124,7 @@ impl Dispatcher {
                 queued: AtomicUsize::new(0),
                 max_queued,
                 room: Arc::new(Semaphore::new(max_queued)),
-                slots: Semaphore::new(max_concurrent),
+                slots,
                 accepting: AtomicBool::new(true),
                 idle: Notify::new(),
                 registry,
@@ -212,7 +215,7 @@ impl Dispatcher {
     }
 
     async fn run_conversation(self, key: ConversationKey) {
-        let Ok(_slot) = self.inner.slots.acquire().await else { return };
+        let _slot = self.inner.slots.acquire(&key.page_id).await;
         loop {
             let event = {
                 let mut conversations = self.lock();
@@ -316,34 +319,34 @@ impl Dispatcher {
         let event_id: Arc<str> = Arc::from(event.id.as_str());
         let mut first_failure = None;
         let health = self.inner.registry.health();
-        for (position, plugin) in route.plugins.iter().enumerate().filter(|(_, p)| p.wants(event.kind)) {
-            match health.admit(&event.page_id, plugin) {
+        for (position, link) in route.plugins.iter().enumerate().filter(|(_, p)| p.compiled.wants(event.kind)) {
+            let (id, plugin) = (&link.id, &link.compiled);
+            match health.admit(&event.page_id, id, plugin) {
                 Admission::Call => {}
                 Admission::Skip => {
-                    tracing::debug!(page = %event.page_id, plugin = %plugin.info.name, event = %event.id, "plugin skipped: its circuit is open (fail-open)");
+                    tracing::debug!(page = %event.page_id, plugin = %id, event = %event.id, "plugin skipped: its circuit is open (fail-open)");
                     continue;
                 }
                 Admission::Refuse(failure) => {
-                    tracing::warn!(page = %event.page_id, plugin = %plugin.info.name, event = %event.id, %failure, "event fails: the plugin's circuit is open (fail-closed)");
+                    tracing::warn!(page = %event.page_id, plugin = %id, event = %event.id, %failure, "event fails: the plugin's circuit is open (fail-closed)");
                     keep_first_failure(&mut first_failure, failure);
                     continue;
                 }
             }
             let invocation = Invocation {
-                plugin: Arc::from(plugin.info.name.as_str()),
+                plugin: id.clone(),
                 event_id: event_id.clone(),
                 page: Some(route.access.clone()),
                 ledger: Some(SendLedger::new(outbox.clone(), position)),
             };
-            let limits = route.limits.for_plugin(&plugin.info.name);
-            let result = self.inner.runtime.invoke(plugin, event, invocation, limits).await;
-            health.record(plugin, &event.page_id, &event.id, result.as_ref().err());
+            let result = self.inner.runtime.invoke(plugin, event, invocation, &link.limits).await;
+            health.record(&event.page_id, id, plugin, &event.id, result.as_ref().err());
             match result {
                 Ok(Verdict::Continue) => {}
                 Ok(Verdict::Stop) => break,
                 Err(failure) => {
                     tracing::error!(
-                        page = %event.page_id, plugin = %plugin.info.name, version = %plugin.info.version,
+                        page = %event.page_id, plugin = %id, declared = %plugin.info.name, version = %plugin.info.version,
                         event = %event.id, kind = event.kind, class = failure.class(), %failure, "plugin failed on an event"
                     );
                     keep_first_failure(&mut first_failure, failure);
@@ -371,7 +374,9 @@ impl Dispatcher {
                 tracing::info!(page = %event.page_id, event = %event.id, to = %requester, "thread passed to the app that requested it");
                 outbox.sent(SLOT.into(), "{}".into());
             }
-            Err(e) => tracing::error!(page = %event.page_id, event = %event.id, error = %e, "could not pass the thread to the app that requested it"),
+            Err(e) => {
+                tracing::error!(page = %event.page_id, event = %event.id, error = %e, "could not pass the thread to the app that requested it")
+            }
         }
     }
 }

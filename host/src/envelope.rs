@@ -42,10 +42,7 @@ pub struct InboundEvent {
 impl InboundEvent {
     /// Events with the same key are handled one after another, in order.
     pub fn conversation(&self) -> ConversationKey {
-        ConversationKey {
-            page_id: self.page_id.clone(),
-            user: self.psid.clone().or_else(|| self.user_ref.clone()).unwrap_or_default(),
-        }
+        ConversationKey { page_id: self.page_id.clone(), user: self.psid.clone().or_else(|| self.user_ref.clone()).unwrap_or_default() }
     }
 }
 
@@ -119,10 +116,7 @@ pub fn parse(body: &[u8]) -> Result<Parsed, MalformedBody> {
                         parsed.skipped.push(format!("entry[{i}]: `{BUSINESS_KEY}` is reserved for the business-events API"))
                     }
                     Ok(event) => parsed.events.push(event),
-                    Err(e) => parsed.skipped.push(format!(
-                        "entry[{i}].{}[{j}]: {e}",
-                        if standby { "standby" } else { "messaging" }
-                    )),
+                    Err(e) => parsed.skipped.push(format!("entry[{i}].{}[{j}]: {e}", if standby { "standby" } else { "messaging" })),
                 }
             }
         }
@@ -166,22 +160,15 @@ pub(crate) fn parse_event(page_id: &str, standby: bool, raw: &str) -> Result<Inb
     let (kind, unknown_key) = kind_of(obj);
     let sender_id = obj.get("sender").and_then(|s| s.get("id")).and_then(id_string);
     let recipient_id = obj.get("recipient").and_then(|r| r.get("id")).and_then(id_string);
-    let user_ref = obj
-        .get("sender")
-        .and_then(|s| s.get("user_ref"))
-        .or_else(|| obj.get("optin").and_then(|o| o.get("user_ref")))
-        .and_then(id_string);
+    let user_ref =
+        obj.get("sender").and_then(|s| s.get("user_ref")).or_else(|| obj.get("optin").and_then(|o| o.get("user_ref"))).and_then(id_string);
     // The user is the sender, except in echoes (the Page sent them) and in
     // events that carry only a recipient (app_roles).
     let psid = match kind {
         "echo" => recipient_id,
         _ => sender_id.filter(|s| s != page_id).or_else(|| recipient_id.filter(|r| r != page_id)),
     };
-    let timestamp = obj
-        .get("timestamp")
-        .and_then(millis)
-        .or_else(|| watermark(obj, kind))
-        .unwrap_or(0);
+    let timestamp = obj.get("timestamp").and_then(millis).or_else(|| watermark(obj, kind)).unwrap_or(0);
     let id = event_id(obj, kind, unknown_key.as_deref(), psid.as_deref().or(user_ref.as_deref()), timestamp, standby);
     Ok(InboundEvent {
         id,

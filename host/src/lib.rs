@@ -23,6 +23,7 @@ pub mod runtime;
 pub mod send_api;
 pub mod server;
 pub mod signature;
+pub mod slots;
 pub mod store;
 pub mod webhook;
 pub mod worker_runtime;

@@ -79,9 +79,7 @@ fn main() -> ExitCode {
         unsafe { std::env::set_var("RUST_LIB_BACKTRACE", "0") };
     }
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
         .init();
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Runtime::new() {
@@ -120,21 +118,28 @@ async fn run(path: PathBuf) -> anyhow::Result<()> {
 async fn check(path: PathBuf) -> anyhow::Result<()> {
     let config = Config::load(&path)?;
     let runtime = switchboard::runtime::PluginRuntime::new(config.limits.clone())?;
-    let mut compiled: std::collections::HashMap<PathBuf, Result<String, String>> = std::collections::HashMap::new();
+    let mut compiled: std::collections::HashMap<PathBuf, Result<(String, String), String>> = std::collections::HashMap::new();
     let mut lines = Vec::new();
     for page in &config.pages {
         let mut chain = Vec::new();
         for plugin in &page.plugins {
-            if !compiled.contains_key(plugin) {
-                let loaded = runtime.load(plugin).await.map(|p| format!("{} {}", p.info.name, p.info.version)).map_err(|e| format!("{e:#}"));
-                compiled.insert(plugin.clone(), loaded);
+            if !compiled.contains_key(&plugin.path) {
+                let loaded =
+                    runtime.load(&plugin.path).await.map(|p| (p.info.name.clone(), p.info.version.clone())).map_err(|e| format!("{e:#}"));
+                compiled.insert(plugin.path.clone(), loaded);
             }
-            match &compiled[plugin] {
-                Ok(name) => chain.push(name.clone()),
-                Err(_) => chain.push(format!("{} (does not load)", plugin.display())),
+            match &compiled[&plugin.path] {
+                Ok((name, version)) if *name == plugin.id => chain.push(format!("{name} {version}")),
+                Ok((name, version)) => chain.push(format!("{} ({name} {version})", plugin.id)),
+                Err(_) => chain.push(format!("{} ({} does not load)", plugin.id, plugin.path.display())),
             }
         }
-        lines.push(format!("  page {} (app {}): {}", page.id, page.app, if chain.is_empty() { "no plugins".into() } else { chain.join(" → ") }));
+        lines.push(format!(
+            "  page {} (app {}): {}",
+            page.id,
+            page.app,
+            if chain.is_empty() { "no plugins".into() } else { chain.join(" → ") }
+        ));
         if let Some(profile) = &page.messenger_profile {
             let fields: Vec<String> = profile.body().keys().cloned().collect();
             lines.push(format!("    messenger profile: {} (within the documented limits)", fields.join(", ")));
@@ -149,7 +154,12 @@ async fn check(path: PathBuf) -> anyhow::Result<()> {
         }
         anyhow::bail!(problems);
     }
-    println!("{} is valid: {} app(s), {} page(s), every plugin compiled and described itself", path.display(), config.apps.len(), config.pages.len());
+    println!(
+        "{} is valid: {} app(s), {} page(s), every plugin compiled and described itself",
+        path.display(),
+        config.apps.len(),
+        config.pages.len()
+    );
     for line in lines {
         println!("{line}");
     }
@@ -159,9 +169,10 @@ async fn check(path: PathBuf) -> anyhow::Result<()> {
 /// Asks the host running with this config (`GET /admin/plugins`).
 async fn plugins(path: PathBuf, json: bool) -> anyhow::Result<()> {
     let config = Config::load(&path)?;
-    let token = config.api.token.as_ref().ok_or_else(|| {
-        anyhow::anyhow!("`switchboard plugins` asks the running host, which needs `[api] token` in {}", path.display())
-    })?;
+    let token =
+        config.api.token.as_ref().ok_or_else(|| {
+            anyhow::anyhow!("`switchboard plugins` asks the running host, which needs `[api] token` in {}", path.display())
+        })?;
     // A host listening on all interfaces is reachable on loopback.
     let addr = config.listen.replace("0.0.0.0", "127.0.0.1").replace("[::]", "[::1]");
     let url = format!("http://{addr}/admin/plugins");
@@ -185,16 +196,17 @@ async fn plugins(path: PathBuf, json: bool) -> anyhow::Result<()> {
         for p in page["plugins"].as_array().into_iter().flatten() {
             let h = &p["health"];
             let loaded_secs = now.saturating_sub(p["loaded_at_ms"].as_u64().unwrap_or(now)) / 1000;
+            let (id, name, version) =
+                (p["id"].as_str().unwrap_or("?"), p["name"].as_str().unwrap_or("?"), p["version"].as_str().unwrap_or("?"));
+            // The id, and the name the plugin declares where it differs.
+            let who = if id == name { format!("{name} {version}") } else { format!("{id} ({name} {version})") };
             println!(
-                "  {} {}  sha256:{}  loaded {loaded_secs}s ago{}  {}",
-                p["name"].as_str().unwrap_or("?"),
-                p["version"].as_str().unwrap_or("?"),
+                "  {who}  sha256:{}  loaded {loaded_secs}s ago{}  {}",
                 p["hash"].as_str().unwrap_or("").get(..12).unwrap_or(""),
                 if p["from_cache"] == true { " (from cache)" } else { "" },
                 p["path"].as_str().unwrap_or("?"),
             );
-            let failures: Vec<String> =
-                h["failures"].as_object().into_iter().flatten().map(|(class, n)| format!("{class} {n}")).collect();
+            let failures: Vec<String> = h["failures"].as_object().into_iter().flatten().map(|(class, n)| format!("{class} {n}")).collect();
             println!(
                 "    invocations {}, failures: {}; circuit {} (tripped {} times)",
                 h["invocations"],
@@ -243,8 +255,10 @@ async fn dlq(path: PathBuf, action: DlqAction) -> anyhow::Result<()> {
                 anyhow::bail!("no dead letter {event_id} for page {page_id} (see `dlq list`)");
             }
             for d in matching {
-                println!("page:     {}\nevent:    {}\nkind:     {}\nattempts: {}\nfailed:   {} ms since epoch\nerror:    {}\nevent JSON:\n{}",
-                    d.page_id, d.event_id, d.kind, d.attempts, d.failed_at_ms, d.error, d.raw);
+                println!(
+                    "page:     {}\nevent:    {}\nkind:     {}\nattempts: {}\nfailed:   {} ms since epoch\nerror:    {}\nevent JSON:\n{}",
+                    d.page_id, d.event_id, d.kind, d.attempts, d.failed_at_ms, d.error, d.raw
+                );
             }
         }
         DlqAction::Retry { page_id, event_id } => {

@@ -324,7 +324,13 @@ mod tests {
         let result = gate
             .call(Some("u"), || {
                 let n = calls.fetch_add(1, Ordering::SeqCst);
-                async move { if n < 2 { Err(api(613)) } else { Ok(n) } }
+                async move {
+                    if n < 2 {
+                        Err(api(613))
+                    } else {
+                        Ok(n)
+                    }
+                }
             })
             .await;
         assert_eq!(result.unwrap(), 2);

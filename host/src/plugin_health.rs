@@ -1,6 +1,7 @@
 //! How each loaded plugin is doing, and the per-plugin circuit.
 //!
-//! [`PluginHealth`] counts, per Page and plugin file, invocations and failures by
+//! [`PluginHealth`] counts, per Page and plugin (by the id the operator gave
+//! it, see `config::PluginEntry`), invocations and failures by
 //! class ([`PluginFailure::class`]: CPU or wall timeout, out of memory,
 //! panic, stack overflow, trap, error, host-call quota, invalid output), and
 //! remembers the last failure (Page, event, version, when) and the last
@@ -85,7 +86,8 @@ struct Health {
 #[derive(Clone)]
 pub struct PluginHealth {
     policy: PluginCircuitConfig,
-    plugins: Arc<Mutex<HashMap<(String, PathBuf), Health>>>,
+    /// By (Page id, plugin id).
+    plugins: Arc<Mutex<HashMap<(String, String), Health>>>,
     /// The last new file rejected at each path (hot reload), and when.
     rejected: Arc<Mutex<HashMap<PathBuf, (String, u64)>>>,
 }
@@ -95,9 +97,9 @@ impl PluginHealth {
         PluginHealth { policy, plugins: Arc::default(), rejected: Arc::default() }
     }
 
-    fn with<T>(&self, page_id: &str, plugin: &CompiledPlugin, f: impl FnOnce(&mut Health) -> T) -> T {
+    fn with<T>(&self, page_id: &str, id: &str, plugin: &CompiledPlugin, f: impl FnOnce(&mut Health) -> T) -> T {
         let mut plugins = self.plugins.lock().unwrap_or_else(|p| p.into_inner());
-        let health = plugins.entry((page_id.to_string(), plugin.path.clone())).or_default();
+        let health = plugins.entry((page_id.to_string(), id.to_string())).or_default();
         if health.hash != plugin.hash {
             // A new version gets a fresh chance; its history stays.
             health.hash = plugin.hash.clone();
@@ -108,11 +110,12 @@ impl PluginHealth {
         f(health)
     }
 
-    /// Whether `plugin` may be called now for an event of `page_id`.
-    pub fn admit(&self, page_id: &str, plugin: &CompiledPlugin) -> Admission {
+    /// Whether the plugin `id` (running `plugin`) may be called now for an
+    /// event of `page_id`.
+    pub fn admit(&self, page_id: &str, id: &str, plugin: &CompiledPlugin) -> Admission {
         let open = Duration::from_secs(self.policy.open_secs);
         let mode = self.policy.mode;
-        self.with(page_id, plugin, |h| {
+        self.with(page_id, id, plugin, |h| {
             let Some(until) = h.open_until else { return Admission::Call };
             if Instant::now() >= until && !h.probing {
                 h.probing = true;
@@ -125,11 +128,12 @@ impl PluginHealth {
         })
     }
 
-    /// Records how an invocation of `plugin` for `event_id` of `page_id` ended.
-    pub fn record(&self, plugin: &CompiledPlugin, page_id: &str, event_id: &str, failure: Option<&PluginFailure>) {
+    /// Records how an invocation of the plugin `id` for `event_id` of
+    /// `page_id` ended.
+    pub fn record(&self, page_id: &str, id: &str, plugin: &CompiledPlugin, event_id: &str, failure: Option<&PluginFailure>) {
         let threshold = self.policy.failures.max(1);
         let open = Duration::from_secs(self.policy.open_secs);
-        self.with(page_id, plugin, |h| {
+        self.with(page_id, id, plugin, |h| {
             h.report.invocations += 1;
             if let Some(failure) = failure {
                 // Every failure is counted and shown to the operator.
@@ -147,7 +151,7 @@ impl PluginHealth {
             // circuit this is no failure.
             let Some(failure) = failure.filter(|f| f.is_plugin_fault()) else {
                 if h.open_until.take().is_some() {
-                    tracing::warn!(plugin = %plugin.info.name, version = %plugin.info.version, "plugin circuit closed: the probe call succeeded");
+                    tracing::warn!(page = page_id, plugin = id, version = %plugin.info.version, "plugin circuit closed: the probe call succeeded");
                 }
                 h.probing = false;
                 h.report.consecutive_failures = 0;
@@ -159,7 +163,7 @@ impl PluginHealth {
                 h.open_until = Some(Instant::now() + open);
                 h.report.circuit_trips += 1;
                 tracing::error!(
-                    page = page_id, plugin = %plugin.info.name, version = %plugin.info.version, path = %plugin.path.display(),
+                    page = page_id, plugin = id, version = %plugin.info.version, path = %plugin.path.display(),
                     consecutive_failures = h.report.consecutive_failures, last = %failure,
                     "plugin circuit open on this Page: not calling this plugin for {open:?}; fix or replace the file (a new version resets the circuit)"
                 );
@@ -173,11 +177,11 @@ impl PluginHealth {
         rejected.insert(path.to_path_buf(), (error.to_string(), now_ms()));
     }
 
-    /// The record of the plugin file at `path` on `page_id`.
-    pub fn report(&self, page_id: &str, path: &Path) -> HealthReport {
+    /// The record of the plugin `id` (loaded from `path`) on `page_id`.
+    pub fn report(&self, page_id: &str, id: &str, path: &Path) -> HealthReport {
         let last_rejected_file = self.rejected.lock().unwrap_or_else(|p| p.into_inner()).get(path).cloned();
         let plugins = self.plugins.lock().unwrap_or_else(|p| p.into_inner());
-        let Some(h) = plugins.get(&(page_id.to_string(), path.to_path_buf())) else {
+        let Some(h) = plugins.get(&(page_id.to_string(), id.to_string())) else {
             return HealthReport { circuit: "closed", last_rejected_file, ..HealthReport::default() };
         };
         let circuit = match h.open_until {

@@ -13,44 +13,32 @@ use std::time::Duration;
 use anyhow::Context as _;
 
 use crate::capabilities::{PageAccess, UserProfiles};
-use crate::config::{Config, PageConfig, PluginLimits};
+use crate::config::{Config, PluginLimits};
 use crate::conversation::Conversations;
 use crate::graph::GraphClient;
 use crate::page_gate::{GatePolicy, PageGate};
-use crate::runtime::{CompiledPlugin, PluginRuntime};
 use crate::plugin_health::PluginHealth;
-use crate::store::Store;
+use crate::runtime::{CompiledPlugin, PluginRuntime};
+use crate::store::{Store, WriteOp, WriteResult};
 
 /// A Page and its plugin chain, in configured order.
 pub struct PageRoute {
     pub access: Arc<PageAccess>,
-    pub plugins: Vec<Arc<CompiledPlugin>>,
+    pub plugins: Vec<ChainPlugin>,
     /// Pass the thread to any app that requests it.
     pub auto_pass_thread_requests: bool,
-    pub limits: PageLimits,
 }
 
-/// The limits of a Page's plugins, by plugin name (a reloaded plugin is
-/// looked up by the name it declares).
+/// A plugin in a Page's chain.
 #[derive(Clone)]
-pub struct PageLimits {
-    /// For plugins without an override of their own.
-    pub default: Arc<PluginLimits>,
-    pub by_plugin: HashMap<String, Arc<PluginLimits>>,
-}
-
-impl PageLimits {
-    fn new(config: &Config, page: &PageConfig) -> PageLimits {
-        let names = config.plugin_limits.keys().chain(page.plugin_limits.keys());
-        PageLimits {
-            default: Arc::new(config.limits.with(&page.limits)),
-            by_plugin: names.map(|name| (name.clone(), Arc::new(config.limits_for(page, name)))).collect(),
-        }
-    }
-
-    pub fn for_plugin(&self, name: &str) -> &PluginLimits {
-        self.by_plugin.get(name).unwrap_or(&self.default)
-    }
+pub struct ChainPlugin {
+    /// The id the operator gave it (`config::PluginEntry`): it keys the
+    /// plugin's key-value namespace, limits and health, whatever name the
+    /// plugin declares.
+    pub id: Arc<str>,
+    pub compiled: Arc<CompiledPlugin>,
+    /// Its limits on this Page.
+    pub limits: Arc<PluginLimits>,
 }
 
 /// What every Page's access shares: one Graph client (one connection
@@ -76,30 +64,33 @@ impl Routes {
     pub async fn build(config: &Config, runtime: &PluginRuntime, services: &SharedServices, previous: &Routes) -> anyhow::Result<Routes> {
         let mut compiled: HashMap<PathBuf, Arc<CompiledPlugin>> = HashMap::new();
         for page in &config.pages {
-            for path in &page.plugins {
-                let Some(live) = previous.plugin_at(path) else { continue };
-                if std::fs::read(path).is_ok_and(|bytes| crate::runtime::file_hash(&bytes) == live.hash) {
-                    compiled.insert(path.clone(), live);
+            for entry in &page.plugins {
+                let Some(live) = previous.plugin_at(&entry.path) else { continue };
+                if std::fs::read(&entry.path).is_ok_and(|bytes| crate::runtime::file_hash(&bytes) == live.hash) {
+                    compiled.insert(entry.path.clone(), live);
                 }
             }
         }
         let mut pages = HashMap::new();
         for page in &config.pages {
             let mut plugins = Vec::with_capacity(page.plugins.len());
-            for path in &page.plugins {
+            for entry in &page.plugins {
+                let path = &entry.path;
                 let plugin = match compiled.get(path) {
                     Some(p) => p.clone(),
                     None => {
-                        let p = Arc::new(
-                            runtime.load(path).await.with_context(|| format!("loading a plugin of Page {}", page.id))?,
-                        );
-                        tracing::info!(page = %page.id, plugin = %p.info.name, version = %p.info.version, compilation = ?p.compilation,
+                        let p = Arc::new(runtime.load(path).await.with_context(|| format!("loading a plugin of Page {}", page.id))?);
+                        tracing::info!(page = %page.id, plugin = %entry.id, declared = %p.info.name, version = %p.info.version, compilation = ?p.compilation,
                             kinds = ?p.info.event_kinds, path = %path.display(), "plugin loaded");
                         compiled.insert(path.clone(), p.clone());
                         p
                     }
                 };
-                plugins.push(plugin);
+                let limits = Arc::new(config.limits_for(page, &entry.id));
+                plugins.push(ChainPlugin { id: Arc::from(entry.id.as_str()), compiled: plugin, limits });
+            }
+            if !previous.pages.contains_key(&page.id) {
+                adopt_declared_namespaces(&services.store, &page.id, &plugins).await?;
             }
             let g = &config.graph;
             let policy = GatePolicy {
@@ -135,8 +126,7 @@ impl Routes {
                 store: services.store.clone(),
             });
             let auto_pass_thread_requests = page.auto_pass_thread_requests;
-            let limits = PageLimits::new(config, page);
-            pages.insert(page.id.clone(), PageRoute { access, plugins, auto_pass_thread_requests, limits });
+            pages.insert(page.id.clone(), PageRoute { access, plugins, auto_pass_thread_requests });
         }
         Ok(Routes { pages })
     }
@@ -145,7 +135,7 @@ impl Routes {
 impl Routes {
     /// The file hashes of every plugin in use.
     pub fn plugin_hashes(&self) -> Vec<String> {
-        self.pages.values().flat_map(|p| p.plugins.iter().map(|c| c.hash.clone())).collect()
+        self.pages.values().flat_map(|p| p.plugins.iter().map(|c| c.compiled.hash.clone())).collect()
     }
 
     /// These routes with every use of the plugin at `new.path` replaced by
@@ -158,10 +148,10 @@ impl Routes {
                 let plugins = route
                     .plugins
                     .iter()
-                    .map(|p| if p.path == new.path { new.clone() } else { p.clone() })
+                    .map(|p| if p.compiled.path == new.path { ChainPlugin { compiled: new.clone(), ..p.clone() } } else { p.clone() })
                     .collect();
-                let (auto_pass_thread_requests, limits) = (route.auto_pass_thread_requests, route.limits.clone());
-                (id.clone(), PageRoute { access: route.access.clone(), plugins, auto_pass_thread_requests, limits })
+                let auto_pass_thread_requests = route.auto_pass_thread_requests;
+                (id.clone(), PageRoute { access: route.access.clone(), plugins, auto_pass_thread_requests })
             })
             .collect();
         Routes { pages }
@@ -169,8 +159,30 @@ impl Routes {
 
     /// The live plugin loaded from `path`, if any Page uses it.
     pub fn plugin_at(&self, path: &std::path::Path) -> Option<Arc<CompiledPlugin>> {
-        self.pages.values().flat_map(|r| r.plugins.iter()).find(|p| p.path == path).cloned()
+        self.pages.values().flat_map(|r| r.plugins.iter()).find(|p| p.compiled.path == path).map(|p| p.compiled.clone())
     }
+}
+
+/// Key-value state was once keyed by the name a plugin declares; the
+/// first time a Page is served by a host that keys it by plugin id, each
+/// plugin's old namespace becomes its id's. Only once per Page (the store
+/// remembers it), and never into a namespace already in use, so a plugin
+/// added later that declares another's name gets nothing of it.
+async fn adopt_declared_namespaces(store: &Store, page_id: &str, plugins: &[ChainPlugin]) -> anyhow::Result<()> {
+    let ids: std::collections::HashSet<&str> = plugins.iter().map(|p| &*p.id).collect();
+    let moves = plugins
+        .iter()
+        .filter(|p| p.compiled.info.name != *p.id && !ids.contains(p.compiled.info.name.as_str()))
+        .map(|p| (p.compiled.info.name.clone(), p.id.to_string()))
+        .collect();
+    let op = WriteOp::KvAdopt { page_id: page_id.to_string(), moves };
+    match store.write(op).await.with_context(|| format!("moving the key-value state of Page {page_id}'s plugins to their ids"))? {
+        WriteResult::Adopted(moved) if moved > 0 => {
+            tracing::info!(page = page_id, keys = moved, "key-value state moved from the names plugins declare to their ids");
+        }
+        _ => {}
+    }
+    Ok(())
 }
 
 /// The live routes, swapped whole on reload, and how each plugin is doing.

@@ -123,7 +123,7 @@ impl HotReload {
 /// rename. Reads (`cat`, `switchboard plugins` reading the config), opens,
 /// closes and metadata changes cannot, and must not trigger a reload.
 fn changes_content(kind: &notify::EventKind) -> bool {
-    use notify::event::{ModifyKind, EventKind};
+    use notify::event::{EventKind, ModifyKind};
     matches!(kind, EventKind::Create(_) | EventKind::Modify(ModifyKind::Data(_) | ModifyKind::Name(_) | ModifyKind::Any))
 }
 
@@ -131,7 +131,7 @@ impl Reloader {
     /// Watches the directories of the config file and of every plugin file
     /// not watched yet.
     fn watch_dirs(&mut self) -> anyhow::Result<()> {
-        let files = self.current.pages.iter().flat_map(|p| p.plugins.iter()).chain(self.current.source.as_ref());
+        let files = self.current.pages.iter().flat_map(|p| p.plugins.iter().map(|e| &e.path)).chain(self.current.source.as_ref());
         let new_dirs: HashSet<PathBuf> =
             files.filter_map(|p| p.parent().map(PathBuf::from)).filter(|d| !self.watched_dirs.contains(d)).collect();
         let mut watcher = self.watcher.lock().unwrap_or_else(|p| p.into_inner());

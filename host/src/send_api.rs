@@ -6,8 +6,7 @@
 use serde_json::{json, Map, Value};
 
 use crate::runtime::bindings::switchboard::plugin::messenger::{
-    Button, Content, GenericElement, MediaKind, MessagingType, NotificationType, OutgoingMessage, QuickReplyKind,
-    SenderAction, Template,
+    Button, Content, GenericElement, MediaKind, MessagingType, NotificationType, OutgoingMessage, QuickReplyKind, SenderAction, Template,
 };
 use crate::runtime::bindings::switchboard::plugin::types::Recipient;
 
@@ -157,8 +156,7 @@ fn template_payload(t: &Template) -> Result<Value, Invalid> {
             json!({ "template_type": "one_time_notif_req", "title": title, "payload": payload })
         }
         Template::Raw(json_text) => {
-            let value: Value = serde_json::from_str(json_text)
-                .map_err(|e| Invalid(format!("raw template is not JSON: {e}")))?;
+            let value: Value = serde_json::from_str(json_text).map_err(|e| Invalid(format!("raw template is not JSON: {e}")))?;
             check(value.get("template_type").is_some(), || "raw template needs a template_type".into())?;
             value
         }
@@ -233,12 +231,8 @@ mod tests {
     #[test]
     fn text_with_quick_replies_matches_the_reference_body() {
         let mut m = text("Pick a color:");
-        m.quick_replies = vec![QuickReply {
-            kind: QuickReplyKind::Text,
-            title: Some("Red".into()),
-            payload: Some("RED".into()),
-            image_url: None,
-        }];
+        m.quick_replies =
+            vec![QuickReply { kind: QuickReplyKind::Text, title: Some("Red".into()), payload: Some("RED".into()), image_url: None }];
         assert_eq!(
             message_body(&m).expect("valid"),
             json!({"recipient":{"id":"U"},"messaging_type":"RESPONSE",

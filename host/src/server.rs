@@ -19,24 +19,25 @@ use std::time::Duration;
 use anyhow::Context as _;
 use tokio::net::TcpListener;
 
+use crate::api::ApiToken;
+use crate::background::BackgroundTasks;
 use crate::capabilities::UserProfiles;
 use crate::config::Config;
+use crate::config::PluginLimits;
 use crate::conversation::{Conversations, MessagingPolicy};
 use crate::dispatch::{Dispatcher, QueuedEvent, RetryPolicy};
 use crate::graph::GraphClient;
 use crate::inbox::Inbox;
-use crate::config::PluginLimits;
 use crate::plugin_health::PluginHealth;
 use crate::registry::{PluginRegistry, Routes, SharedServices};
-use crate::store::{Store, WriteOp};
-use crate::{api, messenger_profile};
-use crate::api::ApiToken;
-use crate::background::BackgroundTasks;
 use crate::reload::{HotReload, LiveConfig};
-use crate::webhook::WebhookApps;
 use crate::runtime::PluginRuntime;
+use crate::slots::ConversationSlots;
+use crate::store::{Store, WriteOp};
 use crate::webhook;
+use crate::webhook::WebhookApps;
 use crate::worker_runtime::WorkerRuntime;
+use crate::{api, messenger_profile};
 
 pub struct Server {
     listener: TcpListener,
@@ -57,7 +58,11 @@ impl Server {
         let pool_limits = PluginLimits { memory_mib: config.largest_memory_mib(), ..config.limits.clone() };
         let runtime = PluginRuntime::new(pool_limits)?.with_compile_cache(&config.store.path.join("compiled"))?;
         let services = SharedServices {
-            graph: GraphClient::new(&config.graph_api_url, Duration::from_secs(config.graph.request_timeout_secs), config.graph.max_send_requests)?,
+            graph: GraphClient::new(
+                &config.graph_api_url,
+                Duration::from_secs(config.graph.request_timeout_secs),
+                config.graph.max_send_requests,
+            )?,
             conversations: Conversations::new(
                 store.clone(),
                 MessagingPolicy {
@@ -86,7 +91,7 @@ impl Server {
             runtime,
             store.clone(),
             retry,
-            config.dispatch.max_concurrent_conversations,
+            ConversationSlots::new(config.dispatch.max_concurrent_conversations, config.dispatch.conversations_per_page()),
             config.dispatch.max_queued_events,
             workers.handle(),
         );

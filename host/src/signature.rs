@@ -39,23 +39,16 @@ impl SignatureVerifier {
     }
 
     /// Checks `body` against the header values as received.
-    pub fn verify(
-        &self,
-        body: &[u8],
-        sha256_header: Option<&str>,
-        sha1_header: Option<&str>,
-    ) -> Result<(), SignatureError> {
+    pub fn verify(&self, body: &[u8], sha256_header: Option<&str>, sha1_header: Option<&str>) -> Result<(), SignatureError> {
         if let Some(header) = sha256_header {
             let digest = parse(header, "sha256").ok_or(SignatureError::Malformed("X-Hub-Signature-256"))?;
-            let mut mac = Hmac::<Sha256>::new_from_slice(self.secret.expose().as_bytes())
-                .expect("HMAC accepts keys of any length");
+            let mut mac = Hmac::<Sha256>::new_from_slice(self.secret.expose().as_bytes()).expect("HMAC accepts keys of any length");
             mac.update(body);
             return mac.verify_slice(&digest).map_err(|_| SignatureError::Mismatch("X-Hub-Signature-256"));
         }
         if let Some(header) = sha1_header {
             let digest = parse(header, "sha1").ok_or(SignatureError::Malformed("X-Hub-Signature"))?;
-            let mut mac = Hmac::<Sha1>::new_from_slice(self.secret.expose().as_bytes())
-                .expect("HMAC accepts keys of any length");
+            let mut mac = Hmac::<Sha1>::new_from_slice(self.secret.expose().as_bytes()).expect("HMAC accepts keys of any length");
             mac.update(body);
             return mac.verify_slice(&digest).map_err(|_| SignatureError::Mismatch("X-Hub-Signature"));
         }
@@ -79,10 +72,7 @@ pub fn sign(secret: &str, body: &[u8]) -> (String, String) {
     sha256.update(body);
     let mut sha1 = Hmac::<Sha1>::new_from_slice(secret.as_bytes()).expect("any key length");
     sha1.update(body);
-    (
-        format!("sha256={}", hex::encode(sha256.finalize().into_bytes())),
-        format!("sha1={}", hex::encode(sha1.finalize().into_bytes())),
-    )
+    (format!("sha256={}", hex::encode(sha256.finalize().into_bytes())), format!("sha1={}", hex::encode(sha1.finalize().into_bytes())))
 }
 
 #[cfg(test)]
@@ -98,10 +88,7 @@ mod tests {
     fn reference_vectors() {
         let v = verifier("FAKE_SECRET");
         assert_eq!(v.verify(b"{}", None, Some("sha1=1c99183cb7c44ea27fb834746086b65b89800db8")), Ok(()));
-        assert_eq!(
-            v.verify(b"{}", Some("sha256=448df8785dd36742e43fa3cad9de2eca8ceb6391e79c742e33e52c6637f32dac"), None),
-            Ok(())
-        );
+        assert_eq!(v.verify(b"{}", Some("sha256=448df8785dd36742e43fa3cad9de2eca8ceb6391e79c742e33e52c6637f32dac"), None), Ok(()));
         assert_eq!(v.verify(b"rawBody", None, Some("sha1=0d814d436b45c33ef664a317ff4b8dc2d3d8fe2a")), Ok(()));
     }
 

@@ -57,9 +57,7 @@ impl WebhookApps {
         let by_id: HashMap<String, App> = config
             .apps
             .iter()
-            .map(|a| {
-                (a.id.clone(), App { verifier: SignatureVerifier::new(a.secret.clone()), verify_token: a.verify_token.clone() })
-            })
+            .map(|a| (a.id.clone(), App { verifier: SignatureVerifier::new(a.secret.clone()), verify_token: a.verify_token.clone() }))
             .collect();
         let only_app = (by_id.len() == 1).then(|| config.apps[0].id.clone());
         Apps { by_id, only_app }
@@ -145,20 +143,11 @@ async fn receive_default(State(state): State<Arc<WebhookState>>, headers: Header
     let only_app = state.apps.current().only_app.clone();
     match only_app {
         Some(app_id) => receive(&state, &app_id, &headers, &body).await,
-        None => (
-            StatusCode::NOT_FOUND,
-            "several apps are configured: point each app's callback URL at /webhook/{app_id}",
-        )
-            .into_response(),
+        None => (StatusCode::NOT_FOUND, "several apps are configured: point each app's callback URL at /webhook/{app_id}").into_response(),
     }
 }
 
-async fn receive_app(
-    State(state): State<Arc<WebhookState>>,
-    Path(app_id): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
+async fn receive_app(State(state): State<Arc<WebhookState>>, Path(app_id): Path<String>, headers: HeaderMap, body: Bytes) -> Response {
     receive(&state, &app_id, &headers, &body).await
 }
 

@@ -4,8 +4,8 @@
 
 use crate::bindings::switchboard::plugin::conversation::{self, ConversationState, NotificationToken};
 use crate::bindings::switchboard::plugin::handover;
-use crate::bindings::switchboard::plugin::profile::{self, UserProfile};
 use crate::bindings::switchboard::plugin::messenger::{self, SenderAction, Sent};
+use crate::bindings::switchboard::plugin::profile::{self, UserProfile};
 use crate::{Error, Event, Outgoing, Recipient, PAGE_INBOX_APP_ID};
 
 /// The event being handled. Messages go out from its Page; [`reply`],

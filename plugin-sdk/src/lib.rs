@@ -98,13 +98,10 @@ pub use bindings::switchboard::plugin::conversation::{
 };
 pub use bindings::switchboard::plugin::events::{
     AccountLinking, AppRole, Attachment, BusinessEvent, Coordinates, Delivery, Echo, Event, EventKind, GamePlay, Message, MessageEdit,
-    Optin, PolicyEnforcement, Postback, Reaction, Read, Referral, ResponseFeedback, ThreadControlChange,
-    ThreadControlRequest,
-};
-pub use bindings::switchboard::plugin::messenger::{
-    Button, MediaKind, MessagingType, NotificationType, SenderAction, Sent,
+    Optin, PolicyEnforcement, Postback, Reaction, Read, Referral, ResponseFeedback, ThreadControlChange, ThreadControlRequest,
 };
 pub use bindings::switchboard::plugin::kv::KvError;
+pub use bindings::switchboard::plugin::messenger::{Button, MediaKind, MessagingType, NotificationType, SenderAction, Sent};
 pub use bindings::switchboard::plugin::profile::UserProfile;
 pub use bindings::switchboard::plugin::types::{GraphError, MessengerError, Recipient};
 pub use context::Context;
@@ -147,8 +144,8 @@ macro_rules! export_plugin {
 /// Everything a plugin usually needs: `use switchboard_plugin_sdk::prelude::*;`.
 pub mod prelude {
     pub use crate::{
-        export_plugin, kv, log, BusinessEvent, Context, Element, Error, Event, EventKind, Handover, Media, Message,
-        KvError, MessengerError, Optin, Outgoing, Plugin, PluginInfo, Postback, QuickReply, Recipient, Template, ThreadOwner,
-        Verdict, PAGE_INBOX_APP_ID,
+        export_plugin, kv, log, BusinessEvent, Context, Element, Error, Event, EventKind, Handover, KvError, Media, Message,
+        MessengerError, Optin, Outgoing, Plugin, PluginInfo, Postback, QuickReply, Recipient, Template, ThreadOwner, Verdict,
+        PAGE_INBOX_APP_ID,
     };
 }

@@ -307,13 +307,7 @@ pub struct Element(wit::GenericElement);
 impl Element {
     /// A card with a title (at most 80 characters).
     pub fn new(title: impl Into<String>) -> Self {
-        Element(wit::GenericElement {
-            title: title.into(),
-            subtitle: None,
-            image_url: None,
-            default_action_url: None,
-            buttons: Vec::new(),
-        })
+        Element(wit::GenericElement { title: title.into(), subtitle: None, image_url: None, default_action_url: None, buttons: Vec::new() })
     }
     pub fn subtitle(mut self, subtitle: impl Into<String>) -> Self {
         self.0.subtitle = Some(subtitle.into());

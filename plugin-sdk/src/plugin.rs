@@ -178,11 +178,7 @@ pub trait Plugin {
 pub fn __describe<P: Plugin>(package: &str, version: &str) -> wit::PluginInfo {
     let info = P::info();
     let or = |value: String, default: &str| if value.is_empty() { default.to_string() } else { value };
-    wit::PluginInfo {
-        name: or(info.name, package),
-        version: or(info.version, version),
-        event_kinds: info.event_kinds,
-    }
+    wit::PluginInfo { name: or(info.name, package), version: or(info.version, version), event_kinds: info.event_kinds }
 }
 
 #[doc(hidden)]

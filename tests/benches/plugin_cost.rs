@@ -18,13 +18,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use switchboard::capabilities::{Invocation, PageAccess, UserProfiles};
-use switchboard::conversation::{Conversations, MessagingPolicy};
-use switchboard::page_gate::{GatePolicy, PageGate};
-use switchboard::store::Store;
 use switchboard::config::{PluginLimits, Secret};
+use switchboard::conversation::{Conversations, MessagingPolicy};
 use switchboard::envelope;
 use switchboard::graph::GraphClient;
+use switchboard::page_gate::{GatePolicy, PageGate};
 use switchboard::runtime::PluginRuntime;
+use switchboard::store::Store;
 use switchboard_tests::fake_graph::FakeGraph;
 
 fn event(body: &str) -> envelope::InboundEvent {

@@ -59,7 +59,10 @@ async fn main() -> anyhow::Result<()> {
         dir.path().join("data").display().to_string()
     );
     for (_, page, _, live) in &plugins {
-        toml.push_str(&format!("[[pages]]\nid = \"{page}\"\napp = \"1\"\naccess_token = \"t\"\nplugins = [{:?}]\n", live.display().to_string()));
+        toml.push_str(&format!(
+            "[[pages]]\nid = \"{page}\"\napp = \"1\"\naccess_token = \"t\"\nplugins = [{:?}]\n",
+            live.display().to_string()
+        ));
     }
     let config = Config::parse(&toml, dir.path(), &|_| None).map_err(|e| anyhow::anyhow!("{e:?}"))?;
     let server = Server::build(config).await?;

@@ -36,10 +36,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 use switchboard::signature::sign;
 use switchboard_tests::fake_graph::FakeGraph;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
 
 const SECRET: &str = "bench-secret";
 
@@ -139,14 +139,7 @@ async fn main() -> anyhow::Result<()> {
             fake.base_url(),
         ),
     )?;
-    let host = Host(
-        Command::new(&binary)
-            .args(["run", "--config"])
-            .arg(&config)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .spawn()?,
-    );
+    let host = Host(Command::new(&binary).args(["run", "--config"]).arg(&config).env("RUST_LOG", "warn").stdout(Stdio::null()).spawn()?);
     let client = reqwest::Client::new();
     let ready = Instant::now();
     while client.get(format!("http://127.0.0.1:{port}/healthz")).send().await.is_err() {
@@ -209,19 +202,25 @@ async fn main() -> anyhow::Result<()> {
         commit_delay_us.map_or("default".to_string(), |us| us.to_string()),
         worker_nice.map_or("default".to_string(), |nice| nice.to_string())
     );
-    println!("  acked      {:>8.0} events/s   ({acked_events} acked, {} webhooks refused, in {:.2?})", acked_events as f64 / load.elapsed.as_secs_f64(), load.refused, load.elapsed);
+    println!(
+        "  acked      {:>8.0} events/s   ({acked_events} acked, {} webhooks refused, in {:.2?})",
+        acked_events as f64 / load.elapsed.as_secs_f64(),
+        load.refused,
+        load.elapsed
+    );
     println!("  ack latency  p50 {:>8.2?}  p99 {:>8.2?}  max {:>8.2?}", load.p50, load.p99, load.max);
     println!(
         "  host CPU   {:>8.1?} per event ({:.2?} of CPU for {acked_events} events; the rest of the 2 cores went to the load generator and the fake)",
         host_cpu / acked_events.max(1) as u32,
         host_cpu
     );
-    println!(
-        "  bench CPU  {:>8.1?} per event (load generator and fake Graph API, this process)",
-        own_cpu / acked_events.max(1) as u32
-    );
+    println!("  bench CPU  {:>8.1?} per event (load generator and fake Graph API, this process)", own_cpu / acked_events.max(1) as u32);
     if with_plugin {
-        println!("  replies    {:>8.0} replies/s  ({replies} replies, last one {:.2?} after the first request)", replies as f64 / replied_in.as_secs_f64(), replied_in);
+        println!(
+            "  replies    {:>8.0} replies/s  ({replies} replies, last one {:.2?} after the first request)",
+            replies as f64 / replied_in.as_secs_f64(),
+            replied_in
+        );
         let batches = fake.batch_sizes();
         let batched: usize = batches.iter().sum();
         println!(

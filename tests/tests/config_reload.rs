@@ -21,7 +21,12 @@ fn config_text(port: u16, graph: &str, secret: &str, api_token: &str, pages: &[P
     );
     for p in pages {
         let plugins: Vec<String> = p.plugins.iter().map(|f| format!("{:?}", f.display().to_string())).collect();
-        toml.push_str(&format!("\n[[pages]]\nid = \"{}\"\napp = \"{APP_ID}\"\naccess_token = \"{}\"\nplugins = [{}]\n", p.id, p.token, plugins.join(", ")));
+        toml.push_str(&format!(
+            "\n[[pages]]\nid = \"{}\"\napp = \"{APP_ID}\"\naccess_token = \"{}\"\nplugins = [{}]\n",
+            p.id,
+            p.token,
+            plugins.join(", ")
+        ));
     }
     toml
 }
@@ -43,7 +48,8 @@ async fn editing_the_config_file_applies_pages_tokens_and_secrets_without_a_rest
     let fx = BinaryFixture::new(&["echo"], "").await;
     let (fake, port, client) = (&fx.fake, fx.port, reqwest::Client::new());
     let graph = fake.base_url();
-    std::fs::write(&fx.config, config_text(port, &graph, APP_SECRET, OLD_API_TOKEN, &[page("1001", "tok-1001", &["echo"])])).expect("written");
+    std::fs::write(&fx.config, config_text(port, &graph, APP_SECRET, OLD_API_TOKEN, &[page("1001", "tok-1001", &["echo"])]))
+        .expect("written");
     let _host = fx.start().await;
     assert_eq!(post(&client, port, APP_SECRET, &text_messages(&[("1001", "u1", "m1", "before")])).await, 200);
     fake.wait_for_calls("/messages", 1, Duration::from_secs(10)).await;

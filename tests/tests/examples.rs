@@ -93,7 +93,12 @@ async fn human_handover_passes_to_the_page_inbox_and_takes_the_thread_back() {
     // u2 talked to an agent (in standby), who then passes the thread back.
     let talk = text_at("1001", "u2", now_ms() - 1000, "m6", "thanks, agent");
     assert_eq!(host.post_signed(&entry_body("1001", "standby", vec![talk])).await.status(), 200);
-    let pass = event("1001", "u2", now_ms(), json!({"pass_thread_control": {"previous_owner_app_id": "263902037430900", "new_owner_app_id": APP_ID, "metadata": "done"}}));
+    let pass = event(
+        "1001",
+        "u2",
+        now_ms(),
+        json!({"pass_thread_control": {"previous_owner_app_id": "263902037430900", "new_owner_app_id": APP_ID, "metadata": "done"}}),
+    );
     assert_eq!(host.post_signed(&entry_body("1001", "messaging", vec![pass])).await.status(), 200);
     host.wait_sent(5).await;
     assert_eq!(texts_to(&host.fake, "u2"), ["You're back with the bot. How can I help?"]);

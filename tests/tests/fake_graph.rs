@@ -141,7 +141,8 @@ async fn the_batch_api_answers_each_item_as_its_own_call() {
 
     // Each item is recorded as the call it stands for, with its own token.
     let calls = fake.calls_to("/me/messages");
-    let seen: Vec<(Option<&str>, &Value, u16)> = calls.iter().map(|c| (c.access_token.as_deref(), &c.body["recipient"]["id"], c.status)).collect();
+    let seen: Vec<(Option<&str>, &Value, u16)> =
+        calls.iter().map(|c| (c.access_token.as_deref(), &c.body["recipient"]["id"], c.status)).collect();
     assert_eq!(seen, [(Some("tok"), &json!("u1"), 200), (Some("tok"), &json!("u2"), 400), (Some("tok2"), &json!("u3"), 200)]);
     assert_eq!(calls[0].body["message"], json!({"text":"Hello"}));
     assert_eq!(fake.batch_sizes(), [3]);

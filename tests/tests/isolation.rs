@@ -1,7 +1,8 @@
 //! Isolation and failure semantics: a refusal by Meta or the host is not a
 //! plugin fault and is not retried; one Page's trouble never closes a
 //! plugin to another Page; an app speaks only for its own Pages; a config
-//! reload keeps each Page's gate; hot reload works with a relative
+//! reload keeps each Page's gate; a plugin is who the config says, not
+//! who it says it is; hot reload works with a relative
 //! `--config` and ignores reads of the config file.
 
 mod common;
@@ -81,7 +82,8 @@ async fn an_app_cannot_deliver_events_for_a_page_of_another_app() {
     // The right app's signature is accepted.
     let own = text_messages(&[("2002", "friend", "m.right", "hello")]);
     let (sha256, _) = sign("other-app-secret", own.as_bytes());
-    let response = host.http.post(format!("{}/webhook/5678", host.url)).header("x-hub-signature-256", sha256).body(own).send().await.expect("answers");
+    let response =
+        host.http.post(format!("{}/webhook/5678", host.url)).header("x-hub-signature-256", sha256).body(own).send().await.expect("answers");
     assert_eq!(response.status(), 200);
     host.fake.wait_for_calls("/messages", 2, Duration::from_secs(10)).await;
     let calls = calls_to_recipient(&host.fake, "friend");
@@ -100,7 +102,12 @@ fn config_text(port: u16, graph: &str, pages: &[PageSpec]) -> String {
     );
     for p in pages {
         let plugins: Vec<String> = p.plugins.iter().map(|f| format!("{:?}", f.display().to_string())).collect();
-        toml.push_str(&format!("\n[[pages]]\nid = \"{}\"\napp = \"{APP_ID}\"\naccess_token = \"{}\"\nplugins = [{}]\n", p.id, p.token, plugins.join(", ")));
+        toml.push_str(&format!(
+            "\n[[pages]]\nid = \"{}\"\napp = \"{APP_ID}\"\naccess_token = \"{}\"\nplugins = [{}]\n",
+            p.id,
+            p.token,
+            plugins.join(", ")
+        ));
     }
     toml
 }
@@ -154,7 +161,8 @@ async fn hot_reload_works_with_a_relative_config_and_ignores_reads_of_it() {
     std::fs::create_dir(&conf).expect("mkdir");
     std::fs::copy(plugin("echo"), conf.join("bot.wasm")).expect("copy");
     let port = free_port();
-    let text = config_text(port, &fake.base_url(), &[]) + "\n[[pages]]\nid = \"1001\"\napp = \"1234\"\naccess_token = \"tok-1001\"\nplugins = [\"bot.wasm\"]\n";
+    let text = config_text(port, &fake.base_url(), &[])
+        + "\n[[pages]]\nid = \"1001\"\napp = \"1234\"\naccess_token = \"tok-1001\"\nplugins = [\"bot.wasm\"]\n";
     std::fs::write(conf.join("switchboard.toml"), text).expect("written");
     let log = dir.path().join("host.log");
     // From the directory above the config, with a relative path, as the
@@ -176,7 +184,8 @@ async fn hot_reload_works_with_a_relative_config_and_ignores_reads_of_it() {
     std::fs::copy(plugin("probe"), conf.join("bot.wasm.new")).expect("copy");
     std::fs::rename(conf.join("bot.wasm.new"), conf.join("bot.wasm")).expect("mv");
     let want = switchboard::runtime::file_hash(&std::fs::read(plugin("probe")).expect("read"));
-    wait_for("the new plugin version", async || admin(&client, port).await.is_some_and(|r| hash(&r).as_deref() == Some(want.as_str()))).await;
+    wait_for("the new plugin version", async || admin(&client, port).await.is_some_and(|r| hash(&r).as_deref() == Some(want.as_str())))
+        .await;
 
     // Reading the config (cat, `switchboard plugins --config`) is no change.
     for _ in 0..20 {
@@ -207,7 +216,14 @@ async fn concurrent_webhooks_cannot_overfill_the_queue() {
         let body = text_messages(&[("1001", &format!("q{i}"), &format!("m.q{i}"), "loop")]);
         async move {
             let (sha256, _) = sign(APP_SECRET, body.as_bytes());
-            http.post(format!("{url}/webhook/{APP_ID}")).header("x-hub-signature-256", sha256).body(body).send().await.expect("answers").status().as_u16()
+            http.post(format!("{url}/webhook/{APP_ID}"))
+                .header("x-hub-signature-256", sha256)
+                .body(body)
+                .send()
+                .await
+                .expect("answers")
+                .status()
+                .as_u16()
         }
     });
     let statuses = futures_join_all(posts.collect()).await;
@@ -227,4 +243,61 @@ async fn futures_join_all<T: Send + 'static>(futures: Vec<impl std::future::Futu
         out.push(task.await.expect("task"));
     }
     out
+}
+
+/// Two plugins on one Page that declare the same name (here: the probe,
+/// and a copy of it under another file name) each get what is theirs by
+/// their ids: their own key-value namespace and their own limits.
+#[tokio::test]
+async fn a_plugin_cannot_take_another_plugins_state_or_limits_by_declaring_its_name() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let twin = dir.path().join("twin.wasm");
+    std::fs::copy(plugin("probe"), &twin).expect("copies the probe");
+    let allow = "plugin_limits.probe = { http_allowed_hosts = [\"127.0.0.1\"] }";
+    let extra = format!("[api]\ntoken = \"{ADMIN_TOKEN}\"\n");
+    let host = TestHost::start_with(vec![page_files("1001", "tok-1001", vec![plugin("probe"), twin]).with(allow)], &extra).await;
+    let say = |mid: &'static str, text: String| text_messages(&[("1001", "u1", mid, &text)]);
+
+    assert_eq!(host.post_signed(&say("m1", "kv inc visits 1".into())).await.status(), 200);
+    let reports = host.wait_reports(2).await;
+    assert_eq!(reports, ["kv: 1", "kv: 1"], "one counter each, not one shared under the declared name");
+
+    let target = host.fake.addr().to_string();
+    assert_eq!(host.post_signed(&say("m2", format!("http {target} /_fake/bytes?n=5"))).await.status(), 200);
+    let reports = host.wait_reports(4).await;
+    assert_eq!(reports[2], "http: 200 5", "the probe has the allow-list: {reports:?}");
+    assert!(reports[3].contains("HttpRequestDenied"), "the twin does not get the probe's allow-list: {reports:?}");
+
+    let report = host.admin_plugins(ADMIN_TOKEN).await;
+    let plugins = report["pages"][0]["plugins"].as_array().expect("plugins").clone();
+    let ids: Vec<&str> = plugins.iter().map(|p| p["id"].as_str().unwrap_or_default()).collect();
+    assert_eq!(ids, ["probe", "twin"]);
+    assert!(plugins.iter().all(|p| p["name"] == "probe" && p["health"]["invocations"] == 2), "{plugins:#?}");
+    host.stop().await;
+}
+
+/// A store written when namespaces were keyed by the declared name: the
+/// first host with ids moves each Page's namespace to its plugin's id,
+/// once; a plugin added later that declares the same name gets nothing.
+#[tokio::test]
+async fn key_value_state_kept_under_a_declared_name_moves_to_the_plugins_id_once() {
+    let data = tempfile::tempdir().expect("temp dir");
+    {
+        use switchboard::store::{KvOp, KvWrite, Store, WriteOp};
+        let old = Store::open_sqlite(data.path(), Duration::ZERO).expect("store opens");
+        let op = KvOp::Set { value: b"hello".to_vec(), ttl_ms: None };
+        let write = KvWrite { page_id: "1001".into(), plugin: "probe".into(), key: "greeting".into(), op, namespace_limit: 1 << 20 };
+        old.write(WriteOp::Kv(write)).await.expect("an old host's write");
+    }
+    let shop = || page("1001", "tok-1001", &["probe"]).ids(&["shop"]);
+    let host = TestHost::start_in(data, vec![shop()], "").await;
+    assert_eq!(host.post_signed(&text_messages(&[("1001", "u1", "m1", "kv get greeting")])).await.status(), 200);
+    assert_eq!(host.wait_reports(1).await, ["kv: hello"], "the old namespace is the plugin's now");
+    let data = host.stop_keeping_data().await;
+
+    let both = page_files("1001", "tok-1001", vec![plugin("probe"), plugin("probe")]).ids(&["shop", "newcomer"]);
+    let host = TestHost::start_in(data, vec![both], "").await;
+    assert_eq!(host.post_signed(&text_messages(&[("1001", "u1", "m2", "kv get greeting")])).await.status(), 200);
+    assert_eq!(host.wait_reports(2).await, ["kv: hello", "kv: none"], "the newcomer declares \"probe\" and gets nothing");
+    host.stop().await;
 }

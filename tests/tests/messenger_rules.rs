@@ -61,7 +61,10 @@ async fn a_response_outside_the_window_is_refused_without_a_graph_call_and_tags_
     assert_eq!(calls[0].body["message"]["text"], "probe: human");
 
     // A new message reopens the window.
-    assert_eq!(host.post_signed(&entry_body("1001", "messaging", vec![text_at("1001", "u1", now_ms(), "m.new", "hi")])).await.status(), 200);
+    assert_eq!(
+        host.post_signed(&entry_body("1001", "messaging", vec![text_at("1001", "u1", now_ms(), "m.new", "hi")])).await.status(),
+        200
+    );
     host.wait_sent(5).await;
     assert_eq!(texts_to(&host.fake, "u1"), ["probe: human", "probe: hi"]);
     host.stop().await;
@@ -74,7 +77,11 @@ async fn a_one_time_notification_token_works_once_outside_the_window_then_fails_
         event("1001", psid, at, json!({"optin": {"type": "one_time_notif_req", "payload": "restock:lamp", "one_time_notif_token": token}}))
     };
     // Two days ago (the window is closed) and thirteen months ago (expired).
-    let body = entry_body("1001", "messaging", vec![optin("u1", now_ms() - 48 * HOUR_MS, "T-fresh"), optin("u2", now_ms() - 400 * 24 * HOUR_MS, "T-old")]);
+    let body = entry_body(
+        "1001",
+        "messaging",
+        vec![optin("u1", now_ms() - 48 * HOUR_MS, "T-fresh"), optin("u2", now_ms() - 400 * 24 * HOUR_MS, "T-old")],
+    );
     assert_eq!(host.post_signed(&body).await.status(), 200);
     assert_eq!(host.wait_reports(2).await, ["optin: restock:lamp", "optin: restock:lamp"]);
 
@@ -121,7 +128,12 @@ async fn request_thread_control_is_answered_when_the_page_says_so() {
     )
     .await;
     for page_id in ["1001", "2002"] {
-        let request = event(page_id, "u1", now_ms(), json!({"request_thread_control": {"requested_owner_app_id": "263902037430900", "metadata": "agent"}}));
+        let request = event(
+            page_id,
+            "u1",
+            now_ms(),
+            json!({"request_thread_control": {"requested_owner_app_id": "263902037430900", "metadata": "agent"}}),
+        );
         assert_eq!(host.post_signed(&entry_body(page_id, "messaging", vec![request])).await.status(), 200);
     }
     let passes = host.fake.wait_for_calls("/pass_thread_control", 1, Duration::from_secs(10)).await;
@@ -216,7 +228,8 @@ async fn the_business_events_api_authenticates_and_deduplicates() {
     assert_eq!(host.post_business("1001", None, &event, None).await.status(), 401);
     assert_eq!(host.post_business("1001", Some("wrong-token-wrong-token"), &event, None).await.status(), 401);
     assert_eq!(host.post_business("9999", Some(API_TOKEN), &event, None).await.status(), 404);
-    let not_json = host.http.post(format!("{}/api/pages/1001/events", host.url)).bearer_auth(API_TOKEN).body("{nope").send().await.expect("answers");
+    let not_json =
+        host.http.post(format!("{}/api/pages/1001/events", host.url)).bearer_auth(API_TOKEN).body("{nope").send().await.expect("answers");
     assert_eq!(not_json.status(), 400);
 
     let first = host.post_business("1001", Some(API_TOKEN), &event, Some("order-17")).await;

@@ -30,11 +30,8 @@ async fn a_trapping_plugin_does_not_affect_the_chain_or_other_pages() {
 
 #[tokio::test]
 async fn runaway_plugins_are_stopped_by_cpu_and_memory_limits() {
-    let host = TestHost::start_with(
-        vec![page("1001", "tok-1001", &["faulty", "echo"])],
-        "\n[limits]\ncpu_ms = 100\nmemory_mib = 32\n",
-    )
-    .await;
+    let host =
+        TestHost::start_with(vec![page("1001", "tok-1001", &["faulty", "echo"])], "\n[limits]\ncpu_ms = 100\nmemory_mib = 32\n").await;
     let started = Instant::now();
     let body = text_messages(&[("1001", "u1", "m1", "loop"), ("1001", "u2", "m2", "oom")]);
     assert_eq!(host.post_signed(&body).await.status(), 200);

@@ -57,7 +57,8 @@ async fn hostile_plugins_are_stopped_and_classified_while_another_page_keeps_ans
     assert_eq!(faulty["name"], "faulty");
     let failures = &faulty["health"]["failures"];
     assert_eq!(
-        ["cpu-timeout", "out-of-memory", "panic", "stack-overflow", "quota-exceeded", "invalid-output", "trap"].map(|class| failures[class].as_u64()),
+        ["cpu-timeout", "out-of-memory", "panic", "stack-overflow", "quota-exceeded", "invalid-output", "trap"]
+            .map(|class| failures[class].as_u64()),
         [Some(1), Some(1), Some(1), Some(1), Some(1), Some(1), None],
         "{report:#}"
     );
@@ -141,6 +142,8 @@ async fn limits_can_be_set_per_page_and_per_plugin() {
             page("1001", "tok-1001", &["faulty"]),
             page("2002", "tok-2002", &["faulty"]).with("limits = { host_calls = 5 }"),
             page("3003", "tok-3003", &["faulty"]).with("limits = { host_calls = 5 }\nplugin_limits.faulty = { host_calls = 2 }"),
+            // Only for `[plugin_limits.echo]`, which must not reach `faulty`.
+            page("4004", "tok-4004", &["echo"]),
         ],
         &config("\n[limits]\nhost_calls = 10\n\n[plugin_limits.echo]\nhost_calls = 1\n"),
     )
@@ -158,7 +161,8 @@ async fn limits_can_be_set_per_page_and_per_plugin() {
 async fn outgoing_http_reaches_only_allow_listed_hosts_within_the_size_cap() {
     let policy = "plugin_limits.probe = { http_allowed_hosts = [\"127.0.0.1\"], http_response_bytes = 1000 }";
     let host =
-        TestHost::start_with(vec![page("1001", "tok-1001", &["probe"]).with(policy), page("2002", "tok-2002", &["probe"])], &config("")).await;
+        TestHost::start_with(vec![page("1001", "tok-1001", &["probe"]).with(policy), page("2002", "tok-2002", &["probe"])], &config(""))
+            .await;
     let target = host.fake.addr().to_string();
     let say = |page: &'static str, mid: &'static str, text: String| text_messages(&[(page, "u1", mid, &text)]);
     assert_eq!(host.post_signed(&say("1001", "m1", format!("http {target} /_fake/bytes?n=500"))).await.status(), 200);
@@ -173,5 +177,45 @@ async fn outgoing_http_reaches_only_allow_listed_hosts_within_the_size_cap() {
     assert_eq!(host.post_signed(&say("2002", "m4", format!("http {target} /_fake/bytes?n=5"))).await.status(), 200);
     let denied = &host.wait_reports(4).await[3];
     assert!(denied.starts_with("http: error") && denied.contains("HttpRequestDenied"), "no list, no HTTP: {denied}");
+    host.stop().await;
+}
+
+#[tokio::test]
+async fn sleeping_counts_toward_a_limit_of_its_own() {
+    let host = TestHost::start_with(vec![page("1001", "tok-1001", &["faulty"]).with("limits = { sleep_ms = 300 }")], &config("")).await;
+    let body = text_messages(&[("1001", "u1", "m1", "sleep 100"), ("1001", "u2", "m2", "sleep 5000")]);
+    assert_eq!(host.post_signed(&body).await.status(), 200);
+    let letters = host.wait_dead_letters(1).await;
+    host.wait_sent(1).await;
+    assert_eq!(texts_to(&host.fake, "u1"), ["faulty ok: slept 100"], "within the limit: {letters:?}");
+    assert!(texts_to(&host.fake, "u2").is_empty());
+    assert!(letters[0].error.contains("asked to sleep past its 300ms"), "{letters:?}");
+    let report = host.admin_plugins(API_TOKEN).await;
+    assert_eq!(report["pages"][0]["plugins"][0]["health"]["failures"]["sleep-limit"], 1, "{report:#}");
+    host.stop().await;
+}
+
+/// A Page whose conversations all sleep holds at most its share of the
+/// slots (half of 4 here): another Page's message is answered while they
+/// sleep, not after.
+#[tokio::test]
+async fn a_page_of_slow_conversations_leaves_slots_to_the_other_pages() {
+    let extra = "[limits]\nsleep_ms = 5000\n[dispatch]\nmax_concurrent_conversations = 4\nretry_backoff_ms = 10\n";
+    let host = TestHost::start_with(vec![page("1001", "tok-1001", &["faulty"]), page("2002", "tok-2002", &["echo"])], extra).await;
+    let sleepers: Vec<(String, String)> = (0..6).map(|i| (format!("s{i}"), format!("m.s{i}"))).collect();
+    let messages: Vec<(&str, &str, &str, &str)> =
+        sleepers.iter().map(|(psid, mid)| ("1001", psid.as_str(), mid.as_str(), "sleep 1500")).collect();
+    assert_eq!(host.post_signed(&text_messages(&messages)).await.status(), 200);
+    // Wait until the sleepers run (the second Page's slot must already be free).
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(host.post_signed(&text_messages(&[("2002", "quick", "m.quick", "hello")])).await.status(), 200);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while texts_to(&host.fake, "quick").is_empty() {
+        assert!(Instant::now() < deadline, "the second Page was never answered");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let slept: usize = sleepers.iter().map(|(psid, _)| texts_to(&host.fake, psid).len()).sum();
+    assert_eq!(slept, 0, "the second Page's reply came only after the first Page's sleepers woke: it waited for their slots");
+    assert_eq!(host.wait_sent(7).await.len(), 7, "every sleeper is answered in the end");
     host.stop().await;
 }

@@ -134,7 +134,9 @@ async fn unicode_escaped_bodies_verify_over_the_raw_bytes() {
     let host = TestHost::start(vec![page("1001", "tok-1001", &["echo"])]).await;
     // Meta escapes non-ASCII and may escape slashes; the HMAC is over these
     // exact bytes, not over a re-serialization.
-    let body = &fresh(r#"{"object":"page","entry":[{"id":"1001","time":1700000000000,"messaging":[{"sender":{"id":"u1"},"recipient":{"id":"1001"},"timestamp":1700000000000,"message":{"mid":"m.u","text":"\u00e4\u00f6\u00e5 http:\/\/x.y \ud83d\ude00"}}]}]}"#);
+    let body = &fresh(
+        r#"{"object":"page","entry":[{"id":"1001","time":1700000000000,"messaging":[{"sender":{"id":"u1"},"recipient":{"id":"1001"},"timestamp":1700000000000,"message":{"mid":"m.u","text":"\u00e4\u00f6\u00e5 http:\/\/x.y \ud83d\ude00"}}]}]}"#,
+    );
     assert_eq!(host.post_signed(body).await.status(), 200);
     let sent = host.wait_sent(1).await;
     assert!(texts(&sent)[0].contains("äöå http://x.y 😀"), "{sent:?}");
@@ -201,13 +203,27 @@ async fn echo_answers_text_and_nothing_else_across_the_reference_payloads() {
     let host = TestHost::start(vec![page("PAGE", "tok", &["echo"])]).await;
     // Every reference webhook, re-addressed to our Page and signed by us.
     let names = [
-        "webhook_text_message_basic", "webhook_quick_reply", "webhook_attachments_image_fallback_location_legacy",
-        "webhook_fallback_v6", "webhook_text_echo", "webhook_standby_echo_media_template",
-        "webhook_postback_with_referral", "webhook_optin_checkbox_user_ref", "webhook_optin_one_time_notif",
-        "webhook_optin_notification_messages", "webhook_referral_ads", "webhook_referral_messenger_code",
-        "webhook_referral_customer_chat_plugin", "webhook_account_linking_linked", "webhook_delivery_with_mids",
-        "webhook_read", "webhook_reaction", "webhook_message_edit", "webhook_handover_events",
-        "webhook_policy_enforcement", "webhook_game_play",
+        "webhook_text_message_basic",
+        "webhook_quick_reply",
+        "webhook_attachments_image_fallback_location_legacy",
+        "webhook_fallback_v6",
+        "webhook_text_echo",
+        "webhook_standby_echo_media_template",
+        "webhook_postback_with_referral",
+        "webhook_optin_checkbox_user_ref",
+        "webhook_optin_one_time_notif",
+        "webhook_optin_notification_messages",
+        "webhook_referral_ads",
+        "webhook_referral_messenger_code",
+        "webhook_referral_customer_chat_plugin",
+        "webhook_account_linking_linked",
+        "webhook_delivery_with_mids",
+        "webhook_read",
+        "webhook_reaction",
+        "webhook_message_edit",
+        "webhook_handover_events",
+        "webhook_policy_enforcement",
+        "webhook_game_play",
     ];
     let mut expected_texts = Vec::new();
     for name in names {
@@ -254,7 +270,10 @@ async fn replies_to_one_user_keep_their_order() {
     // Twenty messages from one user in separate webhooks, plus noise from
     // others: each user's replies must come back in order.
     for i in 0..20 {
-        let body = text_messages(&[("1001", "alice", &format!("a{i}"), &format!("alice #{i:02}")), ("1001", &format!("other{i}"), &format!("o{i}"), "noise")]);
+        let body = text_messages(&[
+            ("1001", "alice", &format!("a{i}"), &format!("alice #{i:02}")),
+            ("1001", &format!("other{i}"), &format!("o{i}"), "noise"),
+        ]);
         assert_eq!(host.post_signed(&body).await.status(), 200);
     }
     host.wait_sent(40).await;

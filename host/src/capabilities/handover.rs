@@ -63,7 +63,8 @@ pub async fn pass_thread(page: &PageAccess, psid: &str, target_app_id: &str, met
     let body = json!({ "recipient": { "id": psid }, "target_app_id": app_id_value(target_app_id), "metadata": metadata });
     page.gate.call(Some(psid), || page.graph.post(&page.access_token, "me/pass_thread_control", &body)).await?;
     let owner = ThreadOwner::App(target_app_id.to_string());
-    if let Err(e) = page.conversations.update(&page.page_id, psid, |s| std::mem::replace(&mut s.thread_owner, owner.clone()) != owner).await {
+    if let Err(e) = page.conversations.update(&page.page_id, psid, |s| std::mem::replace(&mut s.thread_owner, owner.clone()) != owner).await
+    {
         tracing::error!(error = %e, "could not note the thread's new owner");
     }
     Ok(())

@@ -87,9 +87,7 @@ impl WasiHttpHooks for OutgoingHttp {
                 return Err(Error::HttpResponseBodySize(Some(length)));
             }
             let response = response.map(|body| {
-                http_body_util::Limited::new(body, limit)
-                    .map_err(move |_| Error::HttpResponseBodySize(Some(limit as u64)))
-                    .boxed_unsync()
+                http_body_util::Limited::new(body, limit).map_err(move |_| Error::HttpResponseBodySize(Some(limit as u64))).boxed_unsync()
             });
             Ok((response, Box::new(io) as Box<dyn Future<Output = Result<(), Error>> + Send>))
         })

@@ -1,7 +1,7 @@
 //! `switchboard:plugin/kv`: per-plugin key-value state in the host's store.
 //!
-//! The namespace is (the event's Page, the plugin's declared name): a plugin
-//! cannot name another namespace, so it can read and write only its own
+//! The namespace is (the event's Page, the plugin's id in the config): a
+//! plugin cannot name another namespace, whatever name it declares, so it can read and write only its own
 //! keys. Sizes are checked here (key, value) and in the write transaction
 //! (the namespace, see `store/sqlite/kv.rs`); each call is one host call.
 

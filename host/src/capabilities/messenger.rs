@@ -71,7 +71,10 @@ impl Messenger {
                     .map_err(|e| MessengerError::Unavailable(format!("could not record the token's use: {e}")))?;
                 Ok((Permit::Token { token: token.clone(), known: true }, known.psid))
             }
-            Recipient::UserRef(key) | Recipient::PhoneNumber(key) | Recipient::PostId(key) | Recipient::CommentId(key)
+            Recipient::UserRef(key)
+            | Recipient::PhoneNumber(key)
+            | Recipient::PostId(key)
+            | Recipient::CommentId(key)
             | Recipient::NotificationMessagesToken(key) => Ok((Permit::Plain, key.clone())),
         }
     }
@@ -159,10 +162,7 @@ impl Messenger {
             MessagingType::MessageTag => SendBasis::Tag { tag: message.tag.as_deref(), written_by_human: message.written_by_human },
         };
         let (permit, order_key) = self.permit(page, &message.recipient, basis).await?;
-        let result = self
-            .call
-            .graph(page, Some(&order_key), || page.graph.send_message(&page.app_id, &page.access_token, &body))
-            .await;
+        let result = self.call.graph(page, Some(&order_key), || page.graph.send_message(&page.app_id, &page.access_token, &body)).await;
         self.learn(page, &message.recipient, permit, &result).await;
         let reply = result.map_err(to_wit_error)?;
         if let (Some(ledger), Some(slot)) = (ledger, slot) {
@@ -178,10 +178,7 @@ impl Messenger {
         }
         let body = send_api::sender_action_body(&recipient, action);
         let (permit, order_key) = self.permit(page, &recipient, SendBasis::Window).await?;
-        let result = self
-            .call
-            .graph(page, Some(&order_key), || page.graph.send_message(&page.app_id, &page.access_token, &body))
-            .await;
+        let result = self.call.graph(page, Some(&order_key), || page.graph.send_message(&page.app_id, &page.access_token, &body)).await;
         self.learn(page, &recipient, permit, &result).await;
         result.map(drop).map_err(to_wit_error)
     }

@@ -13,12 +13,14 @@
 //! | `switchboard:plugin/kv`        | [`Kv`] (per-plugin state in the store) |
 //! | `switchboard:plugin/log`       | [`Log`] (structured logs) |
 //! | `wasi:http/outgoing-handler`   | [`OutgoingHttp`] (allow-listed hosts only) |
+//! | `wasi:clocks/monotonic-clock`  | `clocks::SleepBudgetedClock` (sleeping within `limits.sleep_ms`) |
 //!
 //! Every unit acts for exactly one invocation: one plugin handling one event
 //! of one Page ([`CallContext`]). It can only use that Page's token, and it
 //! draws on the invocation's [`Budget`] of host calls. Graph calls go through
 //! the Page's [`PageGate`] (circuit, pacing, per-person order, retries).
 
+mod clocks;
 mod conversation;
 mod handover;
 mod http;
@@ -33,6 +35,7 @@ use std::time::{Duration, Instant};
 
 use wasmtime::component::{HasSelf, Linker};
 
+pub use self::clocks::SleepLimitExceeded;
 pub use self::conversation::Conversation;
 pub use self::handover::{pass_thread, Handover};
 pub use self::http::OutgoingHttp;
@@ -59,6 +62,10 @@ pub fn add_to_linker(linker: &mut Linker<InvocationState>) -> wasmtime::Result<(
     wit::kv::add_to_linker::<_, HasSelf<Kv>>(linker, |s| &mut s.kv)?;
     wit::log::add_to_linker::<_, HasSelf<Log>>(linker, |s| &mut s.log)?;
     wasmtime_wasi_http::p2::add_only_http_to_linker_async(linker)?;
+    // Over wasmtime-wasi's own monotonic clock, which the linker has by now.
+    linker.allow_shadowing(true);
+    wasmtime_wasi::p2::bindings::clocks::monotonic_clock::add_to_linker::<_, clocks::SleepBudgeted>(linker, clocks::clock)?;
+    linker.allow_shadowing(false);
     Ok(())
 }
 
@@ -80,6 +87,8 @@ pub struct PageAccess {
 /// Who is calling: a plugin, handling one event, for one Page.
 #[derive(Clone)]
 pub struct Invocation {
+    /// The plugin's id on its Page (`config::PluginEntry`): its key-value
+    /// namespace; the file's path in `describe()`.
     pub plugin: Arc<str>,
     pub event_id: Arc<str>,
     /// None while a plugin only describes itself: it cannot act then.
@@ -230,6 +239,8 @@ pub struct Budget {
     host_calls_left: AtomicU32,
     log_bytes_left: AtomicI64,
     host_nanos: AtomicU64,
+    sleep_nanos_left: AtomicU64,
+    sleep_limit: Duration,
     quota_hit: AtomicBool,
     kv_value_bytes: usize,
     kv_namespace_bytes: usize,
@@ -241,6 +252,8 @@ impl Budget {
             host_calls_left: AtomicU32::new(limits.host_calls),
             log_bytes_left: AtomicI64::new(limits.log_bytes as i64),
             host_nanos: AtomicU64::new(0),
+            sleep_nanos_left: AtomicU64::new(limits.sleep().as_nanos() as u64),
+            sleep_limit: limits.sleep(),
             quota_hit: AtomicBool::new(false),
             kv_value_bytes: limits.kv_value_bytes,
             kv_namespace_bytes: limits.kv_namespace_bytes,
@@ -249,13 +262,10 @@ impl Budget {
 
     /// Takes one host call from the quota.
     fn take_call(&self) -> Result<(), MessengerError> {
-        self.host_calls_left
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
-            .map(drop)
-            .map_err(|_| {
-                self.quota_hit.store(true, Ordering::Relaxed);
-                MessengerError::QuotaExceeded
-            })
+        self.host_calls_left.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1)).map(drop).map_err(|_| {
+            self.quota_hit.store(true, Ordering::Relaxed);
+            MessengerError::QuotaExceeded
+        })
     }
 
     /// Whether a host call was refused for the quota.
@@ -267,6 +277,15 @@ impl Budget {
     fn take_log_bytes(&self, wanted: usize) -> usize {
         let before = self.log_bytes_left.fetch_sub(wanted as i64, Ordering::Relaxed);
         before.clamp(0, wanted as i64) as usize
+    }
+
+    /// Takes `wait` from the sleeping budget; past it, the limit.
+    fn take_sleep(&self, wait: Duration) -> Result<(), Duration> {
+        let wait = u64::try_from(wait.as_nanos()).unwrap_or(u64::MAX);
+        self.sleep_nanos_left
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(wait))
+            .map(drop)
+            .map_err(|_| self.sleep_limit)
     }
 
     pub fn host_time(&self) -> Duration {
@@ -377,9 +396,10 @@ impl CallContext {
     /// The Page to act for, after charging one host call.
     fn page_for_call(&self) -> Result<&PageAccess, MessengerError> {
         self.budget.take_call()?;
-        self.invocation.page.as_deref().ok_or_else(|| {
-            MessengerError::InvalidRequest("plugins cannot call the Graph API from describe()".into())
-        })
+        self.invocation
+            .page
+            .as_deref()
+            .ok_or_else(|| MessengerError::InvalidRequest("plugins cannot call the Graph API from describe()".into()))
     }
 
     /// Runs a Graph call through the Page's gate (to `recipient`, kept in

@@ -83,11 +83,8 @@ impl Host for Profile {
         }
         let fields = page.profiles.inner.fields.clone();
         let query = [("fields", fields.as_str())];
-        let reply = self
-            .call
-            .graph(page, Some(&key.1), || page.graph.get(&page.access_token, &key.1, &query))
-            .await
-            .map_err(to_wit_error)?;
+        let reply =
+            self.call.graph(page, Some(&key.1), || page.graph.get(&page.access_token, &key.1, &query)).await.map_err(to_wit_error)?;
         let found = profile(&reply);
         page.profiles.keep(key, found.clone());
         Ok(found)

@@ -4,7 +4,7 @@
 //! ```toml
 //! [limits]                      # every plugin on every Page
 //! cpu_ms = 200
-//! [plugin_limits.translator]    # the plugin named "translator", everywhere
+//! [plugin_limits.translator]    # the plugin with id "translator", everywhere
 //! cpu_ms = 1000
 //! [[pages]]
 //! limits = { host_calls = 200 } # every plugin of this Page
@@ -12,8 +12,9 @@
 //! ```
 //!
 //! Later, more specific tables win, field by field: `[limits]`, then
-//! `[plugin_limits.NAME]`, then the Page's `limits`, then the Page's
-//! `plugin_limits.NAME`.
+//! `[plugin_limits.ID]`, then the Page's `limits`, then the Page's
+//! `plugin_limits.ID`. An id is the one the Page's `plugins` give (see
+//! `pages`), never the name a plugin declares.
 
 use std::time::Duration;
 
@@ -54,6 +55,8 @@ pub struct PluginLimits {
     pub cpu_ms: u64,
     /// Wall time of the whole call, host calls included.
     pub wall_ms: u64,
+    /// Time the plugin may ask to sleep (`wasi:clocks` waits), in all.
+    pub sleep_ms: u64,
     /// Linear memory, per plugin instance.
     pub memory_mib: u64,
     /// Host calls (sends, handover, profile and key-value calls) per invocation.
@@ -78,6 +81,7 @@ impl Default for PluginLimits {
         PluginLimits {
             cpu_ms: 200,
             wall_ms: 30_000,
+            sleep_ms: 1_000,
             memory_mib: 64,
             host_calls: 64,
             log_bytes: 16 * 1024,
@@ -96,6 +100,7 @@ impl Default for PluginLimits {
 pub struct LimitOverrides {
     pub cpu_ms: Option<u64>,
     pub wall_ms: Option<u64>,
+    pub sleep_ms: Option<u64>,
     pub memory_mib: Option<u64>,
     pub host_calls: Option<u32>,
     pub log_bytes: Option<usize>,
@@ -113,6 +118,7 @@ impl PluginLimits {
         PluginLimits {
             cpu_ms: o.cpu_ms.unwrap_or(self.cpu_ms),
             wall_ms: o.wall_ms.unwrap_or(self.wall_ms),
+            sleep_ms: o.sleep_ms.unwrap_or(self.sleep_ms),
             memory_mib: o.memory_mib.unwrap_or(self.memory_mib),
             host_calls: o.host_calls.unwrap_or(self.host_calls),
             log_bytes: o.log_bytes.unwrap_or(self.log_bytes),
@@ -130,14 +136,16 @@ impl PluginLimits {
     pub fn wall(&self) -> Duration {
         Duration::from_millis(self.wall_ms)
     }
+    pub fn sleep(&self) -> Duration {
+        Duration::from_millis(self.sleep_ms)
+    }
     pub fn memory_bytes(&self) -> usize {
         (self.memory_mib as usize) * 1024 * 1024
     }
 }
 
-
 impl super::Config {
-    /// The limits of the plugin named `plugin` on `page`.
+    /// The limits of the plugin with id `plugin` on `page`.
     pub fn limits_for(&self, page: &super::PageConfig, plugin: &str) -> PluginLimits {
         let none = LimitOverrides::default();
         self.limits
@@ -173,14 +181,20 @@ mod tests {
             id = "7"
             app = "1"
             access_token = "t"
+            plugins = ["bot.wasm", "other.wasm"]
             limits = { host_calls = 20 }
             plugin_limits.bot = { host_calls = 30 }
             [[pages]]
             id = "8"
             app = "1"
             access_token = "t"
+            plugins = ["bot.wasm"]
         "#;
-        let config = crate::Config::parse(toml, std::path::Path::new("."), &|_| None).expect("valid");
+        let dir = tempfile::tempdir().expect("temp dir");
+        for name in ["bot.wasm", "other.wasm"] {
+            std::fs::write(dir.path().join(name), b"\0asm").expect("writes");
+        }
+        let config = crate::Config::parse(toml, dir.path(), &|_| None).expect("valid");
         let (seven, eight) = (&config.pages[0], &config.pages[1]);
         let limits = |page, name| {
             let l = config.limits_for(page, name);

@@ -105,13 +105,18 @@ impl MessengerProfileConfig {
             }
             for item in &menu.call_to_actions {
                 let (title, problem) = match item {
-                    MenuItem::Postback { title, payload } => {
-                        (title, (payload.is_empty() || chars(payload) > PAYLOAD_MAX).then(|| format!("payload must be 1 to {PAYLOAD_MAX} characters")))
+                    MenuItem::Postback { title, payload } => (
+                        title,
+                        (payload.is_empty() || chars(payload) > PAYLOAD_MAX)
+                            .then(|| format!("payload must be 1 to {PAYLOAD_MAX} characters")),
+                    ),
+                    MenuItem::WebUrl { title, url } => {
+                        (title, (!url.starts_with("https://")).then(|| format!("url {url:?} must start with https://")))
                     }
-                    MenuItem::WebUrl { title, url } => (title, (!url.starts_with("https://")).then(|| format!("url {url:?} must start with https://"))),
                 };
                 if title.is_empty() || chars(title) > MENU_TITLE_MAX {
-                    problems.push(format!("persistent_menu ({}) item {title:?}: title must be 1 to {MENU_TITLE_MAX} characters", menu.locale));
+                    problems
+                        .push(format!("persistent_menu ({}) item {title:?}: title must be 1 to {MENU_TITLE_MAX} characters", menu.locale));
                 }
                 if let Some(problem) = problem {
                     problems.push(format!("persistent_menu ({}) item {title:?}: {problem}", menu.locale));
@@ -165,7 +170,9 @@ mod tests {
         )
         .expect("parses");
         let problems = profile.problems().join("\n");
-        for expected in ["greeting needs an entry with locale = \"default\"", "needs get_started", "title must be 1 to 30", "must start with https://"] {
+        for expected in
+            ["greeting needs an entry with locale = \"default\"", "needs get_started", "title must be 1 to 30", "must start with https://"]
+        {
             assert!(problems.contains(expected), "{expected:?} missing from:\n{problems}");
         }
     }

@@ -15,9 +15,11 @@ use serde::Deserialize;
 
 mod limits;
 pub mod messenger_profile;
+mod pages;
 
 pub use limits::{CircuitMode, LimitOverrides, PluginCircuitConfig, PluginLimits};
 pub use messenger_profile::{MenuItem, MessengerProfileConfig};
+pub use pages::{AppConfig, PageConfig, PluginEntry};
 
 /// A value that must never reach a log line.
 #[derive(Clone, Deserialize, PartialEq, Eq)]
@@ -69,7 +71,7 @@ pub struct Config {
     pub api: ApiConfig,
     #[serde(default)]
     pub plugin_circuit: PluginCircuitConfig,
-    /// Limits for one plugin (by its declared name) on every Page.
+    /// Limits for one plugin (by its id) on every Page.
     #[serde(default)]
     pub plugin_limits: std::collections::BTreeMap<String, LimitOverrides>,
     /// Directory of the config file; plugin paths are relative to it.
@@ -78,45 +80,6 @@ pub struct Config {
     /// The file this was loaded from; the host watches it and reloads.
     #[serde(skip)]
     pub source: Option<PathBuf>,
-}
-
-/// A Facebook app: the webhook's signing secret and verify token.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AppConfig {
-    pub id: String,
-    pub secret: Secret,
-    pub verify_token: Secret,
-}
-
-/// A Facebook Page served by this host.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PageConfig {
-    pub id: String,
-    /// The id of the app (in `[[apps]]`) whose webhook delivers this Page.
-    pub app: String,
-    pub access_token: Secret,
-    /// Plugin files, in the order they see each event.
-    #[serde(default)]
-    pub plugins: Vec<PathBuf>,
-    /// Graph calls per second for this Page (default `graph.send_rate_per_sec`).
-    #[serde(default)]
-    pub send_rate_per_sec: Option<f64>,
-    /// Answer every `request_thread_control` by passing the thread to the
-    /// app that asked.
-    #[serde(default)]
-    pub auto_pass_thread_requests: bool,
-    /// Get Started, greeting, persistent menu and whitelisted domains,
-    /// applied through the Messenger Profile API at start when changed.
-    #[serde(default)]
-    pub messenger_profile: Option<MessengerProfileConfig>,
-    /// Limits for this Page's plugins, over `[limits]` and `[plugin_limits]`.
-    #[serde(default)]
-    pub limits: LimitOverrides,
-    /// Limits for one plugin (by its declared name) on this Page.
-    #[serde(default)]
-    pub plugin_limits: std::collections::BTreeMap<String, LimitOverrides>,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -137,6 +100,9 @@ impl Default for WebhookConfig {
 pub struct DispatchConfig {
     /// Conversations processed at the same time.
     pub max_concurrent_conversations: usize,
+    /// Of those, the most one Page may hold (default: half), so a Page
+    /// whose plugins are slow leaves slots to the others.
+    pub max_conversations_per_page: Option<usize>,
     /// Events accepted but not yet handled; past this, webhooks get 503 so
     /// Messenger redelivers later instead of the host running out of memory.
     pub max_queued_events: usize,
@@ -159,6 +125,7 @@ impl Default for DispatchConfig {
     fn default() -> Self {
         DispatchConfig {
             max_concurrent_conversations: 256,
+            max_conversations_per_page: None,
             max_queued_events: 100_000,
             shutdown_grace_secs: 10,
             max_attempts: 5,
@@ -166,6 +133,14 @@ impl Default for DispatchConfig {
             worker_threads: 0,
             worker_nice: 5,
         }
+    }
+}
+
+impl DispatchConfig {
+    /// The slots one Page may hold.
+    pub fn conversations_per_page(&self) -> usize {
+        let all = self.max_concurrent_conversations;
+        self.max_conversations_per_page.unwrap_or(all / 2).clamp(1, all.max(1))
     }
 }
 
@@ -305,8 +280,7 @@ impl Config {
     /// Reads, expands and validates the file at `path`.
     pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
         let fail = |problem: String| ConfigErrors { path: path.to_path_buf(), problems: vec![problem] };
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| fail(format!("cannot read the file: {e}")))?;
+        let text = std::fs::read_to_string(path).map_err(|e| fail(format!("cannot read the file: {e}")))?;
         // Absolute, with the directories' symlinks resolved: the file
         // watcher reports paths that way, and hot reload compares them.
         let path = watchable_path(path);
@@ -343,11 +317,7 @@ impl Config {
     }
 
     /// Parses `text`; `env` resolves `${VAR}` references (injected for tests).
-    pub fn parse(
-        text: &str,
-        base_dir: &Path,
-        env: &dyn Fn(&str) -> Option<String>,
-    ) -> Result<Config, Vec<String>> {
+    pub fn parse(text: &str, base_dir: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Config, Vec<String>> {
         let mut config = deserialize(text)?;
         config.base_dir = base_dir.to_path_buf();
         let mut problems = Vec::new();
@@ -409,10 +379,7 @@ impl Config {
                 ));
             }
             if app.verify_token.expose().is_empty() {
-                problems.push(format!(
-                    "apps[{i}] ({}): verify_token is empty; set the token you typed in the App Dashboard",
-                    app.id
-                ));
+                problems.push(format!("apps[{i}] ({}): verify_token is empty; set the token you typed in the App Dashboard", app.id));
             }
         }
         let mut page_ids = HashSet::new();
@@ -423,39 +390,11 @@ impl Config {
             if !page_ids.insert(page.id.clone()) {
                 problems.push(format!("pages[{i}]: page id {} is listed twice", page.id));
             }
-            if !app_ids.contains(page.app.as_str()) {
-                problems.push(format!(
-                    "pages[{i}] ({}): app = {:?} is not one of the [[apps]] ids",
-                    page.id, page.app
-                ));
-            }
-            if page.access_token.expose().is_empty() {
-                problems.push(format!("pages[{i}] ({}): access_token is empty", page.id));
-            }
-            if page.send_rate_per_sec.is_some_and(|r| !(r > 0.0 && r <= 300.0)) {
-                problems.push(format!(
-                    "pages[{i}] ({}): send_rate_per_sec must be above 0 and at most 300 (the Send API's limit per Page)",
-                    page.id
-                ));
-            }
-            if let Some(profile) = &page.messenger_profile {
-                for problem in profile.problems() {
-                    problems.push(format!("pages[{i}] ({}).messenger_profile: {problem}", page.id));
-                }
-            }
-            for plugin in page.plugins.iter_mut() {
-                if plugin.is_relative() {
-                    *plugin = self.base_dir.join(&*plugin);
-                }
-                *plugin = watchable_path(plugin);
-                if !plugin.is_file() {
-                    problems.push(format!(
-                        "pages[{i}] ({}): plugin {} does not exist; build it first (`cargo build-plugins`) or fix the path (relative paths are relative to the config file)",
-                        page.id,
-                        plugin.display()
-                    ));
-                }
-            }
+            page.validate(i, &app_ids, &self.base_dir, problems);
+        }
+        let ids: HashSet<&String> = self.pages.iter().flat_map(|p| p.plugins.iter().map(|e| &e.id)).collect();
+        for name in self.plugin_limits.keys().filter(|name| !ids.contains(name)) {
+            problems.push(format!("plugin_limits.{name} names no plugin of any Page; {}", pages::known_ids(ids.iter().copied())));
         }
         if self.store.path.is_relative() {
             self.store.path = self.base_dir.join(&self.store.path);
@@ -648,6 +587,36 @@ mod tests {
         let text = format!("{GOOD}\nplugins = [\"nope.wasm\"]");
         let problems = Config::parse(&text, Path::new("/nonexistent"), &env).expect_err("missing plugin");
         assert!(problems[0].contains("/nonexistent/nope.wasm does not exist"), "{problems:?}");
+    }
+
+    #[test]
+    fn plugins_have_ids_of_their_own_and_unique_per_page() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        for name in ["shop.wasm", "back_in_stock.wasm"] {
+            std::fs::write(dir.path().join(name), b"\0asm").expect("writes");
+        }
+        let with = |plugins: &str, more: &str| format!("{GOOD}\nplugins = {plugins}\n{more}");
+        let c =
+            Config::parse(&with(r#"["shop.wasm", { id = "stock", path = "back_in_stock.wasm" }]"#, ""), dir.path(), &env).expect("valid");
+        let ids: Vec<&str> = c.pages[0].plugins.iter().map(|p| p.id.as_str()).collect();
+        assert_eq!(ids, ["shop", "stock"]);
+        assert!(c.pages[0].plugins[1].path.ends_with("back_in_stock.wasm"));
+
+        let twice = with(r#"["shop.wasm", { id = "shop", path = "back_in_stock.wasm" }]"#, "");
+        let problems = Config::parse(&twice, dir.path(), &env).expect_err("one id twice");
+        assert!(problems.iter().any(|p| p.contains(r#"two plugins have the id "shop""#)), "{problems:?}");
+        let bad = with(r#"[{ id = "a b", path = "shop.wasm" }]"#, "");
+        let problems = Config::parse(&bad, dir.path(), &env).expect_err("bad id");
+        assert!(problems.iter().any(|p| p.contains(r#"plugin id "a b""#)), "{problems:?}");
+        let unknown = with(r#"["shop.wasm"]"#, "plugin_limits.back-in-stock = { cpu_ms = 5 }");
+        let problems = Config::parse(&unknown, dir.path(), &env).expect_err("limits of no plugin");
+        assert!(
+            problems.iter().any(|p| p.contains("plugin_limits.back-in-stock names no plugin") && p.contains("ids are: shop")),
+            "{problems:?}"
+        );
+        let typo = with(r#"[{ id = "x", pth = "shop.wasm" }]"#, "");
+        let problems = Config::parse(&typo, dir.path(), &env).expect_err("unknown key");
+        assert!(problems.iter().any(|p| p.contains("unknown field `pth`")), "{problems:?}");
     }
 
     #[test]

@@ -36,8 +36,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde_json::Value;
 
 pub use self::rules::{
-    AccountLink, ConversationState, InteractionSource, MessagingPolicy, NotificationToken, ReceiverRole, Refusal,
-    SendBasis, ThreadOwner,
+    AccountLink, ConversationState, InteractionSource, MessagingPolicy, NotificationToken, ReceiverRole, Refusal, SendBasis, ThreadOwner,
 };
 use crate::envelope::{id_string, InboundEvent};
 use crate::store::{Store, TokenQuery, WriteOp};
@@ -116,9 +115,7 @@ pub fn now_ms() -> u64 {
 
 impl Conversations {
     pub fn new(store: Store, policy: MessagingPolicy) -> Self {
-        Conversations {
-            inner: Arc::new(Inner { store, policy, cache: Mutex::default(), roles: Mutex::default() }),
-        }
+        Conversations { inner: Arc::new(Inner { store, policy, cache: Mutex::default(), roles: Mutex::default() }) }
     }
 
     pub fn policy(&self) -> &MessagingPolicy {
@@ -384,24 +381,47 @@ mod tests {
     impl Backend for Unreadable {
         fn write_batch(&mut self, ops: &[WriteOp]) -> anyhow::Result<Vec<WriteResult>> {
             let mut writes = self.0.lock().unwrap_or_else(|p| p.into_inner());
-            Ok(ops.iter().map(|op| {
-                writes.push(format!("{op:?}"));
-                WriteResult::Done
-            }).collect())
+            Ok(ops
+                .iter()
+                .map(|op| {
+                    writes.push(format!("{op:?}"));
+                    WriteResult::Done
+                })
+                .collect())
         }
-        fn pending(&mut self) -> anyhow::Result<Vec<PendingEvent>> { Ok(Vec::new()) }
-        fn take_requeued(&mut self) -> anyhow::Result<Vec<PendingEvent>> { Ok(Vec::new()) }
-        fn outbox_get(&mut self, _: &str, _: &str, _: &str) -> anyhow::Result<Option<String>> { Ok(None) }
-        fn dead_letters(&mut self, _: usize) -> anyhow::Result<Vec<DeadLetter>> { Ok(Vec::new()) }
-        fn requeue_dead_letter(&mut self, _: &str, _: &str) -> anyhow::Result<bool> { Ok(false) }
-        fn drop_dead_letter(&mut self, _: &str, _: &str) -> anyhow::Result<bool> { Ok(false) }
+        fn pending(&mut self) -> anyhow::Result<Vec<PendingEvent>> {
+            Ok(Vec::new())
+        }
+        fn take_requeued(&mut self) -> anyhow::Result<Vec<PendingEvent>> {
+            Ok(Vec::new())
+        }
+        fn outbox_get(&mut self, _: &str, _: &str, _: &str) -> anyhow::Result<Option<String>> {
+            Ok(None)
+        }
+        fn dead_letters(&mut self, _: usize) -> anyhow::Result<Vec<DeadLetter>> {
+            Ok(Vec::new())
+        }
+        fn requeue_dead_letter(&mut self, _: &str, _: &str) -> anyhow::Result<bool> {
+            Ok(false)
+        }
+        fn drop_dead_letter(&mut self, _: &str, _: &str) -> anyhow::Result<bool> {
+            Ok(false)
+        }
         fn conversation_get(&mut self, _: &str, _: &str) -> anyhow::Result<Option<String>> {
             Err(anyhow::anyhow!("disk I/O error"))
         }
-        fn page_state_get(&mut self, _: &str, _: &str) -> anyhow::Result<Option<String>> { Ok(None) }
-        fn tokens(&mut self, _: &str, _: &TokenQuery) -> anyhow::Result<Vec<NotificationToken>> { Ok(Vec::new()) }
-        fn kv_get(&mut self, _: &str, _: &str, _: &str) -> anyhow::Result<Option<Vec<u8>>> { Ok(None) }
-        fn kv_keys(&mut self, _: &str, _: &str, _: &str, _: usize) -> anyhow::Result<Vec<String>> { Ok(Vec::new()) }
+        fn page_state_get(&mut self, _: &str, _: &str) -> anyhow::Result<Option<String>> {
+            Ok(None)
+        }
+        fn tokens(&mut self, _: &str, _: &TokenQuery) -> anyhow::Result<Vec<NotificationToken>> {
+            Ok(Vec::new())
+        }
+        fn kv_get(&mut self, _: &str, _: &str, _: &str) -> anyhow::Result<Option<Vec<u8>>> {
+            Ok(None)
+        }
+        fn kv_keys(&mut self, _: &str, _: &str, _: &str, _: usize) -> anyhow::Result<Vec<String>> {
+            Ok(Vec::new())
+        }
     }
 
     /// A failed read is an error, and nothing is written over the state
@@ -411,7 +431,8 @@ mod tests {
         let writes = Arc::new(Mutex::new(Vec::new()));
         let store = Store::new(Box::new(Unreadable(writes.clone())), Box::new(Unreadable(writes.clone())), std::time::Duration::ZERO)
             .expect("store");
-        let conversations = Conversations::new(store.clone(), MessagingPolicy { allowed_tags: Vec::new(), ad_referral_window: std::time::Duration::ZERO });
+        let conversations =
+            Conversations::new(store.clone(), MessagingPolicy { allowed_tags: Vec::new(), ad_referral_window: std::time::Duration::ZERO });
         let changed = conversations.update("P", "u", |s| {
             s.thread_owner = ThreadOwner::OtherApp;
             true

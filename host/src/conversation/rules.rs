@@ -179,9 +179,7 @@ impl ConversationState {
                     return Ok(());
                 }
                 if !written_by_human {
-                    return Err(Refusal::Invalid(
-                        "the HUMAN_AGENT tag is only for text a person wrote: set written-by-human".into(),
-                    ));
+                    return Err(Refusal::Invalid("the HUMAN_AGENT tag is only for text a person wrote: set written-by-human".into()));
                 }
                 match self.human_agent_until() {
                     Some(until) if now_ms <= until => Ok(()),
@@ -222,7 +220,10 @@ mod tests {
     const HOUR: u64 = 3600 * 1000;
 
     fn policy() -> MessagingPolicy {
-        MessagingPolicy { allowed_tags: vec!["HUMAN_AGENT".into(), "CUSTOMER_FEEDBACK".into()], ad_referral_window: Duration::from_secs(72 * 3600) }
+        MessagingPolicy {
+            allowed_tags: vec!["HUMAN_AGENT".into(), "CUSTOMER_FEEDBACK".into()],
+            ad_referral_window: Duration::from_secs(72 * 3600),
+        }
     }
 
     fn talked_at(at_ms: u64, source: InteractionSource) -> ConversationState {

@@ -109,9 +109,9 @@ impl SendQueue {
         if opens_slot {
             spawn_open_slot(graph.clone());
         }
-        answer
-            .await
-            .unwrap_or_else(|_| Err(GraphError::Unavailable("the host stopped while this send was queued or out; it may or may not have been sent".into())))
+        answer.await.unwrap_or_else(|_| {
+            Err(GraphError::Unavailable("the host stopped while this send was queued or out; it may or may not have been sent".into()))
+        })
     }
 
     /// Whether the sends waiting call for a request of their own (see the

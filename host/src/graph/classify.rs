@@ -62,15 +62,7 @@ mod tests {
     use super::*;
 
     fn api(code: i32, subcode: Option<i32>, http_status: u16) -> GraphError {
-        GraphError::Api {
-            http_status,
-            code,
-            subcode,
-            message: String::new(),
-            fbtrace_id: None,
-            is_transient: false,
-            retry_after: None,
-        }
+        GraphError::Api { http_status, code, subcode, message: String::new(), fbtrace_id: None, is_transient: false, retry_after: None }
     }
 
     #[test]

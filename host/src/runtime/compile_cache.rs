@@ -96,8 +96,7 @@ impl CompileCache {
     /// it or its directory.
     fn trusted(&self, entry: &Path) -> bool {
         let private = |path: &Path| {
-            fs::symlink_metadata(path)
-                .is_ok_and(|m| !m.file_type().is_symlink() && m.uid() == current_uid() && m.mode() & 0o022 == 0)
+            fs::symlink_metadata(path).is_ok_and(|m| !m.file_type().is_symlink() && m.uid() == current_uid() && m.mode() & 0o022 == 0)
         };
         let trusted = private(&self.dir) && private(entry);
         if !trusted && entry.exists() {

@@ -7,9 +7,8 @@
 use serde_json::Value;
 
 use super::bindings::switchboard::plugin::events::{
-    AccountLinking, AppRole, Attachment, BusinessEvent, Coordinates, Delivery, Echo, Event, EventKind, GamePlay, Message,
-    MessageEdit, Optin, PolicyEnforcement, Postback, Reaction, Read, Referral, ResponseFeedback,
-    ThreadControlChange, ThreadControlRequest,
+    AccountLinking, AppRole, Attachment, BusinessEvent, Coordinates, Delivery, Echo, Event, EventKind, GamePlay, Message, MessageEdit,
+    Optin, PolicyEnforcement, Postback, Reaction, Read, Referral, ResponseFeedback, ThreadControlChange, ThreadControlRequest,
 };
 use crate::envelope::{id_string, millis, InboundEvent};
 
@@ -166,12 +165,7 @@ fn attachments(list: &Value) -> Vec<Attachment> {
 }
 
 fn postback(p: &Value) -> Postback {
-    Postback {
-        title: text(&p["title"]),
-        payload: text(&p["payload"]),
-        mid: text(&p["mid"]),
-        referral: p.get("referral").map(referral),
-    }
+    Postback { title: text(&p["title"]), payload: text(&p["payload"]), mid: text(&p["mid"]), referral: p.get("referral").map(referral) }
 }
 
 fn referral(r: &Value) -> Referral {

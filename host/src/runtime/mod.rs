@@ -66,6 +66,8 @@ pub enum PluginFailure {
     CpuTimeout(Duration),
     #[error("did not finish within {0:?} of wall time")]
     WallTimeout(Duration),
+    #[error("asked to sleep past its {0:?} for the event (limits.sleep_ms)")]
+    SleepLimit(Duration),
     #[error("ran out of its {0} MiB of memory")]
     OutOfMemory(u64),
     #[error("panicked at {0}")]
@@ -111,6 +113,7 @@ impl PluginFailure {
         match self {
             PluginFailure::CpuTimeout(_) => "cpu-timeout",
             PluginFailure::WallTimeout(_) => "wall-timeout",
+            PluginFailure::SleepLimit(_) => "sleep-limit",
             PluginFailure::OutOfMemory(_) => "out-of-memory",
             PluginFailure::Panic(_) => "panic",
             PluginFailure::StackOverflow(_) => "stack-overflow",
@@ -142,9 +145,11 @@ impl PluginFailure {
 
 /// Why an invocation trapped, most specific first.
 fn classify(store: &Store<InvocationState>, error: wasmtime::Error, limits: &PluginLimits) -> PluginFailure {
-
     if error.downcast_ref::<CpuLimitExceeded>().is_some() {
         return PluginFailure::CpuTimeout(limits.cpu());
+    }
+    if let Some(exceeded) = error.downcast_ref::<crate::capabilities::SleepLimitExceeded>() {
+        return PluginFailure::SleepLimit(exceeded.0);
     }
     if store.data().limits_hit() {
         return PluginFailure::OutOfMemory(limits.memory_mib);
@@ -163,9 +168,8 @@ fn classify(store: &Store<InvocationState>, error: wasmtime::Error, limits: &Plu
     tracing::debug!("plugin trap: {error:?}");
     // The trap and the function it happened in; the whole backtrace is
     // in the debug log.
-    let frame = error
-        .downcast_ref::<wasmtime::WasmBacktrace>()
-        .and_then(|bt| bt.frames().first().and_then(|f| f.func_name().map(str::to_string)));
+    let frame =
+        error.downcast_ref::<wasmtime::WasmBacktrace>().and_then(|bt| bt.frames().first().and_then(|f| f.func_name().map(str::to_string)));
     PluginFailure::Trap(match frame {
         Some(frame) => format!("{cause} in {frame}"),
         None => cause,

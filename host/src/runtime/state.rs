@@ -84,6 +84,11 @@ impl InvocationState {
         self.call.budget.quota_hit()
     }
 
+    /// What this invocation's capabilities share.
+    pub fn call(&self) -> &Arc<CallContext> {
+        &self.call
+    }
+
     /// Time spent waiting in host calls, which does not count as guest CPU.
     pub fn host_time(&self) -> Duration {
         self.call.budget.host_time()

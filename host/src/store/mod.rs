@@ -73,6 +73,11 @@ pub enum WriteOp {
     TokenUsed { page_id: String, token: String, used_ms: Option<u64> },
     /// A plugin's key-value write; the result is a [`WriteResult::Kv`].
     Kv(KvWrite),
+    /// Once per Page: rename the key-value namespace `from` to `to` for
+    /// each pair whose `to` is empty (namespaces were once keyed by the
+    /// name a plugin declares, now by its id). The result is
+    /// [`WriteResult::Adopted`].
+    KvAdopt { page_id: String, moves: Vec<(String, String)> },
 }
 
 /// Where the inbox keeps an event: its arrival number, given by `Append`.
@@ -81,7 +86,7 @@ pub enum WriteOp {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct InboxSeq(pub i64);
 
-/// A write to one key of a plugin's namespace (Page, plugin name).
+/// A write to one key of a plugin's namespace (Page, plugin id).
 #[derive(Debug, Clone)]
 pub struct KvWrite {
     pub page_id: String,
@@ -94,11 +99,20 @@ pub struct KvWrite {
 
 #[derive(Debug, Clone)]
 pub enum KvOp {
-    Set { value: Vec<u8>, ttl_ms: Option<u64> },
+    Set {
+        value: Vec<u8>,
+        ttl_ms: Option<u64>,
+    },
     Delete,
     /// `expected: None` means "only if absent".
-    CompareAndSwap { expected: Option<Vec<u8>>, new: Vec<u8>, ttl_ms: Option<u64> },
-    Increment { delta: i64 },
+    CompareAndSwap {
+        expected: Option<Vec<u8>>,
+        new: Vec<u8>,
+        ttl_ms: Option<u64>,
+    },
+    Increment {
+        delta: i64,
+    },
 }
 
 /// What a key-value write did.
@@ -112,7 +126,10 @@ pub enum KvOutcome {
     /// For `Increment`: the new value.
     Counter(i64),
     /// Refused: the namespace would pass its limit.
-    NamespaceFull { used: usize, limit: usize },
+    NamespaceFull {
+        used: usize,
+        limit: usize,
+    },
     /// Refused: `Increment` on a value that is not an integer, or overflow.
     NotANumber,
 }
@@ -136,6 +153,8 @@ pub enum WriteResult {
     /// For `Prune`: rows deleted.
     Pruned(usize),
     Kv(KvOutcome),
+    /// For `KvAdopt`: keys moved (0 when the Page was done before).
+    Adopted(usize),
     Done,
 }
 

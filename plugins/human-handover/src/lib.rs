@@ -30,11 +30,7 @@ fn hand_over(cx: &Context) -> Result<Verdict, Error> {
 
 impl Plugin for HumanHandover {
     fn info() -> PluginInfo {
-        PluginInfo::new("human-handover", env!("CARGO_PKG_VERSION")).event_kinds([
-            "message",
-            "postback",
-            "pass-thread-control",
-        ])
+        PluginInfo::new("human-handover", env!("CARGO_PKG_VERSION")).event_kinds(["message", "postback", "pass-thread-control"])
     }
 
     fn on_message(cx: &Context, message: &Message) -> Result<Verdict, Error> {

@@ -27,9 +27,7 @@ const MAX_ITEMS: usize = 50;
 pub(super) async fn answer(fake: &FakeGraph, token: Option<String>, json_body: &Value, raw_body: &str) -> Response {
     // The batch may come as JSON (as the reference shows) or form-encoded.
     let form = if json_body.is_null() { url_decode_pairs(raw_body) } else { BTreeMap::new() };
-    let token = token
-        .or_else(|| json_body["access_token"].as_str().map(str::to_string))
-        .or_else(|| form.get("access_token").cloned());
+    let token = token.or_else(|| json_body["access_token"].as_str().map(str::to_string)).or_else(|| form.get("access_token").cloned());
     let from_form: Vec<Value>;
     let items: &[Value] = match &json_body["batch"] {
         Value::Array(items) => items,

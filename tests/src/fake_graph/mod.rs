@@ -120,11 +120,8 @@ impl FakeGraph {
 
     pub async fn start_on(addr: SocketAddr) -> anyhow::Result<FakeGraph> {
         let listener = tokio::net::TcpListener::bind(addr).await?;
-        let fake = FakeGraph {
-            addr: listener.local_addr()?,
-            state: Arc::new(Mutex::new(State::default())),
-            changed: Arc::new(Notify::new()),
-        };
+        let fake =
+            FakeGraph { addr: listener.local_addr()?, state: Arc::new(Mutex::new(State::default())), changed: Arc::new(Notify::new()) };
         let app = routes::router(fake.clone());
         tokio::spawn(async move {
             if let Err(e) = axum::serve(listener, app).await {

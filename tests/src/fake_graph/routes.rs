@@ -66,17 +66,11 @@ async fn graph(State(fake): State<FakeGraph>, method: Method, uri: Uri, headers:
         Some(rest) => rest.find('/').map_or("/", |i| &rest[i..]).to_string(),
         None => full.to_string(),
     };
-    let query: BTreeMap<String, String> = uri
-        .query()
-        .map(|q| url_decode_pairs(q))
-        .unwrap_or_default();
-    let token = query.get("access_token").cloned().or_else(|| {
-        headers
-            .get("authorization")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(str::to_string)
-    });
+    let query: BTreeMap<String, String> = uri.query().map(|q| url_decode_pairs(q)).unwrap_or_default();
+    let token = query
+        .get("access_token")
+        .cloned()
+        .or_else(|| headers.get("authorization").and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer ")).map(str::to_string));
     let raw_body = String::from_utf8_lossy(&body).into_owned();
     let json_body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     if method == Method::POST && path == "/" {
@@ -318,15 +312,13 @@ fn percent_decode(s: &str) -> String {
     while i < bytes.len() {
         match bytes[i] {
             b'+' => out.push(b' '),
-            b'%' if i + 2 < bytes.len() => {
-                match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
-                    (Some(high), Some(low)) => {
-                        out.push(high << 4 | low);
-                        i += 2;
-                    }
-                    _ => out.push(b'%'),
+            b'%' if i + 2 < bytes.len() => match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                (Some(high), Some(low)) => {
+                    out.push(high << 4 | low);
+                    i += 2;
                 }
-            }
+                _ => out.push(b'%'),
+            },
             b => out.push(b),
         }
         i += 1;

@@ -30,6 +30,9 @@ pub struct PageSpec {
     pub token: &'static str,
     /// Plugin files, in chain order.
     pub plugins: Vec<PathBuf>,
+    /// The plugins' ids, in the same order (see [`PageSpec::ids`]); none:
+    /// each file's stem.
+    pub ids: Vec<&'static str>,
     /// More lines for the `[[pages]]` table (see [`PageSpec::with`]).
     pub options: String,
 }
@@ -37,7 +40,15 @@ pub struct PageSpec {
 impl PageSpec {
     /// The `[[pages]]` table for this Page.
     fn toml(&self) -> String {
-        let plugins: Vec<String> = self.plugins.iter().map(|p| format!("{:?}", p.display().to_string())).collect();
+        let plugins: Vec<String> = self
+            .plugins
+            .iter()
+            .enumerate()
+            .map(|(i, p)| match self.ids.get(i) {
+                Some(id) => format!("{{ id = {id:?}, path = {:?} }}", p.display().to_string()),
+                None => format!("{:?}", p.display().to_string()),
+            })
+            .collect();
         format!(
             "\n[[pages]]\nid = \"{}\"\napp = \"{APP_ID}\"\naccess_token = \"{}\"\nplugins = [{}]\n{}\n",
             self.id,
@@ -45,6 +56,12 @@ impl PageSpec {
             plugins.join(", "),
             self.options
         )
+    }
+
+    /// Gives the plugins these ids (`{ id, path }`), in chain order.
+    pub fn ids(mut self, ids: &[&'static str]) -> Self {
+        self.ids = ids.to_vec();
+        self
     }
 
     /// Adds TOML to this Page's table, e.g. `send_rate_per_sec = 20` or a
@@ -58,12 +75,12 @@ impl PageSpec {
 
 /// A Page whose chain is the named plugins from `target/`.
 pub fn page(id: &'static str, token: &'static str, plugins: &[&'static str]) -> PageSpec {
-    PageSpec { id, token, plugins: plugins.iter().map(|n| plugin(n)).collect(), options: String::new() }
+    PageSpec { id, token, plugins: plugins.iter().map(|n| plugin(n)).collect(), ids: Vec::new(), options: String::new() }
 }
 
 /// A Page whose chain is the given plugin files.
 pub fn page_files(id: &'static str, token: &'static str, files: Vec<PathBuf>) -> PageSpec {
-    PageSpec { id, token, plugins: files, options: String::new() }
+    PageSpec { id, token, plugins: files, ids: Vec::new(), options: String::new() }
 }
 
 pub struct TestHost {
@@ -83,6 +100,12 @@ impl TestHost {
 
     /// Starts a host for `pages`; `extra` is appended to the TOML config.
     pub async fn start_with(pages: Vec<PageSpec>, extra: &str) -> TestHost {
+        Self::start_in(tempfile::tempdir().expect("temp dir"), pages, extra).await
+    }
+
+    /// Starts a host whose store is in `data` (a store an earlier host, or
+    /// the test, left there).
+    pub async fn start_in(data: tempfile::TempDir, pages: Vec<PageSpec>, extra: &str) -> TestHost {
         let fake = FakeGraph::start().await.expect("fake Graph API starts");
         let mut toml = format!(
             "listen = \"127.0.0.1:0\"\ngraph_api_url = \"{}\"\n\n[[apps]]\nid = \"{APP_ID}\"\nsecret = \"{APP_SECRET}\"\nverify_token = \"{VERIFY_TOKEN}\"\n",
@@ -92,7 +115,6 @@ impl TestHost {
             fake.register_page(p.id, p.token, APP_ID);
             toml.push_str(&p.toml());
         }
-        let data = tempfile::tempdir().expect("temp dir");
         toml.push_str(&format!("\n[store]\npath = {:?}\n", data.path().display().to_string()));
         if !extra.contains("[dispatch]") {
             // Fast retries so failing plugins do not slow the tests down.
@@ -129,11 +151,14 @@ impl TestHost {
         loop {
             let sent = self.fake.sent_messages();
             if sent.len() >= n || tokio::time::Instant::now() > deadline {
-                return sent.into_iter().map(|c| {
-                    let mut body = c.body.clone();
-                    body["_access_token"] = serde_json::json!(c.access_token);
-                    body
-                }).collect();
+                return sent
+                    .into_iter()
+                    .map(|c| {
+                        let mut body = c.body.clone();
+                        body["_access_token"] = serde_json::json!(c.access_token);
+                        body
+                    })
+                    .collect();
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
@@ -144,13 +169,19 @@ impl TestHost {
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
 
-    pub async fn stop(mut self) {
+    pub async fn stop(self) {
+        self.stop_keeping_data().await;
+    }
+
+    /// Stops the host cleanly; its store stays, for the next host.
+    pub async fn stop_keeping_data(mut self) -> tempfile::TempDir {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
         if let Some(task) = self.task.take() {
             task.await.expect("host task").expect("host ran cleanly");
         }
+        self.data
     }
 }
 
@@ -314,7 +345,11 @@ pub fn addressed_to(body: &serde_json::Value, to: &str) -> bool {
 
 /// Texts sent successfully to `to`, in the order the fake received them.
 pub fn texts_to(fake: &FakeGraph, to: &str) -> Vec<String> {
-    fake.sent_messages().iter().filter(|c| addressed_to(&c.body, to)).filter_map(|c| c.body["message"]["text"].as_str().map(str::to_string)).collect()
+    fake.sent_messages()
+        .iter()
+        .filter(|c| addressed_to(&c.body, to))
+        .filter_map(|c| c.body["message"]["text"].as_str().map(str::to_string))
+        .collect()
 }
 
 /// Every Send API call addressed to `to`, whatever its outcome.
@@ -336,7 +371,13 @@ impl TestHost {
     }
 
     /// POSTs a business event to the host's API with `token`.
-    pub async fn post_business(&self, page: &str, token: Option<&str>, body: &serde_json::Value, idempotency_key: Option<&str>) -> reqwest::Response {
+    pub async fn post_business(
+        &self,
+        page: &str,
+        token: Option<&str>,
+        body: &serde_json::Value,
+        idempotency_key: Option<&str>,
+    ) -> reqwest::Response {
         let mut request = self.http.post(format!("{}/api/pages/{page}/events", self.url)).json(body);
         if let Some(token) = token {
             request = request.bearer_auth(token);

@@ -42,10 +42,8 @@ CREATE INDEX IF NOT EXISTS notification_tokens_topic ON notification_tokens (pag
 pub fn apply(tx: &Transaction<'_>, op: &WriteOp, now_ms: i64) -> rusqlite::Result<WriteResult> {
     match op {
         WriteOp::ConversationPut { page_id, psid, state } => {
-            tx.prepare_cached(
-                "INSERT OR REPLACE INTO conversations (page_id, psid, state, updated_ms) VALUES (?1, ?2, ?3, ?4)",
-            )?
-            .execute(params![page_id, psid, state, now_ms])?;
+            tx.prepare_cached("INSERT OR REPLACE INTO conversations (page_id, psid, state, updated_ms) VALUES (?1, ?2, ?3, ?4)")?
+                .execute(params![page_id, psid, state, now_ms])?;
         }
         WriteOp::PageStatePut { page_id, key, value } => {
             tx.prepare_cached("INSERT OR REPLACE INTO page_state (page_id, key, value) VALUES (?1, ?2, ?3)")?
@@ -56,11 +54,22 @@ pub fn apply(tx: &Transaction<'_>, op: &WriteOp, now_ms: i64) -> rusqlite::Resul
                 "INSERT OR IGNORE INTO notification_tokens (page_id, token, psid, topic, issued_ms, expires_ms, used_ms)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             )?
-            .execute(params![page_id, t.token, t.psid, t.topic, t.issued_ms as i64, t.expires_ms as i64, t.used_ms.map(|u| u as i64)])?;
+            .execute(params![
+                page_id,
+                t.token,
+                t.psid,
+                t.topic,
+                t.issued_ms as i64,
+                t.expires_ms as i64,
+                t.used_ms.map(|u| u as i64)
+            ])?;
         }
         WriteOp::TokenUsed { page_id, token, used_ms } => {
-            tx.prepare_cached("UPDATE notification_tokens SET used_ms = ?1 WHERE page_id = ?2 AND token = ?3")?
-                .execute(params![used_ms.map(|u| u as i64), page_id, token])?;
+            tx.prepare_cached("UPDATE notification_tokens SET used_ms = ?1 WHERE page_id = ?2 AND token = ?3")?.execute(params![
+                used_ms.map(|u| u as i64),
+                page_id,
+                token
+            ])?;
         }
         _ => unreachable!("not a conversation write: {op:?}"),
     }
@@ -108,8 +117,8 @@ pub fn tokens(conn: &Connection, page_id: &str, query: &TokenQuery) -> anyhow::R
 #[cfg(test)]
 mod tests {
     use super::super::SqliteBackend;
-    use crate::store::Backend;
     use super::*;
+    use crate::store::Backend;
 
     #[test]
     fn conversations_page_state_and_tokens() {

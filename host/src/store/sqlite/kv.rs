@@ -102,11 +102,34 @@ pub fn apply(tx: &Transaction<'_>, w: &KvWrite, now_ms: i64) -> rusqlite::Result
     Ok(WriteResult::Kv(outcome))
 }
 
+/// The `page_state` key that says a Page's namespaces are keyed by plugin id.
+const KEYED_BY_ID: &str = "kv.keyed_by_plugin_id";
+
+/// Renames each `(from, to)` namespace of `page_id` whose target is unused,
+/// once per Page ([`crate::store::WriteOp::KvAdopt`]).
+pub fn adopt(tx: &Transaction<'_>, page_id: &str, moves: &[(String, String)]) -> rusqlite::Result<WriteResult> {
+    let done: bool = tx
+        .prepare_cached("SELECT EXISTS (SELECT 1 FROM page_state WHERE page_id = ?1 AND key = ?2)")?
+        .query_row(params![page_id, KEYED_BY_ID], |r| r.get(0))?;
+    if done {
+        return Ok(WriteResult::Adopted(0));
+    }
+    let mut moved = 0;
+    for (from, to) in moves {
+        moved += tx.execute(
+            "UPDATE kv SET plugin = ?3 WHERE page_id = ?1 AND plugin = ?2
+               AND NOT EXISTS (SELECT 1 FROM kv WHERE page_id = ?1 AND plugin = ?3)",
+            params![page_id, from, to],
+        )?;
+    }
+    tx.prepare_cached("INSERT OR REPLACE INTO page_state (page_id, key, value) VALUES (?1, ?2, '1')")?
+        .execute(params![page_id, KEYED_BY_ID])?;
+    Ok(WriteResult::Adopted(moved))
+}
+
 pub fn get(conn: &Connection, page_id: &str, plugin: &str, key: &str, now_ms: i64) -> anyhow::Result<Option<Vec<u8>>> {
     Ok(conn
-        .prepare_cached(
-            "SELECT value FROM kv WHERE page_id = ?1 AND plugin = ?2 AND key = ?3 AND (expires_ms IS NULL OR expires_ms > ?4)",
-        )?
+        .prepare_cached("SELECT value FROM kv WHERE page_id = ?1 AND plugin = ?2 AND key = ?3 AND (expires_ms IS NULL OR expires_ms > ?4)")?
         .query_row(params![page_id, plugin, key, now_ms], |r| r.get(0))
         .optional()?)
 }

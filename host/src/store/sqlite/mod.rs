@@ -90,7 +90,8 @@ CREATE TABLE IF NOT EXISTS outbox (
 /// immediate transaction: a crash leaves the old file as it was, and a
 /// second process opening the store meanwhile waits, then finds layout 2.
 fn migrate_inbox(conn: &mut Connection) -> anyhow::Result<()> {
-    const LAYOUT_1: &str = "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'index' AND tbl_name = 'inbox' AND name = 'sqlite_autoindex_inbox_1')";
+    const LAYOUT_1: &str =
+        "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'index' AND tbl_name = 'inbox' AND name = 'sqlite_autoindex_inbox_1')";
     if !conn.query_row(LAYOUT_1, [], |r| r.get::<_, bool>(0))? {
         return Ok(());
     }
@@ -191,8 +192,10 @@ impl SqliteBackend {
                 WriteResult::Done
             }
             WriteOp::DeadLetter { seq, attempts, error } => {
-                tx.prepare_cached("UPDATE inbox SET state = ?1, attempts = ?2, last_error = ?3, finished_ms = ?4 WHERE seq = ?5 AND state = 0")?
-                    .execute(params![DEAD, attempts, error, now, seq.0])?;
+                tx.prepare_cached(
+                    "UPDATE inbox SET state = ?1, attempts = ?2, last_error = ?3, finished_ms = ?4 WHERE seq = ?5 AND state = 0",
+                )?
+                .execute(params![DEAD, attempts, error, now, seq.0])?;
                 WriteResult::Done
             }
             WriteOp::OutboxSent { page_id, event_id, slot, response } => {
@@ -212,6 +215,7 @@ impl SqliteBackend {
                 conversations::apply(tx, op, now)?
             }
             WriteOp::Kv(write) => kv::apply(tx, write, now)?,
+            WriteOp::KvAdopt { page_id, moves } => kv::adopt(tx, page_id, moves)?,
         })
     }
 }
@@ -281,7 +285,6 @@ impl Backend for SqliteBackend {
         tx.commit()?;
         Ok(events.into_iter().map(|p| PendingEvent { attempts: 0, ..p }).collect())
     }
-
 
     fn outbox_get(&mut self, page_id: &str, event_id: &str, slot: &str) -> anyhow::Result<Option<String>> {
         Ok(self
@@ -361,10 +364,7 @@ mod tests {
         let (mut w, mut r) = SqliteBackend::open_pair(dir.path()).expect("opens");
         let batch = events(TWO);
         let appended = w.write_batch(&[WriteOp::Append(batch.clone().into()), WriteOp::Append(batch.into())]).expect("writes");
-        assert_eq!(
-            appended,
-            [WriteResult::Appended(vec![Some(InboxSeq(1)), Some(InboxSeq(2))]), WriteResult::Appended(vec![None, None])]
-        );
+        assert_eq!(appended, [WriteResult::Appended(vec![Some(InboxSeq(1)), Some(InboxSeq(2))]), WriteResult::Appended(vec![None, None])]);
 
         // Pending comes back in timestamp order within the conversation.
         let pending: Vec<(String, InboxSeq)> = r.pending().expect("reads").into_iter().map(|p| (p.event.id, p.seq)).collect();
@@ -406,7 +406,9 @@ mod tests {
     fn state_queries_use_their_partial_indexes() {
         let dir = tempfile::tempdir().expect("tmp");
         let (w, _r) = SqliteBackend::open_pair(dir.path()).expect("opens");
-        for query in [SELECT_PENDING, SELECT_REQUEUED, ANY_REQUEUED, RESUME_REQUEUED, PRUNE_OUTBOX, PRUNE_INBOX, LIST_DEAD, REQUEUE_DEAD, DROP_DEAD] {
+        for query in
+            [SELECT_PENDING, SELECT_REQUEUED, ANY_REQUEUED, RESUME_REQUEUED, PRUNE_OUTBOX, PRUNE_INBOX, LIST_DEAD, REQUEUE_DEAD, DROP_DEAD]
+        {
             let mut explain = w.conn.prepare(&format!("EXPLAIN QUERY PLAN {query}")).expect("plans");
             let unbound = rusqlite::params_from_iter(std::iter::repeat_n(rusqlite::types::Null, explain.parameter_count()));
             let plan: Vec<String> =
@@ -422,7 +424,10 @@ mod tests {
         let dir = tempfile::tempdir().expect("tmp");
         let (mut w, _r) = SqliteBackend::open_pair(dir.path()).expect("opens");
         let business = |at| InboundEvent::business("P", None, "key:restock-1", serde_json::json!({"type":"restock"}), at).expect("event");
-        let appended = w.write_batch(&[WriteOp::Append(vec![business(1_700_000_000_000)].into()), WriteOp::Append(vec![business(1_700_000_009_000)].into())]);
+        let appended = w.write_batch(&[
+            WriteOp::Append(vec![business(1_700_000_000_000)].into()),
+            WriteOp::Append(vec![business(1_700_000_009_000)].into()),
+        ]);
         assert_eq!(appended.expect("writes"), [WriteResult::Appended(vec![Some(InboxSeq(1))]), WriteResult::Appended(vec![None])]);
     }
 

@@ -12,6 +12,8 @@
 //!   and fails with the host's refusal;
 //! * `biglog`: logs one 8 MiB line (the host keeps `log_bytes` of it), then
 //!   replies `faulty ok: biglog`;
+//! * `sleep {ms}`: sleeps (`wasi:clocks`, no CPU), then replies
+//!   `faulty ok: slept {ms}`;
 //! * anything else: replies `faulty ok: {text}`.
 
 use switchboard_plugin_sdk::prelude::*;
@@ -63,6 +65,12 @@ impl Plugin for Faulty {
             "biglog" => {
                 log::info("x".repeat(8 << 20));
                 cx.reply("faulty ok: biglog")?;
+                Ok(Verdict::Continue)
+            }
+            _ if text.starts_with("sleep ") => {
+                let ms: u64 = text["sleep ".len()..].parse().unwrap_or(0);
+                std::thread::sleep(std::time::Duration::from_millis(ms));
+                cx.reply(format!("faulty ok: slept {ms}"))?;
                 Ok(Verdict::Continue)
             }
             _ => {

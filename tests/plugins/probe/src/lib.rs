@@ -97,7 +97,8 @@ fn http_get(authority: &str, path: &str) -> String {
         let _ = request.set_path_with_query(Some(path));
         let pending = wasi::http::outgoing_handler::handle(request, None)?;
         pending.subscribe().block();
-        let response = pending.get().ok_or(ErrorCode::InternalError(Some("no response".into())))?.map_err(|()| ErrorCode::InternalError(None))??;
+        let response =
+            pending.get().ok_or(ErrorCode::InternalError(Some("no response".into())))?.map_err(|()| ErrorCode::InternalError(None))??;
         let status = response.status();
         let body = response.consume().map_err(|()| ErrorCode::InternalError(Some("no body".into())))?;
         let stream = body.stream().map_err(|()| ErrorCode::InternalError(Some("no stream".into())))?;
