@@ -5,28 +5,21 @@
 //! Page; plugins reply through host capabilities that call the Send API.
 //! See `ARCHITECTURE.md` at the repository root for the map.
 
-pub mod api;
-pub mod background;
-pub mod capabilities;
+// Layers, lowest first; each uses only those above it in this list (see
+// ARCHITECTURE.md, "Layers", and the test that checks it).
 pub mod config;
-pub mod conversation;
-pub mod dispatch;
-pub mod envelope;
-pub mod graph;
-pub mod inbox;
-pub mod messenger_profile;
-pub mod page_gate;
-pub mod plugin_health;
-pub mod registry;
-pub mod reload;
-pub mod runtime;
-pub mod send_api;
-pub mod server;
-pub mod signature;
-pub mod slots;
+pub mod engine;
+pub mod ingress;
+pub mod messenger;
+pub mod model;
+pub mod sandbox;
 pub mod store;
-pub mod webhook;
-pub mod worker_runtime;
+
+// Assembling and running the host.
+pub mod background;
+pub mod reload;
+pub mod server;
 
 pub use config::Config;
+pub use ingress::signature;
 pub use server::Server;

@@ -117,7 +117,7 @@ async fn run(path: PathBuf) -> anyhow::Result<()> {
 /// everything passed, and lists every problem found otherwise.
 async fn check(path: PathBuf) -> anyhow::Result<()> {
     let config = Config::load(&path)?;
-    let runtime = switchboard::runtime::PluginRuntime::new(config.limits.clone())?;
+    let runtime = switchboard::sandbox::PluginRuntime::new(config.limits.clone())?;
     let mut compiled: std::collections::HashMap<PathBuf, Result<(String, String), String>> = std::collections::HashMap::new();
     let mut lines = Vec::new();
     for page in &config.pages {
@@ -190,7 +190,7 @@ async fn plugins(path: PathBuf, json: bool) -> anyhow::Result<()> {
         println!("{}", serde_json::to_string_pretty(&report)?);
         return Ok(());
     }
-    let now = switchboard::conversation::now_ms();
+    let now = switchboard::model::now_ms();
     for page in report["pages"].as_array().into_iter().flatten() {
         println!("page {}", page["page_id"].as_str().unwrap_or("?"));
         for p in page["plugins"].as_array().into_iter().flatten() {

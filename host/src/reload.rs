@@ -29,11 +29,11 @@ use std::time::Duration;
 use notify::{RecursiveMode, Watcher};
 use tokio::sync::mpsc;
 
-use crate::api::ApiToken;
 use crate::config::Config;
-use crate::registry::{PluginRegistry, Routes, SharedServices};
-use crate::runtime::{file_hash, PluginRuntime};
-use crate::webhook::WebhookApps;
+use crate::engine::registry::{PluginRegistry, Routes, SharedServices};
+use crate::ingress::api::ApiToken;
+use crate::ingress::webhook::WebhookApps;
+use crate::sandbox::{file_hash, PluginRuntime};
 
 /// A burst of file events ends after this long without another: an atomic
 /// rename is one event, a copy in place is many while the file is written.
@@ -213,6 +213,8 @@ impl Reloader {
             tracing::error!(error = %e, "cannot watch a new plugin directory; its files reload only at the next config change");
         }
         let (config, routes, store) = (self.current.clone(), self.registry.snapshot(), self.live.services.store.clone());
-        self.live.tasks.spawn_on_workers(async move { crate::messenger_profile::apply_all(&config, &routes, &store).await });
+        self.live.tasks.spawn_on_workers(async move {
+            crate::messenger::messenger_profile::apply_all(&config, |id| routes.pages.get(id).map(|r| r.access.clone()), &store).await
+        });
     }
 }

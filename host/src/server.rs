@@ -19,25 +19,26 @@ use std::time::Duration;
 use anyhow::Context as _;
 use tokio::net::TcpListener;
 
-use crate::api::ApiToken;
 use crate::background::BackgroundTasks;
-use crate::capabilities::UserProfiles;
 use crate::config::Config;
 use crate::config::PluginLimits;
-use crate::conversation::{Conversations, MessagingPolicy};
-use crate::dispatch::{Dispatcher, QueuedEvent, RetryPolicy};
-use crate::graph::GraphClient;
-use crate::inbox::Inbox;
-use crate::plugin_health::PluginHealth;
-use crate::registry::{PluginRegistry, Routes, SharedServices};
+use crate::engine::dispatch::{Dispatcher, QueuedEvent, RetryPolicy};
+use crate::engine::plugin_health::PluginHealth;
+use crate::engine::registry::{PluginRegistry, Routes, SharedServices};
+use crate::engine::slots::ConversationSlots;
+use crate::engine::worker_runtime::WorkerRuntime;
+use crate::ingress::api;
+use crate::ingress::api::ApiToken;
+use crate::ingress::inbox::Inbox;
+use crate::ingress::webhook;
+use crate::ingress::webhook::WebhookApps;
+use crate::messenger::conversation::{Conversations, MessagingPolicy};
+use crate::messenger::graph::GraphClient;
+use crate::messenger::messenger_profile;
+use crate::messenger::profiles::UserProfiles;
 use crate::reload::{HotReload, LiveConfig};
-use crate::runtime::PluginRuntime;
-use crate::slots::ConversationSlots;
+use crate::sandbox::PluginRuntime;
 use crate::store::{Store, WriteOp};
-use crate::webhook;
-use crate::webhook::WebhookApps;
-use crate::worker_runtime::WorkerRuntime;
-use crate::{api, messenger_profile};
 
 pub struct Server {
     listener: TcpListener,
@@ -109,7 +110,9 @@ impl Server {
             // Off the start path: a slow or failing Graph API must not keep
             // the webhook from being served.
             let (config, store, registry) = (config.clone(), store.clone(), registry.clone());
-            tasks.spawn_on_workers(async move { messenger_profile::apply_all(&config, &registry.snapshot(), &store).await });
+            tasks.spawn_on_workers(async move {
+                messenger_profile::apply_all(&config, |id| registry.snapshot().pages.get(id).map(|r| r.access.clone()), &store).await
+            });
         }
         let inbox = Inbox::new(dispatcher.clone(), store);
         let refused = webhook::RefusedEvents::default();

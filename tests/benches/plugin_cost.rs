@@ -17,17 +17,20 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use switchboard::capabilities::{Invocation, PageAccess, UserProfiles};
 use switchboard::config::{PluginLimits, Secret};
-use switchboard::conversation::{Conversations, MessagingPolicy};
-use switchboard::envelope;
-use switchboard::graph::GraphClient;
-use switchboard::page_gate::{GatePolicy, PageGate};
-use switchboard::runtime::PluginRuntime;
+use switchboard::ingress::envelope;
+use switchboard::messenger::conversation::{Conversations, MessagingPolicy};
+use switchboard::messenger::graph::GraphClient;
+use switchboard::messenger::page::PageAccess;
+use switchboard::messenger::page_gate::{GatePolicy, PageGate};
+use switchboard::messenger::profiles::UserProfiles;
+use switchboard::model::InboundEvent;
+use switchboard::sandbox::capabilities::Invocation;
+use switchboard::sandbox::PluginRuntime;
 use switchboard::store::Store;
 use switchboard_tests::fake_graph::FakeGraph;
 
-fn event(body: &str) -> envelope::InboundEvent {
+fn event(body: &str) -> InboundEvent {
     envelope::parse(body.as_bytes()).expect("valid").events.remove(0)
 }
 

@@ -76,7 +76,7 @@ async fn main() -> anyhow::Result<()> {
         let mut times = Vec::new();
         for round in 0..rounds {
             let version = with_custom_section(code, &format!("switchboard-bench-version-{round}"));
-            let hash = switchboard::runtime::file_hash(&version);
+            let hash = switchboard::sandbox::file_hash(&version);
             let written = Instant::now();
             deploy(&version, live)?;
             loop {

@@ -39,8 +39,18 @@ use std::time::Duration;
 
 use tokio::sync::oneshot;
 
-use crate::conversation::NotificationToken;
-use crate::envelope::InboundEvent;
+use crate::model::InboundEvent;
+
+/// A one-time-notification token the host has seen in an opt-in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotificationToken {
+    pub token: String,
+    pub psid: String,
+    pub topic: Option<String>,
+    pub issued_ms: u64,
+    pub expires_ms: u64,
+    pub used_ms: Option<u64>,
+}
 
 /// A write, applied inside a group-committed transaction.
 #[derive(Debug, Clone)]
@@ -62,7 +72,7 @@ pub enum WriteOp {
     /// Delete finished events and outbox rows older than `before_ms`.
     Prune { before_ms: i64 },
     /// Replace a conversation's state (JSON of
-    /// [`crate::conversation::ConversationState`]).
+    /// the conversation state the host keeps).
     ConversationPut { page_id: String, psid: String, state: String },
     /// Replace one Page-level value (the app role, the Messenger Profile
     /// last applied...).

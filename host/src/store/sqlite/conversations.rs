@@ -1,4 +1,4 @@
-//! The SQLite tables behind [`crate::conversation`]:
+//! The SQLite tables behind the conversation state the host keeps:
 //! * `conversations`: one row per (Page, PSID), the state as JSON (fields
 //!   only get added, so old rows still read);
 //! * `page_state`: small per-Page values (the app role, the hash of the
@@ -8,7 +8,7 @@
 
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 
-use crate::conversation::NotificationToken;
+use crate::store::NotificationToken;
 use crate::store::{TokenQuery, WriteOp, WriteResult};
 
 pub const SCHEMA: &str = "

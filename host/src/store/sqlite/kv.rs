@@ -1,5 +1,5 @@
 //! The SQLite table behind plugins' key-value state
-//! ([`crate::capabilities::Kv`]): one row per (Page, plugin, key), the value
+//! (the `kv` capability plugins call): one row per (Page, plugin, key), the value
 //! as a blob, an optional expiry. Expired rows read as absent and are
 //! deleted by the regular prune.
 //!

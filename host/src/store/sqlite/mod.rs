@@ -22,8 +22,8 @@ mod conversations;
 mod kv;
 
 use super::{Backend, DeadLetter, InboxSeq, PendingEvent, TokenQuery, WriteOp, WriteResult};
-use crate::conversation::NotificationToken;
-use crate::envelope;
+use crate::model;
+use crate::store::NotificationToken;
 
 // Event states. Queries spell them out as literals where they filter on
 // them: SQLite uses a partial index only when the query's WHERE repeats the
@@ -170,7 +170,7 @@ impl SqliteBackend {
                 let mut stored = Vec::with_capacity(events.len());
                 for e in events.iter() {
                     let user = e.conversation().user;
-                    let n = insert.execute(params![e.page_id, e.id, user, e.timestamp as i64, e.standby, e.kind, e.raw, now])?;
+                    let n = insert.execute(params![e.page_id, e.id, user, e.timestamp as i64, e.standby, e.kind.as_str(), e.raw, now])?;
                     stored.push((n == 1).then(|| InboxSeq(tx.last_insert_rowid())));
                 }
                 WriteResult::Appended(stored)
@@ -247,7 +247,7 @@ fn select_events(conn: &Connection, query: &str) -> anyhow::Result<Vec<PendingEv
     let mut out = Vec::new();
     for row in rows {
         let (page_id, standby, raw, attempts, seq) = row?;
-        match envelope::parse_event(&page_id, standby, &raw) {
+        match model::parse_event(&page_id, standby, &raw) {
             Ok(event) => out.push(PendingEvent { event, seq: InboxSeq(seq), attempts }),
             Err(e) => tracing::error!(page = %page_id, error = %e, "a stored event no longer parses; left in the store"),
         }
@@ -348,10 +348,10 @@ impl Backend for SqliteBackend {
 mod tests {
     use super::*;
 
-    use crate::envelope::InboundEvent;
+    use crate::model::InboundEvent;
 
     fn events(body: &str) -> Vec<InboundEvent> {
-        envelope::parse(body.as_bytes()).expect("valid").events
+        crate::ingress::envelope::parse(body.as_bytes()).expect("valid").events
     }
 
     const TWO: &str = r#"{"object":"page","entry":[{"id":"P","messaging":[
@@ -451,7 +451,15 @@ mod tests {
                 conn.execute(
                     "INSERT INTO inbox (seq, page_id, event_id, user_key, timestamp, standby, kind, raw, received_ms, state, attempts)
                      VALUES (?1, ?2, ?3, 'u', ?4, 0, ?5, ?6, 0, ?7, 2)",
-                    params![seq as i64 + 7, e.page_id, e.id, e.timestamp as i64, e.kind, e.raw, if seq == 0 { COMPLETE } else { PENDING }],
+                    params![
+                        seq as i64 + 7,
+                        e.page_id,
+                        e.id,
+                        e.timestamp as i64,
+                        e.kind.as_str(),
+                        e.raw,
+                        if seq == 0 { COMPLETE } else { PENDING }
+                    ],
                 )
                 .expect("row");
             }

@@ -1,0 +1,185 @@
+//! The HTTP API for systems other than Messenger.
+//!
+//! `POST /api/pages/{page_id}/events`: a **business event** (an inventory
+//! service saying a product is back, a CRM saying an order shipped) for the
+//! Page's plugins, which may answer with proactive messages (a
+//! one-time-notification send, a tagged message...).
+//!
+//! * `Authorization: Bearer <api.token>` (compared in constant time). With
+//!   no `[api] token` configured the API is off and answers 404.
+//! * Body: any JSON value up to `api.max_body_bytes`; plugins receive it as
+//!   is, and its top-level `"type"` string, if any, as the event's kind.
+//! * `?psid=<PSID>`: deliver it in that person's conversation (ordered with
+//!   their messages); without it, in the Page's own lane.
+//! * `Idempotency-Key: <key>`: the same key within the store's retention is
+//!   the same event, accepted once (a retrying caller cannot double-send).
+//!
+//! Answers: 202 `{"id": ..., "duplicate": false}` once the event is on disk;
+//! 400 not JSON or a bad psid; 401 missing or wrong token; 404 unknown Page
+//! or API off; 413 too large; 500 store failure; 503 queue full or shutting
+//! down (retry later).
+//!
+//! `GET /admin/plugins` (same token): every Page's plugin chain as loaded,
+//! with version, hash, load time, and each plugin's health (invocations,
+//! failures by class, circuit, last failure, last rejected file). This is
+//! what `switchboard plugins` prints.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::{Json, Router};
+use serde_json::{json, Value};
+
+use crate::config::{Config, Secret};
+use crate::engine::registry::PluginRegistry;
+use crate::ingress::inbox::{Inbox, Refused};
+use crate::ingress::webhook::{constant_time_eq, RefusedEvents};
+use crate::model::now_ms;
+use crate::model::InboundEvent;
+
+/// The API's bearer token; replaced when the config is reloaded.
+#[derive(Clone, Default)]
+pub struct ApiToken(Arc<std::sync::RwLock<Option<Secret>>>);
+
+impl ApiToken {
+    pub fn new(config: &Config) -> Self {
+        let token = ApiToken::default();
+        token.replace(config);
+        token
+    }
+
+    pub fn replace(&self, config: &Config) {
+        *self.0.write().unwrap_or_else(|p| p.into_inner()) = config.api.token.clone();
+    }
+
+    fn current(&self) -> Option<Secret> {
+        self.0.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
+
+struct ApiState {
+    token: ApiToken,
+    registry: PluginRegistry,
+    inbox: Inbox,
+    refused: RefusedEvents,
+}
+
+pub fn router(config: &Config, token: ApiToken, registry: PluginRegistry, inbox: Inbox, refused: RefusedEvents) -> Router {
+    let state = Arc::new(ApiState { token, registry, inbox, refused });
+    Router::new()
+        .route("/api/pages/{page_id}/events", post(business_event))
+        .route("/admin/plugins", axum::routing::get(admin_plugins))
+        .layer(DefaultBodyLimit::max(config.api.max_body_bytes))
+        .with_state(state)
+}
+
+fn refuse(status: StatusCode, why: impl Into<String>) -> Response {
+    (status, Json(json!({ "error": why.into() }))).into_response()
+}
+
+/// Checks the bearer token; the refusal to send otherwise.
+fn authorize(state: &ApiState, headers: &HeaderMap, what: &str) -> Result<(), Response> {
+    let Some(token) = state.token.current() else {
+        return Err(refuse(StatusCode::NOT_FOUND, "the HTTP API is off: set [api] token in the config"));
+    };
+    let presented = headers.get("authorization").and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
+    if !presented.is_some_and(|p| constant_time_eq(p.trim(), token.expose())) {
+        tracing::warn!("{what} refused: missing or wrong bearer token");
+        return Err(refuse(StatusCode::UNAUTHORIZED, "send `Authorization: Bearer <api.token>`"));
+    }
+    Ok(())
+}
+
+/// Every Page's loaded plugins and their health, as JSON.
+pub fn plugins_report(registry: &PluginRegistry) -> Value {
+    let routes = registry.snapshot();
+    let mut pages: Vec<_> = routes.pages.iter().collect();
+    pages.sort_by(|a, b| a.0.cmp(b.0));
+    let pages: Vec<Value> = pages
+        .into_iter()
+        .map(|(page_id, route)| {
+            let plugins: Vec<Value> = route
+                .plugins
+                .iter()
+                .map(|link| {
+                    let p = &link.compiled;
+                    json!({
+                        "id": &*link.id,
+                        "name": p.info.name,
+                        "version": p.info.version,
+                        "event_kinds": p.info.event_kinds,
+                        "path": p.path.display().to_string(),
+                        "hash": p.hash,
+                        "loaded_at_ms": p.loaded_at_ms,
+                        "from_cache": p.compilation == crate::sandbox::Compilation::Cached,
+                        "health": registry.health().report(page_id, &link.id, &p.path),
+                    })
+                })
+                .collect();
+            json!({ "page_id": page_id, "plugins": plugins })
+        })
+        .collect();
+    json!({ "pages": pages })
+}
+
+async fn admin_plugins(State(state): State<Arc<ApiState>>, headers: HeaderMap) -> Response {
+    if let Err(refused) = authorize(&state, &headers, "admin request") {
+        return refused;
+    }
+    let mut report = plugins_report(&state.registry);
+    report["refused_events"] = state.refused.report();
+    Json(report).into_response()
+}
+
+async fn business_event(
+    State(state): State<Arc<ApiState>>,
+    Path(page_id): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if let Err(refused) = authorize(&state, &headers, "business event") {
+        return refused;
+    }
+    if !state.registry.knows_page(&page_id) {
+        return refuse(StatusCode::NOT_FOUND, format!("this host does not serve Page {page_id}"));
+    }
+    let body: Value = match serde_json::from_slice(&body) {
+        Ok(v) => v,
+        Err(e) => return refuse(StatusCode::BAD_REQUEST, format!("the body is not JSON: {e}")),
+    };
+    let psid = query.get("psid").map(String::as_str);
+    if psid.is_some_and(|p| p.is_empty() || !p.bytes().all(|b| b.is_ascii_alphanumeric())) {
+        return refuse(StatusCode::BAD_REQUEST, "psid must be a page-scoped user id (digits)");
+    }
+    let key = headers.get("idempotency-key").and_then(|v| v.to_str().ok()).map(str::trim).filter(|k| !k.is_empty());
+    if key.is_some_and(|k| k.len() > 200) {
+        return refuse(StatusCode::BAD_REQUEST, "Idempotency-Key is limited to 200 characters");
+    }
+    let id = match key {
+        Some(key) => format!("key:{key}"),
+        None => format!("{}-{:016x}", now_ms(), fastrand::u64(..)),
+    };
+    let event = match InboundEvent::business(&page_id, psid, &id, body, now_ms()) {
+        Ok(e) => e,
+        Err(e) => return refuse(StatusCode::BAD_REQUEST, e),
+    };
+    let event_id = event.id.clone();
+    match state.inbox.accept(vec![event]).await {
+        Ok(fresh) => {
+            let duplicate = !fresh.first().copied().unwrap_or(true);
+            tracing::info!(page = %page_id, event = %event_id, duplicate, "business event accepted");
+            (StatusCode::ACCEPTED, Json(json!({ "id": event_id, "duplicate": duplicate }))).into_response()
+        }
+        Err(Refused::Busy(busy)) => refuse(StatusCode::SERVICE_UNAVAILABLE, busy.to_string()),
+        Err(Refused::Store(e)) => {
+            tracing::error!(page = %page_id, error = %e, "could not store a business event");
+            refuse(StatusCode::INTERNAL_SERVER_ERROR, "could not store the event; try again")
+        }
+    }
+}

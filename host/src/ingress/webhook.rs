@@ -1,0 +1,221 @@
+//! The HTTP face of the host: Messenger's webhook endpoints.
+//!
+//! * `GET /webhook[/{app_id}]`: the subscription handshake (`hub.challenge`).
+//! * `POST /webhook/{app_id}` (and `POST /webhook` when one app is
+//!   configured): verify the signature over the raw bytes, parse every event,
+//!   append the batch to the durable inbox (group commit), hand the new
+//!   events to the [`Dispatcher`] and answer 200. Plugins and Graph calls run
+//!   later, so they can never delay the acknowledgement; the 200 goes out
+//!   only once the events are on disk.
+//!
+//! Status codes: 200 accepted (or ignored: another `object`, unknown Pages,
+//! redeliveries); 400 a signed body that is not a webhook envelope; 401 no
+//! signature; 403 wrong signature or verify token; 404 unknown app; 413 body
+//! over the limit; 500 the store failed; 503 queue full or shutting down
+//! (Messenger redelivers in both cases).
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+
+use crate::config::{Config, Secret};
+use crate::engine::registry::PluginRegistry;
+use crate::ingress::inbox::{Inbox, Refused};
+use crate::ingress::signature::{SignatureError, SignatureVerifier, SHA1_HEADER, SHA256_HEADER};
+
+struct App {
+    verifier: SignatureVerifier,
+    verify_token: Secret,
+}
+
+/// The configured apps, with their secrets.
+struct Apps {
+    by_id: HashMap<String, App>,
+    /// The app `POST /webhook` means, when exactly one is configured.
+    only_app: Option<String>,
+}
+
+/// The apps the webhook verifies against; replaced whole when the config
+/// is reloaded (a rotated app secret or verify token), without a restart.
+#[derive(Clone)]
+pub struct WebhookApps(Arc<RwLock<Arc<Apps>>>);
+
+impl WebhookApps {
+    pub fn new(config: &Config) -> Self {
+        WebhookApps(Arc::new(RwLock::new(Arc::new(Self::from_config(config)))))
+    }
+
+    fn from_config(config: &Config) -> Apps {
+        let by_id: HashMap<String, App> = config
+            .apps
+            .iter()
+            .map(|a| (a.id.clone(), App { verifier: SignatureVerifier::new(a.secret.clone()), verify_token: a.verify_token.clone() }))
+            .collect();
+        let only_app = (by_id.len() == 1).then(|| config.apps[0].id.clone());
+        Apps { by_id, only_app }
+    }
+
+    /// Takes the apps of `config`; requests already verifying finish with
+    /// the old ones.
+    pub fn replace(&self, config: &Config) {
+        *self.0.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(Self::from_config(config));
+    }
+
+    fn current(&self) -> Arc<Apps> {
+        self.0.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
+
+/// Events of signed webhooks that were not taken in, by reason. Shown by
+/// `GET /admin/plugins` (and `switchboard plugins`).
+#[derive(Clone, Default)]
+pub struct RefusedEvents(Arc<RefusedCounts>);
+
+#[derive(Default)]
+struct RefusedCounts {
+    unknown_page: AtomicU64,
+    other_app: AtomicU64,
+}
+
+impl RefusedEvents {
+    pub fn report(&self) -> serde_json::Value {
+        serde_json::json!({
+            "unknown_page": self.0.unknown_page.load(Ordering::Relaxed),
+            "page_of_another_app": self.0.other_app.load(Ordering::Relaxed),
+        })
+    }
+}
+
+struct WebhookState {
+    apps: WebhookApps,
+    registry: PluginRegistry,
+    inbox: Inbox,
+    refused: RefusedEvents,
+}
+
+pub fn router(config: &Config, apps: WebhookApps, registry: PluginRegistry, inbox: Inbox, refused: RefusedEvents) -> Router {
+    let state = Arc::new(WebhookState { apps, registry, inbox, refused });
+    Router::new()
+        .route("/webhook", get(verify_any).post(receive_default))
+        .route("/webhook/{app_id}", get(verify_app).post(receive_app))
+        .route("/healthz", get(|| async { "ok" }))
+        .layer(DefaultBodyLimit::max(config.webhook.max_body_bytes))
+        .with_state(state)
+}
+
+type Params = Query<HashMap<String, String>>;
+
+async fn verify_any(State(state): State<Arc<WebhookState>>, Query(q): Params) -> Response {
+    let token_ok = |app: &App| q.get("hub.verify_token").is_some_and(|t| constant_time_eq(t, app.verify_token.expose()));
+    handshake(&q, state.apps.current().by_id.values().any(token_ok))
+}
+
+async fn verify_app(State(state): State<Arc<WebhookState>>, Path(app_id): Path<String>, Query(q): Params) -> Response {
+    let ok = state
+        .apps
+        .current()
+        .by_id
+        .get(&app_id)
+        .zip(q.get("hub.verify_token"))
+        .is_some_and(|(app, t)| constant_time_eq(t, app.verify_token.expose()));
+    handshake(&q, ok)
+}
+
+fn handshake(q: &HashMap<String, String>, token_ok: bool) -> Response {
+    match (q.get("hub.mode").map(String::as_str), q.get("hub.challenge")) {
+        (Some("subscribe"), Some(challenge)) if token_ok => (StatusCode::OK, challenge.clone()).into_response(),
+        _ => {
+            tracing::warn!("webhook verification refused: wrong hub.mode or verify token");
+            (StatusCode::FORBIDDEN, "Forbidden").into_response()
+        }
+    }
+}
+
+async fn receive_default(State(state): State<Arc<WebhookState>>, headers: HeaderMap, body: Bytes) -> Response {
+    let only_app = state.apps.current().only_app.clone();
+    match only_app {
+        Some(app_id) => receive(&state, &app_id, &headers, &body).await,
+        None => (StatusCode::NOT_FOUND, "several apps are configured: point each app's callback URL at /webhook/{app_id}").into_response(),
+    }
+}
+
+async fn receive_app(State(state): State<Arc<WebhookState>>, Path(app_id): Path<String>, headers: HeaderMap, body: Bytes) -> Response {
+    receive(&state, &app_id, &headers, &body).await
+}
+
+async fn receive(state: &WebhookState, app_id: &str, headers: &HeaderMap, body: &[u8]) -> Response {
+    let apps = state.apps.current();
+    let Some(app) = apps.by_id.get(app_id) else {
+        tracing::warn!(app = app_id, "webhook for an app that is not configured");
+        return (StatusCode::NOT_FOUND, "unknown app id").into_response();
+    };
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    if let Err(e) = app.verifier.verify(body, header(SHA256_HEADER), header(SHA1_HEADER)) {
+        tracing::warn!(app = app_id, error = %e, bytes = body.len(), "webhook refused");
+        let status = if e == SignatureError::Missing { StatusCode::UNAUTHORIZED } else { StatusCode::FORBIDDEN };
+        return (status, e.to_string()).into_response();
+    }
+    let parsed = match crate::ingress::envelope::parse(body) {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::warn!(app = app_id, error = %e, "signed webhook body refused");
+            return (StatusCode::BAD_REQUEST, e.to_string()).into_response();
+        }
+    };
+    if let Some(object) = parsed.ignored_object {
+        tracing::debug!(app = app_id, object, "webhook for another object type ignored");
+        return (StatusCode::OK, "EVENT_RECEIVED").into_response();
+    }
+    for why in &parsed.skipped {
+        tracing::warn!(app = app_id, "webhook item skipped: {why}");
+    }
+    let mut events = parsed.events;
+    let routes = state.registry.snapshot();
+    // An app's signature vouches only for its own Pages: an entry for a Page
+    // configured under another app is not that app's to deliver, and its
+    // Page's token must not answer it.
+    events.retain(|e| match routes.pages.get(&e.page_id) {
+        Some(route) if route.access.app_id == app_id => true,
+        Some(route) => {
+            state.refused.0.other_app.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(app = app_id, page = %e.page_id, page_app = %route.access.app_id, event = %e.id,
+                "event for a Page of another app, signed with this app's secret; dropped");
+            false
+        }
+        None => {
+            state.refused.0.unknown_page.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(page = %e.page_id, event = %e.id, "event for a Page this host does not serve; dropped");
+            false
+        }
+    });
+    drop(routes);
+    // Per-conversation order is timestamp order; the sort is stable so
+    // equal timestamps keep their order in the body.
+    events.sort_by_key(|e| e.timestamp);
+    if events.is_empty() {
+        return (StatusCode::OK, "EVENT_RECEIVED").into_response();
+    }
+    match state.inbox.accept(events).await {
+        Ok(_) => {}
+        Err(Refused::Busy(busy)) => {
+            tracing::warn!(app = app_id, "{busy}");
+            return (StatusCode::SERVICE_UNAVAILABLE, busy.to_string()).into_response();
+        }
+        Err(Refused::Store(e)) => {
+            tracing::error!(app = app_id, error = %e, "could not store a webhook; Messenger will redeliver it");
+            return (StatusCode::INTERNAL_SERVER_ERROR, "could not store the events").into_response();
+        }
+    }
+    (StatusCode::OK, "EVENT_RECEIVED").into_response()
+}
+
+pub(crate) fn constant_time_eq(a: &str, b: &str) -> bool {
+    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}

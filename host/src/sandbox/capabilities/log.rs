@@ -1,0 +1,51 @@
+//! `switchboard:plugin/log`: plugin log lines, tagged with the plugin, the
+//! event and the Page, and capped per invocation so a plugin cannot flood
+//! the host's logs.
+
+use std::sync::Arc;
+
+use super::CallContext;
+use crate::sandbox::bindings::switchboard::plugin::log::{Host, Level};
+
+pub struct Log {
+    call: Arc<CallContext>,
+}
+
+impl Log {
+    pub fn new(call: Arc<CallContext>) -> Self {
+        Log { call }
+    }
+}
+
+impl Host for Log {
+    async fn log(&mut self, level: Level, message: String) {
+        // The SDK's panic hook (`plugin panicked at {file}:{line}:{col}:\n{message}`).
+        if let (Level::Error, Some(panic)) = (level, message.strip_prefix("plugin panicked at ")) {
+            let _ = self.call.panic.set(panic.chars().take(1024).collect::<String>().replace('\n', " "));
+        }
+        let allowed = self.call.budget.take_log_bytes(message.len());
+        if allowed == 0 {
+            return;
+        }
+        let mut cut = allowed.min(message.len());
+        while !message.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        let text = &message[..cut];
+        let truncated = cut < message.len();
+        let inv = &self.call.invocation;
+        let page = inv.page.as_ref().map(|p| p.page_id.as_str()).unwrap_or("-");
+        macro_rules! emit {
+            ($lvl:ident) => {
+                tracing::$lvl!(target: "plugin", plugin = %inv.plugin, page, event = %inv.event_id, truncated, "{text}")
+            };
+        }
+        match level {
+            Level::Trace => emit!(trace),
+            Level::Debug => emit!(debug),
+            Level::Info => emit!(info),
+            Level::Warn => emit!(warn),
+            Level::Error => emit!(error),
+        }
+    }
+}

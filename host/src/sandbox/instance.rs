@@ -1,0 +1,150 @@
+//! What one `Store` holds for one invocation: the sandboxed WASI context,
+//! the memory limiter and the host capabilities acting for this event.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use wasmtime::component::ResourceTable;
+use wasmtime::ResourceLimiter;
+use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
+
+use crate::config::PluginLimits;
+use crate::sandbox::capabilities::{
+    Budget, CallContext, CapabilityView, Conversation, Handover, Invocation, Kv, Log, Messenger, OutgoingHttp, Profile,
+};
+
+pub struct InvocationState {
+    wasi: WasiCtx,
+    http: WasiHttpCtx,
+    outgoing_http: OutgoingHttp,
+    table: ResourceTable,
+    limiter: MemoryLimiter,
+    call: Arc<CallContext>,
+    messenger: Messenger,
+    handover: Handover,
+    conversation: Conversation,
+    profile: Profile,
+    kv: Kv,
+    log: Log,
+}
+
+impl InvocationState {
+    pub fn new(invocation: Invocation, limits: &PluginLimits) -> Self {
+        let call = Arc::new(CallContext {
+            invocation,
+            budget: Budget::new(limits),
+            panic: Default::default(),
+            invalid_output: Default::default(),
+            last_verdict: Default::default(),
+        });
+        // No preopens, no env, no args, no sockets: WasiCtxBuilder grants
+        // nothing unless asked. Clocks and randomness stay available.
+        let wasi = WasiCtxBuilder::new().allow_ip_name_lookup(false).allow_tcp(false).allow_udp(false).build();
+        InvocationState {
+            wasi,
+            http: WasiHttpCtx::new(),
+            outgoing_http: OutgoingHttp::new(call.clone(), limits),
+            table: ResourceTable::new(),
+            limiter: MemoryLimiter { max_memory: limits.memory_bytes(), hit: false },
+            messenger: Messenger::new(call.clone()),
+            handover: Handover::new(call.clone()),
+            conversation: Conversation::new(call.clone()),
+            profile: Profile::new(call.clone()),
+            kv: Kv::new(call.clone()),
+            log: Log::new(call.clone()),
+            call,
+        }
+    }
+
+    pub fn limiter(&mut self) -> &mut dyn ResourceLimiter {
+        &mut self.limiter
+    }
+
+    /// True once the guest asked for more memory than its limit.
+    pub fn limits_hit(&self) -> bool {
+        self.limiter.hit
+    }
+
+    /// Why the host refused a message the plugin tried to send, if it did.
+    pub fn invalid_output(&self) -> Option<&str> {
+        self.call.invalid_output.get().map(String::as_str)
+    }
+
+    /// The plugin's panic message, if it panicked.
+    pub fn panic_message(&self) -> Option<&str> {
+        self.call.panic.get().map(String::as_str)
+    }
+
+    /// The last refusal a host call gave the plugin.
+    pub fn last_verdict(&self) -> Option<crate::sandbox::capabilities::HostVerdict> {
+        self.call.last_verdict()
+    }
+
+    /// True once a host call was refused for the quota.
+    pub fn quota_hit(&self) -> bool {
+        self.call.budget.quota_hit()
+    }
+
+    /// Time spent waiting in host calls, which does not count as guest CPU.
+    pub fn host_time(&self) -> Duration {
+        self.call.budget.host_time()
+    }
+}
+
+impl CapabilityView for InvocationState {
+    fn messenger(&mut self) -> &mut Messenger {
+        &mut self.messenger
+    }
+    fn handover(&mut self) -> &mut Handover {
+        &mut self.handover
+    }
+    fn conversation(&mut self) -> &mut Conversation {
+        &mut self.conversation
+    }
+    fn profile(&mut self) -> &mut Profile {
+        &mut self.profile
+    }
+    fn kv(&mut self) -> &mut Kv {
+        &mut self.kv
+    }
+    fn log(&mut self) -> &mut Log {
+        &mut self.log
+    }
+    fn call(&self) -> &Arc<CallContext> {
+        &self.call
+    }
+}
+
+impl WasiHttpView for InvocationState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView { ctx: &mut self.http, table: &mut self.table, hooks: &mut self.outgoing_http }
+    }
+}
+
+impl WasiView for InvocationState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
+
+/// Caps linear memory and remembers that it had to refuse, so an abort
+/// after a failed allocation is reported as out-of-memory, not as a trap.
+struct MemoryLimiter {
+    max_memory: usize,
+    hit: bool,
+}
+
+impl ResourceLimiter for MemoryLimiter {
+    fn memory_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+        if desired > self.max_memory {
+            self.hit = true;
+            return Ok(false);
+        }
+        Ok(true)
+    }
+
+    fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+        Ok(desired <= 100_000)
+    }
+}

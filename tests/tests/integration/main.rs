@@ -1,0 +1,21 @@
+//! The integration tests: one binary (wasmtime is linked once), the
+//! harness in [`harness`], one module per area. Every test runs the real
+//! host (its router, or its binary) with real wasm plugins, a real store
+//! and the fake Graph API over real HTTP.
+
+mod harness;
+
+mod cli;
+mod config_reload;
+mod durability;
+mod examples;
+mod fake_graph;
+mod isolation;
+mod layers;
+mod messenger_rules;
+mod plugin_state;
+mod plugins;
+mod reload;
+mod sandbox;
+mod send_batching;
+mod webhook;
