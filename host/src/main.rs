@@ -145,7 +145,7 @@ async fn check(path: PathBuf) -> anyhow::Result<()> {
             lines.push(format!("    messenger profile: {} (within the documented limits)", fields.join(", ")));
         }
     }
-    let mut failed: Vec<String> = compiled.into_iter().filter_map(|(_, r)| r.err()).collect();
+    let mut failed: Vec<String> = compiled.into_values().filter_map(|r| r.err()).collect();
     failed.sort();
     if !failed.is_empty() {
         let mut problems = format!("{} has {} plugin(s) that do not load:", path.display(), failed.len());

@@ -75,7 +75,7 @@ async fn main() -> anyhow::Result<()> {
     let silent = Arc::new(event(&r#"{"object":"page","entry":[{"id":"1001","messaging":[{"sender":{"id":"u"},"recipient":{"id":"1001"},"timestamp":NOW,"message":{"mid":"m1","attachments":[{"type":"image","payload":{"url":"https://x/y.png"}}]}}]}]}"#.replace("NOW", &now)));
     let talking = Arc::new(event(&r#"{"object":"page","entry":[{"id":"1001","messaging":[{"sender":{"id":"u"},"recipient":{"id":"1001"},"timestamp":NOW,"message":{"mid":"m2","text":"hello benchmark"}}]}]}"#.replace("NOW", &now)));
     // The host learns of the message before plugins run: the window opens.
-    page.conversations.observe(&talking, "1234").await;
+    page.conversations.observe(&talking, "1234").await.expect("the conversation state is read");
 
     println!("echo plugin: {} bytes; {iterations} events per row\n", std::fs::metadata(&wasm)?.len());
     println!("{:<38} {:>10} {:>10} {:>10} {:>12}", "measurement", "mean", "p50", "p99", "events/s");

@@ -82,15 +82,32 @@ fn refuse(status: StatusCode, why: impl Into<String>) -> Response {
     (status, Json(json!({ "error": why.into() }))).into_response()
 }
 
-/// Checks the bearer token; the refusal to send otherwise.
-fn authorize(state: &ApiState, headers: &HeaderMap, what: &str) -> Result<(), Response> {
+/// Why a caller was turned away.
+#[derive(Debug, Clone, Copy)]
+enum Unauthorized {
+    /// No `[api] token`: the API is off.
+    ApiOff,
+    BadToken,
+}
+
+impl IntoResponse for Unauthorized {
+    fn into_response(self) -> Response {
+        match self {
+            Unauthorized::ApiOff => refuse(StatusCode::NOT_FOUND, "the HTTP API is off: set [api] token in the config"),
+            Unauthorized::BadToken => refuse(StatusCode::UNAUTHORIZED, "send `Authorization: Bearer <api.token>`"),
+        }
+    }
+}
+
+/// Checks the bearer token.
+fn authorize(state: &ApiState, headers: &HeaderMap, what: &str) -> Result<(), Unauthorized> {
     let Some(token) = state.token.current() else {
-        return Err(refuse(StatusCode::NOT_FOUND, "the HTTP API is off: set [api] token in the config"));
+        return Err(Unauthorized::ApiOff);
     };
     let presented = headers.get("authorization").and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
     if !presented.is_some_and(|p| constant_time_eq(p.trim(), token.expose())) {
         tracing::warn!("{what} refused: missing or wrong bearer token");
-        return Err(refuse(StatusCode::UNAUTHORIZED, "send `Authorization: Bearer <api.token>`"));
+        return Err(Unauthorized::BadToken);
     }
     Ok(())
 }
@@ -129,7 +146,7 @@ pub fn plugins_report(registry: &PluginRegistry) -> Value {
 
 async fn admin_plugins(State(state): State<Arc<ApiState>>, headers: HeaderMap) -> Response {
     if let Err(refused) = authorize(&state, &headers, "admin request") {
-        return refused;
+        return refused.into_response();
     }
     let mut report = plugins_report(&state.registry);
     report["refused_events"] = state.refused.report();
@@ -144,7 +161,7 @@ async fn business_event(
     body: Bytes,
 ) -> Response {
     if let Err(refused) = authorize(&state, &headers, "business event") {
-        return refused;
+        return refused.into_response();
     }
     if !state.registry.knows_page(&page_id) {
         return refuse(StatusCode::NOT_FOUND, format!("this host does not serve Page {page_id}"));

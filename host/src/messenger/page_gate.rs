@@ -372,7 +372,7 @@ mod tests {
         let gate = PageGate::new("p", p);
         let _: Result<(), _> = gate.call(None, || async { Err(api(190)) }).await;
         tokio::time::sleep(Duration::from_millis(30)).await;
-        let hanging = gate.call(None, || std::future::pending::<Result<(), GraphError>>());
+        let hanging = gate.call(None, std::future::pending::<Result<(), GraphError>>);
         assert!(tokio::time::timeout(Duration::from_millis(20), hanging).await.is_err(), "the probe hangs");
         let next = gate.call(None, || async { Ok::<_, GraphError>(7) }).await;
         assert_eq!(next.expect("the next call is the probe, and closes the circuit"), 7);

@@ -66,7 +66,7 @@ async fn graph(State(fake): State<FakeGraph>, method: Method, uri: Uri, headers:
         Some(rest) => rest.find('/').map_or("/", |i| &rest[i..]).to_string(),
         None => full.to_string(),
     };
-    let query: BTreeMap<String, String> = uri.query().map(|q| url_decode_pairs(q)).unwrap_or_default();
+    let query: BTreeMap<String, String> = uri.query().map(url_decode_pairs).unwrap_or_default();
     let token = query
         .get("access_token")
         .cloned()

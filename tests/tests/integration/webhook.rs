@@ -20,7 +20,7 @@ async fn verification_handshake() {
         assert_eq!(ok.text().await.expect("body"), "1158201444");
     }
     let challenges = [
-        format!("/webhook?hub.mode=subscribe&hub.verify_token=wrong&hub.challenge=abc"),
+        "/webhook?hub.mode=subscribe&hub.verify_token=wrong&hub.challenge=abc".to_string(),
         format!("/webhook/1234?hub.mode=unsubscribe&hub.verify_token={VERIFY_TOKEN}&hub.challenge=abc"),
         format!("/webhook/9999?hub.mode=subscribe&hub.verify_token={VERIFY_TOKEN}&hub.challenge=abc"),
     ];

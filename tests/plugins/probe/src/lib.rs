@@ -134,7 +134,7 @@ fn kv_command(args: &str) -> String {
         ["del", key] => kv::delete(key).map(|existed| existed.to_string()),
         ["inc", key, n] => kv::increment(key, n.parse().unwrap_or(0)).map(|n| n.to_string()),
         ["cas", key, old, new] => {
-            let expected = (*old != "-").then(|| old.as_bytes());
+            let expected = (*old != "-").then_some(old.as_bytes());
             kv::compare_and_swap(key, expected, new.as_bytes(), None).map(|swapped| swapped.to_string())
         }
         ["list", prefix] => kv::list_keys(prefix, 100).map(|keys| keys.join(",")),
