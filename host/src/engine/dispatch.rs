@@ -362,9 +362,7 @@ impl Dispatcher {
     /// a plugin's send, so a replay does not pass twice.
     async fn auto_pass(&self, route: &PageRoute, event: &InboundEvent, outbox: &EventOutbox) {
         const SLOT: &str = "host:auto-pass";
-        let (Some(psid), Some(requester)) =
-            (event.psid.as_deref(), crate::model::id_string(&event.value["request_thread_control"]["requested_owner_app_id"]))
-        else {
+        let (Some(psid), Some(requester)) = (event.psid.as_deref(), event.facts.requested_owner_app_id.clone()) else {
             return;
         };
         if outbox.recorded(SLOT).await.is_some() {

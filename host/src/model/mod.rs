@@ -8,9 +8,13 @@
 //! `sender.user_ref`, unknown event kinds, the old `policy-enforcement`
 //! key). Each event gets an `id` that is the same on every redelivery.
 
+mod facts;
+
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
+
+pub use facts::{EventFacts, InteractionSource, IssuedToken, NamedOwner};
 
 /// What an event is: the WIT `event-kind` case it becomes for plugins.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -116,6 +120,8 @@ pub struct InboundEvent {
     pub user_ref: Option<String>,
     /// Epoch milliseconds.
     pub timestamp: u64,
+    /// What the host itself learns from it.
+    pub facts: EventFacts,
     /// The event object exactly as received.
     pub raw: String,
     pub value: Value,
@@ -191,6 +197,7 @@ pub fn parse_event(page_id: &str, standby: bool, raw: &str) -> Result<InboundEve
         psid,
         user_ref,
         timestamp,
+        facts: EventFacts::read(kind, &value),
         raw: raw.to_string(),
         value,
     })

@@ -33,12 +33,10 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use serde_json::Value;
-
 pub use self::rules::{
     AccountLink, ConversationState, InteractionSource, MessagingPolicy, NotificationToken, ReceiverRole, Refusal, SendBasis, ThreadOwner,
 };
-use crate::model::{id_string, EventKind, InboundEvent};
+use crate::model::{EventKind, InboundEvent, NamedOwner};
 use crate::store::{Store, TokenQuery, WriteOp};
 
 /// Conversations kept in memory per generation.
@@ -221,10 +219,10 @@ impl Conversations {
     /// Page's app in this host's config. Fails when the conversation's
     /// state cannot be read: the event must then be tried again later.
     pub async fn observe(&self, event: &InboundEvent, app_id: &str) -> anyhow::Result<()> {
-        let v = &event.value;
+        let facts = &event.facts;
         if event.kind == EventKind::AppRoles {
-            if let Some(roles) = v["app_roles"].get(app_id).and_then(Value::as_array) {
-                let has = |r: &str| roles.iter().any(|x| x.as_str() == Some(r));
+            if let Some((_, roles)) = facts.app_roles.iter().find(|(app, _)| app == app_id) {
+                let has = |r: &str| roles.iter().any(|x| x == r);
                 let role = if has("primary_receiver") {
                     ReceiverRole::Primary
                 } else if has("secondary_receiver") {
@@ -239,16 +237,9 @@ impl Conversations {
         let Some(psid) = event.psid.as_deref() else { return Ok(()) };
         // A timestamp from the future would stretch the window.
         let at = event.timestamp.min(now_ms());
-        let source = interaction_source(event);
+        let source = facts.interaction;
         let owner = owner_change(event);
-        let link = match event.kind {
-            EventKind::AccountLinking => match v["account_linking"]["status"].as_str() {
-                Some("linked") => Some(AccountLink::Linked),
-                Some("unlinked") => Some(AccountLink::Unlinked),
-                _ => None,
-            },
-            _ => None,
-        };
+        let link = facts.account_linked.map(|linked| if linked { AccountLink::Linked } else { AccountLink::Unlinked });
         let app = app_id.to_string();
         self.update(&event.page_id, psid, |state| {
             let mut changed = false;
@@ -276,18 +267,16 @@ impl Conversations {
             changed
         })
         .await?;
-        if event.kind == EventKind::Optin && v["optin"]["type"].as_str() == Some("one_time_notif_req") {
-            if let Some(token) = v["optin"]["one_time_notif_token"].as_str() {
-                let token = NotificationToken {
-                    token: token.to_string(),
-                    psid: psid.to_string(),
-                    topic: v["optin"]["payload"].as_str().map(str::to_string),
-                    issued_ms: at,
-                    expires_ms: at + rules::TOKEN_LIFETIME.as_millis() as u64,
-                    used_ms: None,
-                };
-                self.inner.store.write_later(WriteOp::TokenIssued { page_id: event.page_id.clone(), token });
-            }
+        if let Some(issued) = &facts.notification_token {
+            let token = NotificationToken {
+                token: issued.token.clone(),
+                psid: psid.to_string(),
+                topic: issued.topic.clone(),
+                issued_ms: at,
+                expires_ms: at + rules::TOKEN_LIFETIME.as_millis() as u64,
+                used_ms: None,
+            };
+            self.inner.store.write_later(WriteOp::TokenIssued { page_id: event.page_id.clone(), token });
         }
         Ok(())
     }
@@ -329,44 +318,19 @@ enum OwnerChange {
 }
 
 fn owner_change(event: &InboundEvent) -> OwnerChange {
-    let v = &event.value;
-    let named = |key: &str| {
-        let change = &v[key];
-        match change.get("new_owner_app_id") {
-            Some(Value::Null) => Some(ThreadOwner::Idle),
-            Some(id) => id_string(id).map(ThreadOwner::App),
-            None => None,
-        }
+    let named = || {
+        event.facts.named_owner.clone().map(|owner| match owner {
+            NamedOwner::App(app) => ThreadOwner::App(app),
+            NamedOwner::Idle => ThreadOwner::Idle,
+        })
     };
     match event.kind {
-        EventKind::PassThreadControl => OwnerChange::To(named("pass_thread_control").unwrap_or(ThreadOwner::Unknown)),
+        EventKind::PassThreadControl => OwnerChange::To(named().unwrap_or(ThreadOwner::Unknown)),
         // The older take event has no new owner: someone took the thread
         // from this app.
-        EventKind::TakeThreadControl => OwnerChange::To(named("take_thread_control").unwrap_or(ThreadOwner::OtherApp)),
+        EventKind::TakeThreadControl => OwnerChange::To(named().unwrap_or(ThreadOwner::OtherApp)),
         _ if event.standby => OwnerChange::Standby,
         _ => OwnerChange::Delivered,
-    }
-}
-
-/// Whether `event` is one of the person's own actions that open the
-/// messaging window, and which.
-fn interaction_source(event: &InboundEvent) -> Option<InteractionSource> {
-    let v = &event.value;
-    let from_ad = |referral: &Value| referral["source"].as_str() == Some("ADS");
-    match event.kind {
-        EventKind::Message => Some(if from_ad(&v["message"]["referral"]) {
-            InteractionSource::AdReferral
-        } else if v["message"].get("quick_reply").is_some() {
-            InteractionSource::QuickReply
-        } else {
-            InteractionSource::Message
-        }),
-        EventKind::Postback if from_ad(&v["postback"]["referral"]) => Some(InteractionSource::AdReferral),
-        EventKind::Postback => Some(InteractionSource::Postback),
-        EventKind::Optin => Some(InteractionSource::Optin),
-        EventKind::Referral if from_ad(&v["referral"]) => Some(InteractionSource::AdReferral),
-        EventKind::Referral => Some(InteractionSource::Referral),
-        _ => None,
     }
 }
 

@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::model::InteractionSource;
 pub use crate::store::NotificationToken;
 
 pub const STANDARD_WINDOW: Duration = Duration::from_secs(24 * 3600);
@@ -40,17 +41,6 @@ pub struct ConversationState {
 pub struct Interaction {
     pub at_ms: u64,
     pub source: InteractionSource,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum InteractionSource {
-    Message,
-    QuickReply,
-    Postback,
-    Optin,
-    Referral,
-    AdReferral,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
