@@ -235,7 +235,9 @@ pub fn host_binary() -> PathBuf {
         .get_or_init(|| {
             let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
             let status = std::process::Command::new(env!("CARGO"))
-                .args(["build", "--release", "-p", "switchboard", "--bin", "switchboard"])
+                // With the tests' package, so features unify as in `cargo
+                // test` and the host is not built a second time.
+                .args(["build", "--release", "-p", "switchboard", "-p", "switchboard-tests", "--bins"])
                 .current_dir(&root)
                 .status()
                 .expect("cargo runs");
