@@ -166,24 +166,24 @@ impl Config {
     }
 
     fn expand_env(&mut self, env: &dyn Fn(&str) -> Option<String>, problems: &mut Vec<String>) {
-        let mut expand = |what: String, value: &mut String| match expand_vars(value, env) {
+        let mut expand = |what: String, value: &mut String, secret: bool| match expand_vars(value, env, secret) {
             Ok(v) => *value = v,
             Err(e) => problems.push(format!("{what}: {e}")),
         };
-        expand("graph_api_url".into(), &mut self.graph_api_url);
-        expand("listen".into(), &mut self.listen);
+        expand("graph_api_url".into(), &mut self.graph_api_url, false);
+        expand("listen".into(), &mut self.listen, false);
         for (i, app) in self.apps.iter_mut().enumerate() {
-            expand(format!("apps[{i}].id"), &mut app.id);
-            expand(format!("apps[{i}].secret"), &mut app.secret.0);
-            expand(format!("apps[{i}].verify_token"), &mut app.verify_token.0);
+            expand(format!("apps[{i}].id"), &mut app.id, false);
+            expand(format!("apps[{i}].secret"), &mut app.secret.0, true);
+            expand(format!("apps[{i}].verify_token"), &mut app.verify_token.0, true);
         }
         for (i, page) in self.pages.iter_mut().enumerate() {
-            expand(format!("pages[{i}].id"), &mut page.id);
-            expand(format!("pages[{i}].app"), &mut page.app);
-            expand(format!("pages[{i}].access_token"), &mut page.access_token.0);
+            expand(format!("pages[{i}].id"), &mut page.id, false);
+            expand(format!("pages[{i}].app"), &mut page.app, false);
+            expand(format!("pages[{i}].access_token"), &mut page.access_token.0, true);
         }
         if let Some(token) = &mut self.api.token {
-            expand("api.token".into(), &mut token.0);
+            expand("api.token".into(), &mut token.0, true);
         }
     }
 
@@ -246,8 +246,44 @@ impl Config {
                 self.graph.retry_deadline_secs, self.limits.wall_ms
             ));
         }
+        self.refuse_demo_secrets(problems);
         if self.limits.cpu_ms == 0 || self.limits.wall_ms == 0 || self.limits.memory_mib == 0 {
             problems.push("limits.cpu_ms, limits.wall_ms and limits.memory_mib must be above 0".into());
+        }
+    }
+
+    /// The demo config's secrets are public: fine on loopback, refused on
+    /// an address other machines can reach.
+    fn refuse_demo_secrets(&self, problems: &mut Vec<String>) {
+        const DEMO: &[(&str, &str)] = &[
+            ("demo-app-secret", "APP_SECRET"),
+            ("demo-verify-token", "VERIFY_TOKEN"),
+            ("demo-page-token", "PAGE_TOKEN"),
+            ("demo-shop-token", "SHOP_PAGE_TOKEN"),
+            ("demo-api-token-change-me", "SWITCHBOARD_API_TOKEN"),
+        ];
+        let Ok(addr) = self.listen.parse::<SocketAddr>() else { return };
+        if addr.ip().is_loopback() {
+            return;
+        }
+        let mut secrets: Vec<(String, &Secret)> = Vec::new();
+        for (i, app) in self.apps.iter().enumerate() {
+            secrets.push((format!("apps[{i}].secret"), &app.secret));
+            secrets.push((format!("apps[{i}].verify_token"), &app.verify_token));
+        }
+        for (i, page) in self.pages.iter().enumerate() {
+            secrets.push((format!("pages[{i}].access_token"), &page.access_token));
+        }
+        if let Some(token) = &self.api.token {
+            secrets.push(("api.token".into(), token));
+        }
+        for (what, secret) in secrets {
+            if let Some((_, var)) = DEMO.iter().find(|(demo, _)| secret.expose() == *demo) {
+                problems.push(format!(
+                    "{what} is the demo config's public value, and listen = {} is reachable from other machines: set your own (the demo config reads {var}), or listen on 127.0.0.1",
+                    self.listen
+                ));
+            }
         }
     }
 
@@ -267,7 +303,7 @@ impl Config {
 /// checked on its own, so an unknown key in one table and a wrong type in
 /// another are both reported.
 fn deserialize(text: &str) -> Result<Config, Vec<String>> {
-    let table: toml::Table = toml::from_str(text).map_err(|e| vec![e.to_string()])?;
+    let table: toml::Table = toml::from_str(text).map_err(|e| vec![located(&e, text)])?;
     let whole = Config::deserialize(toml::Value::Table(table.clone()));
     let Err(first) = whole else { return whole.map_err(|_| Vec::new()) };
     let mut problems = Vec::new();
@@ -301,10 +337,25 @@ fn deserialize(text: &str) -> Result<Config, Vec<String>> {
     }
     if problems.is_empty() {
         // Read from the text, the error says where.
-        let located = toml::from_str::<Config>(text).err().map(|e| e.to_string());
-        problems.push(located.unwrap_or_else(|| first.to_string()).trim().to_string());
+        let found = toml::from_str::<Config>(text).err().map(|e| located(&e, text));
+        problems.push(found.unwrap_or_else(|| first.to_string()).trim().to_string());
     }
     Err(problems)
+}
+
+/// A TOML error as "line L, column C: what", without the source line toml
+/// quotes: that line may hold a secret.
+fn located(error: &toml::de::Error, text: &str) -> String {
+    let message = error.message().trim();
+    match error.span() {
+        Some(span) => {
+            let before = &text[..span.start.min(text.len())];
+            let line = before.matches('\n').count() + 1;
+            let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+            format!("line {line}, column {column}: {message}")
+        }
+        None => message.to_string(),
+    }
 }
 
 /// `path` as the file watcher reports it: absolute, its directory
@@ -319,8 +370,11 @@ pub fn watchable_path(path: &Path) -> PathBuf {
     }
 }
 
-/// Expands `${VAR}` and `${VAR:-default}`; `$$` is a literal `$`.
-fn expand_vars(input: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<String, String> {
+/// Expands `${VAR}` and `${VAR:-default}`; `$$` is a literal `$`. In a
+/// `secret`, a variable set but empty is an error, not a reason to fall
+/// back to the default (the demo config's defaults are public), and the
+/// value is never quoted in an error.
+fn expand_vars(input: &str, env: &dyn Fn(&str) -> Option<String>, secret: bool) -> Result<String, String> {
     let mut out = String::with_capacity(input.len());
     let mut rest = input;
     while let Some(pos) = rest.find('$') {
@@ -330,7 +384,13 @@ fn expand_vars(input: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Stri
             out.push('$');
             rest = stripped;
         } else if let Some(body) = after.strip_prefix('{') {
-            let end = body.find('}').ok_or_else(|| format!("unclosed ${{ in {input:?}"))?;
+            let end = body.find('}').ok_or_else(|| {
+                if secret {
+                    "unclosed ${ in the value".to_string()
+                } else {
+                    format!("unclosed ${{ in {input:?}")
+                }
+            })?;
             let reference = &body[..end];
             let (name, default) = match reference.split_once(":-") {
                 Some((n, d)) => (n, Some(d)),
@@ -338,6 +398,11 @@ fn expand_vars(input: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Stri
             };
             match (env(name), default) {
                 (Some(v), _) if !v.is_empty() => out.push_str(&v),
+                (Some(_), Some(_)) if secret => {
+                    return Err(format!(
+                        "environment variable {name} is set but empty; a secret does not fall back to its default: set it"
+                    ));
+                }
                 (_, Some(d)) => out.push_str(d),
                 _ => return Err(format!("environment variable {name} is not set; export it, or write ${{{name}:-default}}")),
             }
@@ -440,6 +505,23 @@ mod tests {
     }
 
     #[test]
+    fn errors_never_quote_a_secret_and_demo_secrets_stay_on_loopback() {
+        let typo = GOOD.replace("secret = \"${SECRET}\"", "secret = \"hunter2-the-real-secret\" oops");
+        let problems = Config::parse(&typo, Path::new("/"), &env).expect_err("a syntax error");
+        assert!(problems.iter().all(|p| !p.contains("hunter2")), "{problems:?}");
+        assert!(problems[0].starts_with("line 4, column"), "{problems:?}");
+
+        let demo = GOOD.replace("${SECRET}", "demo-app-secret");
+        assert!(Config::parse(&demo, Path::new("/"), &env).is_ok(), "the demo on 127.0.0.1 is fine");
+        let exposed = format!("listen = \"0.0.0.0:8080\"\n{demo}");
+        let problems = Config::parse(&exposed, Path::new("/"), &env).expect_err("public demo secret");
+        assert!(
+            problems.iter().any(|p| p.contains("apps[0].secret is the demo config's public value") && p.contains("APP_SECRET")),
+            "{problems:?}"
+        );
+    }
+
+    #[test]
     fn worker_nice_is_a_nice_step_count() {
         // [dispatch] goes before the first [[apps]] table.
         let with = |nice: &str| format!("[dispatch]\nworker_nice = {nice}\n{GOOD}");
@@ -452,7 +534,13 @@ mod tests {
 
     #[test]
     fn expand_handles_literals() {
-        assert_eq!(expand_vars("a$$b$c", &env).as_deref(), Ok("a$b$c"));
-        assert!(expand_vars("${SECRET", &env).is_err());
+        assert_eq!(expand_vars("a$$b$c", &env, false).as_deref(), Ok("a$b$c"));
+        assert!(expand_vars("${SECRET", &env, false).is_err());
+        let set_but_empty = |name: &str| (name == "EMPTY").then(String::new);
+        assert_eq!(expand_vars("${EMPTY:-demo}", &set_but_empty, false).as_deref(), Ok("demo"));
+        let refused = expand_vars("${EMPTY:-demo}", &set_but_empty, true).expect_err("a secret does not fall back");
+        assert!(refused.contains("EMPTY is set but empty"), "{refused}");
+        let unclosed = expand_vars("hunter2${X", &set_but_empty, true).expect_err("unclosed");
+        assert!(!unclosed.contains("hunter2"), "{unclosed}");
     }
 }

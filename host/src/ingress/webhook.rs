@@ -82,6 +82,7 @@ pub struct RefusedEvents(Arc<RefusedCounts>);
 struct RefusedCounts {
     unknown_page: AtomicU64,
     other_app: AtomicU64,
+    older_than_retention: AtomicU64,
 }
 
 impl RefusedEvents {
@@ -89,6 +90,7 @@ impl RefusedEvents {
         serde_json::json!({
             "unknown_page": self.0.unknown_page.load(Ordering::Relaxed),
             "page_of_another_app": self.0.other_app.load(Ordering::Relaxed),
+            "older_than_retention": self.0.older_than_retention.load(Ordering::Relaxed),
         })
     }
 }
@@ -98,10 +100,14 @@ struct WebhookState {
     registry: PluginRegistry,
     inbox: Inbox,
     refused: RefusedEvents,
+    /// `store.retention_hours`: how long the inbox remembers an event for
+    /// de-duplication, and so the oldest event it can take in.
+    retention_ms: u64,
 }
 
 pub fn router(config: &Config, apps: WebhookApps, registry: PluginRegistry, inbox: Inbox, refused: RefusedEvents) -> Router {
-    let state = Arc::new(WebhookState { apps, registry, inbox, refused });
+    let retention_ms = config.store.retention_hours.saturating_mul(3_600_000);
+    let state = Arc::new(WebhookState { apps, registry, inbox, refused, retention_ms });
     Router::new()
         .route("/webhook", get(verify_any).post(receive_default))
         .route("/webhook/{app_id}", get(verify_app).post(receive_app))
@@ -196,6 +202,19 @@ async fn receive(state: &WebhookState, app_id: &str, headers: &HeaderMap, body: 
         }
     });
     drop(routes);
+    // The inbox remembers an event (to recognise a redelivery) for the
+    // retention window after it finished: one older than that could be a
+    // captured body posted again, and would run the plugins a second time.
+    let oldest = crate::model::now_ms().saturating_sub(state.retention_ms);
+    events.retain(|e| {
+        if e.timestamp >= oldest {
+            return true;
+        }
+        state.refused.0.older_than_retention.fetch_add(1, Ordering::Relaxed);
+        tracing::warn!(app = app_id, page = %e.page_id, event = %e.id, timestamp = e.timestamp,
+            "event older than store.retention_hours, past what de-duplication remembers (a replayed body?); dropped");
+        false
+    });
     // Per-conversation order is timestamp order; the sort is stable so
     // equal timestamps keep their order in the body.
     events.sort_by_key(|e| e.timestamp);

@@ -1,6 +1,7 @@
 //! The `switchboard` command line: `check` explains every mistake; `run`
 //! shuts down cleanly on SIGTERM and leaves unfinished work for next time.
 
+use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -201,4 +202,27 @@ async fn plugins_shows_what_the_running_host_loaded_and_how_it_is_doing() {
     let _host = fx.start().await;
     let (ok, out) = plugins();
     assert!(ok && out.contains("(from cache)"), "{out}");
+}
+
+/// The demo config's secrets are public: the quick start may use them on
+/// loopback, but `check` (and `run`) refuse them on an address other
+/// machines reach, and say what to set, without printing them.
+#[test]
+fn the_demo_secrets_are_refused_beyond_loopback() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let check = |listen: &str| {
+        let out = Command::new(host_binary())
+            .args(["check", "--config", "plugins/switchboard.toml"])
+            .current_dir(&root)
+            .env("LISTEN", listen)
+            .output()
+            .expect("runs");
+        (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr))
+    };
+    let (ok, out) = check("127.0.0.1:8080");
+    assert!(ok, "{out}");
+    let (ok, out) = check("0.0.0.0:8080");
+    assert!(!ok, "{out}");
+    assert!(out.contains("apps[0].secret is the demo config's public value") && out.contains("APP_SECRET"), "{out}");
+    assert!(out.contains("api.token") && !out.contains("demo-app-secret") && !out.contains("demo-api-token"), "{out}");
 }

@@ -115,7 +115,9 @@ impl TestHost {
             fake.register_page(p.id, p.token, APP_ID);
             toml.push_str(&p.toml());
         }
-        toml.push_str(&format!("\n[store]\npath = {:?}\n", data.path().display().to_string()));
+        // Events are remembered (and taken in) for TEST_RETENTION_HOURS, so
+        // tests may send events from the past: a closed window, an old token.
+        toml.push_str(&format!("\n[store]\npath = {:?}\nretention_hours = {TEST_RETENTION_HOURS}\n", data.path().display().to_string()));
         if !extra.contains("[dispatch]") {
             // Fast retries so failing plugins do not slow the tests down.
             toml.push_str("\n[dispatch]\nretry_backoff_ms = 10\nmax_attempts = 3\n");
@@ -235,9 +237,7 @@ pub fn host_binary() -> PathBuf {
         .get_or_init(|| {
             let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
             let status = std::process::Command::new(env!("CARGO"))
-                // With the tests' package, so features unify as in `cargo
-                // test` and the host is not built a second time.
-                .args(["build", "--release", "-p", "switchboard", "-p", "switchboard-tests", "--bins"])
+                .args(["build", "--release", "-p", "switchboard", "--bin", "switchboard"])
                 .current_dir(&root)
                 .status()
                 .expect("cargo runs");
@@ -415,6 +415,9 @@ pub fn text_at(page: &str, psid: &str, timestamp: u64, mid: &str, text: &str) ->
 
 pub const HOUR_MS: u64 = 3_600_000;
 
+/// `store.retention_hours` of a [`TestHost`]: about 14 months.
+pub const TEST_RETENTION_HOURS: u64 = 10_000;
+
 impl TestHost {
     /// Waits until the host's store holds `n` dead letters; returns them.
     pub async fn wait_dead_letters(&self, n: usize) -> Vec<switchboard::store::DeadLetter> {
@@ -426,6 +429,20 @@ impl TestHost {
                 return letters;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// `GET /admin/plugins` with `token`, once `ready` holds of it (or
+    /// after 10 s): an invocation is counted when it returns, just after
+    /// the send a test waits for.
+    pub async fn admin_plugins_when(&self, token: &str, ready: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let report = self.admin_plugins(token).await;
+            if ready(&report) || tokio::time::Instant::now() > deadline {
+                return report;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
 

@@ -266,16 +266,10 @@ async fn a_plugin_cannot_take_another_plugins_state_or_limits_by_declaring_its_n
     assert_eq!(reports[2], "http: 200 5", "the probe has the allow-list: {reports:?}");
     assert!(reports[3].contains("HttpRequestDenied"), "the twin does not get the probe's allow-list: {reports:?}");
 
-    // An invocation is counted when it returns, just after its report.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    let plugins = loop {
-        let report = host.admin_plugins(ADMIN_TOKEN).await;
-        let plugins = report["pages"][0]["plugins"].as_array().expect("plugins").clone();
-        if plugins.iter().all(|p| p["health"]["invocations"] == 2) || tokio::time::Instant::now() > deadline {
-            break plugins;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    let all_twice =
+        |r: &serde_json::Value| r["pages"][0]["plugins"].as_array().is_some_and(|p| p.iter().all(|p| p["health"]["invocations"] == 2));
+    let report = host.admin_plugins_when(ADMIN_TOKEN, all_twice).await;
+    let plugins = report["pages"][0]["plugins"].as_array().expect("plugins").clone();
     let ids: Vec<&str> = plugins.iter().map(|p| p["id"].as_str().unwrap_or_default()).collect();
     assert_eq!(ids, ["probe", "twin"]);
     assert!(plugins.iter().all(|p| p["name"] == "probe" && p["health"]["invocations"] == 2), "one record each: {plugins:#?}");

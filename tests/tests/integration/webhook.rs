@@ -290,3 +290,27 @@ async fn replies_to_one_user_keep_their_order() {
     host.fake.set_delay(Duration::ZERO);
     host.stop().await;
 }
+
+/// A signed body captured and posted again after the inbox forgot it
+/// (`store.retention_hours`) would run the plugins a second time: an event
+/// older than the window is acknowledged and dropped, and counted.
+#[tokio::test]
+async fn an_event_older_than_the_retention_window_is_dropped_not_replayed() {
+    let token = "admin-token-0123456789abcdef";
+    let host = TestHost::start_with(vec![page("1001", "tok-1001", &["echo"])], &format!("[api]\ntoken = \"{token}\"\n")).await;
+    let captured = now_ms() - (TEST_RETENTION_HOURS + 1) * HOUR_MS;
+    let recent = now_ms() - HOUR_MS;
+    let body = entry_body(
+        "1001",
+        "messaging",
+        vec![text_at("1001", "u1", captured, "m.old", "again"), text_at("1001", "u2", recent, "m.new", "hi")],
+    );
+    assert_eq!(host.post_signed(&body).await.status(), 200, "acknowledged: Messenger must not redeliver it");
+    host.wait_sent(1).await;
+    assert_eq!(texts_to(&host.fake, "u2"), ["You said: hi"]);
+    let report = host.admin_plugins_when(token, |r| r["pages"][0]["plugins"][0]["health"]["invocations"] == 1).await;
+    assert_eq!(report["refused_events"]["older_than_retention"], 1, "{report:#}");
+    assert_eq!(report["pages"][0]["plugins"][0]["health"]["invocations"], 1, "echo never saw the old event: {report:#}");
+    assert!(host.wait_dead_letters(0).await.is_empty());
+    host.stop().await;
+}

@@ -136,6 +136,7 @@ impl SqliteBackend {
     pub fn open_pair(dir: &Path) -> anyhow::Result<(SqliteBackend, SqliteBackend)> {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create the store directory {}", dir.display()))?;
         let path = dir.join("switchboard.db");
+        owner_only(dir, &path).with_context(|| format!("cannot make the store in {} readable by its owner only", dir.display()))?;
         let open = || -> anyhow::Result<SqliteBackend> {
             let conn = Connection::open(&path).with_context(|| format!("cannot open {}", path.display()))?;
             conn.busy_timeout(std::time::Duration::from_secs(10))?;
@@ -218,6 +219,26 @@ impl SqliteBackend {
             WriteOp::KvAdopt { page_id, moves } => kv::adopt(tx, page_id, moves)?,
         })
     }
+}
+
+/// The store holds conversations, Page state and plugins' state: its
+/// directory is `0700` and its files `0600` (SQLite gives the WAL and
+/// shared-memory files the database file's mode), whatever the umask; an
+/// existing store is tightened too.
+fn owner_only(dir: &Path, db: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+        std::fs::OpenOptions::new().create(true).append(true).mode(0o600).open(db)?;
+        for file in ["switchboard.db", "switchboard.db-wal", "switchboard.db-shm"].map(|f| dir.join(f)) {
+            if file.exists() {
+                std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600))?;
+            }
+        }
+    }
+    let _ = (dir, db);
+    Ok(())
 }
 
 // The statements that filter the inbox by state, each served by a partial
@@ -346,6 +367,21 @@ impl Backend for SqliteBackend {
 
 #[cfg(test)]
 mod tests {
+    #[cfg(unix)]
+    #[test]
+    fn the_store_is_readable_by_its_owner_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("temp dir");
+        let data = dir.path().join("data");
+        let (mut w, _r) = SqliteBackend::open_pair(&data).expect("opens");
+        w.write_batch(&[WriteOp::Prune { before_ms: 0 }]).expect("writes");
+        let mode = |p: &std::path::Path| std::fs::metadata(p).expect("exists").permissions().mode() & 0o777;
+        assert_eq!(mode(&data), 0o700);
+        for file in ["switchboard.db", "switchboard.db-wal", "switchboard.db-shm"] {
+            assert_eq!(mode(&data.join(file)), 0o600, "{file}");
+        }
+    }
+
     use super::*;
 
     use crate::model::InboundEvent;
