@@ -70,6 +70,12 @@ pub struct PluginLimits {
     /// Hosts the plugin may send HTTP requests to (`wasi:http`): exact
     /// names, or `*.example.com` for subdomains. Empty: no outgoing HTTP.
     pub http_allowed_hosts: Vec<String>,
+    /// Ports outgoing HTTP may use (80 only where listed).
+    pub http_allowed_ports: Vec<u16>,
+    /// Address ranges (`10.0.0.0/8`, `::1/128`) outgoing HTTP may reach
+    /// besides public addresses; loopback, private, link-local, unique-local,
+    /// multicast and unspecified addresses are refused unless listed here.
+    pub http_allowed_networks: Vec<String>,
     /// Connect, first-byte and between-bytes timeout, and the whole request.
     pub http_timeout_ms: u64,
     /// Response bodies are cut off (an error for the plugin) past this.
@@ -88,6 +94,8 @@ impl Default for PluginLimits {
             kv_value_bytes: 64 * 1024,
             kv_namespace_bytes: 1024 * 1024,
             http_allowed_hosts: Vec::new(),
+            http_allowed_ports: vec![443],
+            http_allowed_networks: Vec::new(),
             http_timeout_ms: 10_000,
             http_response_bytes: 1024 * 1024,
         }
@@ -107,6 +115,8 @@ pub struct LimitOverrides {
     pub kv_value_bytes: Option<usize>,
     pub kv_namespace_bytes: Option<usize>,
     pub http_allowed_hosts: Option<Vec<String>>,
+    pub http_allowed_ports: Option<Vec<u16>>,
+    pub http_allowed_networks: Option<Vec<String>>,
     pub http_timeout_ms: Option<u64>,
     pub http_response_bytes: Option<usize>,
 }
@@ -125,6 +135,8 @@ impl PluginLimits {
             kv_value_bytes: o.kv_value_bytes.unwrap_or(self.kv_value_bytes),
             kv_namespace_bytes: o.kv_namespace_bytes.unwrap_or(self.kv_namespace_bytes),
             http_allowed_hosts: o.http_allowed_hosts.clone().unwrap_or_else(|| self.http_allowed_hosts.clone()),
+            http_allowed_ports: o.http_allowed_ports.clone().unwrap_or_else(|| self.http_allowed_ports.clone()),
+            http_allowed_networks: o.http_allowed_networks.clone().unwrap_or_else(|| self.http_allowed_networks.clone()),
             http_timeout_ms: o.http_timeout_ms.unwrap_or(self.http_timeout_ms),
             http_response_bytes: o.http_response_bytes.unwrap_or(self.http_response_bytes),
         }
@@ -141,6 +153,58 @@ impl PluginLimits {
     }
     pub fn memory_bytes(&self) -> usize {
         (self.memory_mib as usize) * 1024 * 1024
+    }
+}
+
+/// An address range, `10.0.0.0/8` or `fd00::/8` (a bare address is the
+/// range of that one address).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Network {
+    addr: std::net::IpAddr,
+    prefix: u8,
+}
+
+impl std::str::FromStr for Network {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Network, String> {
+        let bad = || format!("{text:?} is not an address range like \"10.0.0.0/8\" or \"::1/128\"");
+        let (addr, prefix) = text.split_once('/').map_or((text, None), |(a, p)| (a, Some(p)));
+        let addr: std::net::IpAddr = addr.trim().parse().map_err(|_| bad())?;
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let prefix = match prefix {
+            Some(p) => p.trim().parse::<u8>().ok().filter(|p| *p <= max).ok_or_else(bad)?,
+            None => max,
+        };
+        Ok(Network { addr, prefix })
+    }
+}
+
+impl Network {
+    pub fn contains(&self, ip: std::net::IpAddr) -> bool {
+        use std::net::IpAddr::{V4, V6};
+        let (a, b, bits) = match (self.addr, ip) {
+            (V4(a), V4(b)) => (u128::from(u32::from(a)), u128::from(u32::from(b)), 32),
+            (V6(a), V6(b)) => (u128::from(a), u128::from(b), 128),
+            _ => return false,
+        };
+        let shift = bits - u32::from(self.prefix);
+        shift >= bits || (a >> shift) == (b >> shift)
+    }
+}
+
+impl PluginLimits {
+    /// `http_allowed_networks`, parsed (the config was checked, so a
+    /// range that does not parse is skipped).
+    pub fn http_networks(&self) -> Vec<Network> {
+        self.http_allowed_networks.iter().filter_map(|n| n.parse().ok()).collect()
+    }
+}
+
+impl LimitOverrides {
+    /// The mistakes in this table (`what` names it).
+    pub fn problems(&self, what: &str) -> Vec<String> {
+        let networks = self.http_allowed_networks.iter().flatten();
+        networks.filter_map(|n| n.parse::<Network>().err()).map(|e| format!("{what}.http_allowed_networks: {e}")).collect()
     }
 }
 

@@ -18,7 +18,7 @@ pub mod messenger_profile;
 mod pages;
 mod sections;
 
-pub use limits::{CircuitMode, LimitOverrides, PluginCircuitConfig, PluginLimits};
+pub use limits::{CircuitMode, LimitOverrides, Network, PluginCircuitConfig, PluginLimits};
 pub use messenger_profile::{MenuItem, MessengerProfileConfig};
 pub use pages::{AppConfig, PageConfig, PluginEntry};
 pub use sections::{ApiConfig, DispatchConfig, GraphConfig, MessagingConfig, StoreConfig, WebhookConfig};
@@ -247,6 +247,18 @@ impl Config {
             ));
         }
         self.refuse_demo_secrets(problems);
+        for network in self.limits.http_allowed_networks.iter().filter_map(|n| n.parse::<limits::Network>().err()) {
+            problems.push(format!("limits.http_allowed_networks: {network}"));
+        }
+        for (name, overrides) in &self.plugin_limits {
+            problems.extend(overrides.problems(&format!("plugin_limits.{name}")));
+        }
+        for (i, page) in self.pages.iter().enumerate() {
+            problems.extend(page.limits.problems(&format!("pages[{i}].limits")));
+            for (name, overrides) in &page.plugin_limits {
+                problems.extend(overrides.problems(&format!("pages[{i}].plugin_limits.{name}")));
+            }
+        }
         if self.limits.cpu_ms == 0 || self.limits.wall_ms == 0 || self.limits.memory_mib == 0 {
             problems.push("limits.cpu_ms, limits.wall_ms and limits.memory_mib must be above 0".into());
         }

@@ -106,7 +106,12 @@ impl TestHost {
     /// Starts a host whose store is in `data` (a store an earlier host, or
     /// the test, left there).
     pub async fn start_in(data: tempfile::TempDir, pages: Vec<PageSpec>, extra: &str) -> TestHost {
-        let fake = FakeGraph::start().await.expect("fake Graph API starts");
+        Self::start_on(FakeGraph::start().await.expect("fake Graph API starts"), data, pages, extra).await
+    }
+
+    /// Starts a host in front of `fake` (started first, so the config may
+    /// name its address).
+    pub async fn start_on(fake: FakeGraph, data: tempfile::TempDir, pages: Vec<PageSpec>, extra: &str) -> TestHost {
         let mut toml = format!(
             "listen = \"127.0.0.1:0\"\ngraph_api_url = \"{}\"\n\n[[apps]]\nid = \"{APP_ID}\"\nsecret = \"{APP_SECRET}\"\nverify_token = \"{VERIFY_TOKEN}\"\n",
             fake.base_url()

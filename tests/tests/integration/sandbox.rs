@@ -157,10 +157,13 @@ async fn limits_can_be_set_per_page_and_per_plugin() {
 
 #[tokio::test]
 async fn outgoing_http_reaches_only_allow_listed_hosts_within_the_size_cap() {
-    let policy = "plugin_limits.probe = { http_allowed_hosts = [\"127.0.0.1\"], http_response_bytes = 1000 }";
-    let host =
-        TestHost::start_with(vec![page("1001", "tok-1001", &["probe"]).with(policy), page("2002", "tok-2002", &["probe"])], &config(""))
-            .await;
+    let fake = switchboard_tests::fake_graph::FakeGraph::start().await.expect("fake Graph API starts");
+    let port = fake.addr().port();
+    let policy = format!(
+        "plugin_limits.probe = {{ http_allowed_hosts = [\"127.0.0.1\"], http_allowed_ports = [{port}], http_allowed_networks = [\"127.0.0.0/8\"], http_response_bytes = 1000 }}"
+    );
+    let pages = vec![page("1001", "tok-1001", &["probe"]).with(&policy), page("2002", "tok-2002", &["probe"])];
+    let host = TestHost::start_on(fake, tempfile::tempdir().expect("temp dir"), pages, &config("")).await;
     let target = host.fake.addr().to_string();
     let say = |page: &'static str, mid: &'static str, text: String| text_messages(&[(page, "u1", mid, &text)]);
     assert_eq!(host.post_signed(&say("1001", "m1", format!("http {target} /_fake/bytes?n=500"))).await.status(), 200);
@@ -215,5 +218,35 @@ async fn a_page_of_slow_conversations_leaves_slots_to_the_other_pages() {
     let slept: usize = sleepers.iter().map(|(psid, _)| texts_to(&host.fake, psid).len()).sum();
     assert_eq!(slept, 0, "the second Page's reply came only after the first Page's sleepers woke: it waited for their slots");
     assert_eq!(host.wait_sent(7).await.len(), 7, "every sleeper is answered in the end");
+    host.stop().await;
+}
+
+/// An allowed name is not enough: what it resolves to must be public, or in
+/// a range the operator allows, and the port must be allowed.
+#[tokio::test]
+async fn outgoing_http_cannot_reach_the_hosts_own_network_through_an_allowed_name() {
+    let fake = switchboard_tests::fake_graph::FakeGraph::start().await.expect("fake Graph API starts");
+    let port = fake.addr().port();
+    let hosts = "http_allowed_hosts = [\"localhost\"]";
+    let ranges = "http_allowed_networks = [\"127.0.0.0/8\"]";
+    let pages = vec![
+        page("1001", "tok-1001", &["probe"]).with(&format!("plugin_limits.probe = {{ {hosts}, http_allowed_ports = [{port}] }}")),
+        page("2002", "tok-2002", &["probe"]).with(&format!("plugin_limits.probe = {{ {hosts}, http_allowed_ports = [{port}], {ranges} }}")),
+        page("3003", "tok-3003", &["probe"]).with(&format!("plugin_limits.probe = {{ {hosts}, {ranges} }}")),
+    ];
+    let host = TestHost::start_on(fake, tempfile::tempdir().expect("temp dir"), pages, &config("")).await;
+    let ask =
+        |page: &'static str, mid: &'static str| text_messages(&[(page, "u1", mid, &format!("http localhost:{port} /_fake/bytes?n=5"))]);
+    assert_eq!(host.post_signed(&ask("1001", "m1")).await.status(), 200);
+    let refused = host.wait_reports(1).await[0].clone();
+    assert!(
+        refused.starts_with("http: error") && refused.contains("DestinationIpProhibited"),
+        "loopback behind an allowed name: {refused}"
+    );
+    assert_eq!(host.post_signed(&ask("2002", "m2")).await.status(), 200);
+    assert_eq!(host.wait_reports(2).await[1], "http: 200 5", "the operator allowed loopback");
+    assert_eq!(host.post_signed(&ask("3003", "m3")).await.status(), 200);
+    let refused = host.wait_reports(3).await[2].clone();
+    assert!(refused.starts_with("http: error") && refused.contains("HttpRequestDenied"), "the port is not allowed: {refused}");
     host.stop().await;
 }
