@@ -251,9 +251,14 @@ async fn a_plugin_cannot_take_another_plugins_state_or_limits_by_declaring_its_n
     let dir = tempfile::tempdir().expect("temp dir");
     let twin = dir.path().join("twin.wasm");
     std::fs::copy(plugin("probe"), &twin).expect("copies the probe");
-    let allow = "plugin_limits.probe = { http_allowed_hosts = [\"127.0.0.1\"] }";
+    let fake = switchboard_tests::fake_graph::FakeGraph::start().await.expect("fake Graph API starts");
+    let port = fake.addr().port();
+    let allow = format!(
+        "plugin_limits.probe = {{ http_allowed_hosts = [\"127.0.0.1\"], http_allowed_ports = [{port}], http_allowed_networks = [\"127.0.0.0/8\"] }}"
+    );
     let extra = format!("[api]\ntoken = \"{ADMIN_TOKEN}\"\n");
-    let host = TestHost::start_with(vec![page_files("1001", "tok-1001", vec![plugin("probe"), twin]).with(allow)], &extra).await;
+    let pages = vec![page_files("1001", "tok-1001", vec![plugin("probe"), twin]).with(&allow)];
+    let host = TestHost::start_on(fake, tempfile::tempdir().expect("temp dir"), pages, &extra).await;
     let say = |mid: &'static str, text: String| text_messages(&[("1001", "u1", mid, &text)]);
 
     assert_eq!(host.post_signed(&say("m1", "kv inc visits 1".into())).await.status(), 200);

@@ -187,7 +187,9 @@ async fn an_auth_error_opens_the_page_circuit_and_other_pages_go_on() {
     assert_eq!(host.post_signed(&body).await.status(), 200);
     host.wait_sent(1).await;
     assert_eq!(texts_to(&host.fake, "u9"), ["You said: other page"]);
-    // Later events of the Page make no Graph call at all.
+    // Once m1 has failed on its 190 (the circuit opened then), later events
+    // of the Page make no Graph call at all.
+    assert_eq!(host.wait_dead_letters(1).await.len(), 1);
     assert_eq!(host.post_signed(&text_messages(&[("1001", "u2", "m2", "second"), ("1001", "u3", "m3", "third")])).await.status(), 200);
     let letters = host.wait_dead_letters(3).await;
     assert_eq!(letters.len(), 3, "{letters:?}");
