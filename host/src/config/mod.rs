@@ -181,6 +181,9 @@ impl Config {
             expand(format!("pages[{i}].id"), &mut page.id, false);
             expand(format!("pages[{i}].app"), &mut page.app, false);
             expand(format!("pages[{i}].access_token"), &mut page.access_token.0, true);
+            if let Some(token) = &mut page.api_token {
+                expand(format!("pages[{i}].api_token"), &mut token.0, true);
+            }
         }
         if let Some(token) = &mut self.api.token {
             expand("api.token".into(), &mut token.0, true);
@@ -285,6 +288,7 @@ impl Config {
         }
         for (i, page) in self.pages.iter().enumerate() {
             secrets.push((format!("pages[{i}].access_token"), &page.access_token));
+            secrets.extend(page.api_token.as_ref().map(|t| (format!("pages[{i}].api_token"), t)));
         }
         if let Some(token) = &self.api.token {
             secrets.push(("api.token".into(), token));

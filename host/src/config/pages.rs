@@ -50,6 +50,10 @@ pub struct PageConfig {
     /// applied through the Messenger Profile API at start when changed.
     #[serde(default)]
     pub messenger_profile: Option<MessengerProfileConfig>,
+    /// This Page's own bearer token for business events: with one, only it
+    /// (not `[api] token`) may post events to this Page.
+    #[serde(default)]
+    pub api_token: Option<Secret>,
     /// Limits for this Page's plugins, over `[limits]` and `[plugin_limits]`.
     #[serde(default)]
     pub limits: LimitOverrides,
@@ -126,6 +130,9 @@ impl PageConfig {
         }
         if self.access_token.expose().is_empty() {
             problem("access_token is empty".into());
+        }
+        if self.api_token.as_ref().is_some_and(|t| t.expose().len() < 16) {
+            problem("api_token must be at least 16 characters; generate one with `openssl rand -hex 32`".into());
         }
         if self.send_rate_per_sec.is_some_and(|r| !(r > 0.0 && r <= 300.0)) {
             problem("send_rate_per_sec must be above 0 and at most 300 (the Send API's limit per Page)".into());

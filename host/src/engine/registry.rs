@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 
-use crate::config::{Config, PluginLimits};
+use crate::config::{Config, PluginLimits, Secret};
 use crate::engine::plugin_health::PluginHealth;
 use crate::messenger::conversation::Conversations;
 use crate::messenger::graph::GraphClient;
@@ -28,6 +28,8 @@ pub struct PageRoute {
     pub plugins: Vec<ChainPlugin>,
     /// Pass the thread to any app that requests it.
     pub auto_pass_thread_requests: bool,
+    /// The Page's own token for business events, if it has one.
+    pub api_token: Option<Secret>,
 }
 
 /// A plugin in a Page's chain.
@@ -127,7 +129,8 @@ impl Routes {
                 store: services.store.clone(),
             });
             let auto_pass_thread_requests = page.auto_pass_thread_requests;
-            pages.insert(page.id.clone(), PageRoute { access, plugins, auto_pass_thread_requests });
+            let api_token = page.api_token.clone();
+            pages.insert(page.id.clone(), PageRoute { access, plugins, auto_pass_thread_requests, api_token });
         }
         Ok(Routes { pages })
     }
@@ -151,8 +154,8 @@ impl Routes {
                     .iter()
                     .map(|p| if p.compiled.path == new.path { ChainPlugin { compiled: new.clone(), ..p.clone() } } else { p.clone() })
                     .collect();
-                let auto_pass_thread_requests = route.auto_pass_thread_requests;
-                (id.clone(), PageRoute { access: route.access.clone(), plugins, auto_pass_thread_requests })
+                let (auto_pass_thread_requests, api_token) = (route.auto_pass_thread_requests, route.api_token.clone());
+                (id.clone(), PageRoute { access: route.access.clone(), plugins, auto_pass_thread_requests, api_token })
             })
             .collect();
         Routes { pages }

@@ -99,9 +99,14 @@ impl IntoResponse for Unauthorized {
     }
 }
 
-/// Checks the bearer token.
+/// Checks the bearer token against `[api] token`.
 fn authorize(state: &ApiState, headers: &HeaderMap, what: &str) -> Result<(), Unauthorized> {
-    let Some(token) = state.token.current() else {
+    authorize_with(state.token.current(), headers, what)
+}
+
+/// Checks the bearer token against `expected` (none: the API is off).
+fn authorize_with(expected: Option<Secret>, headers: &HeaderMap, what: &str) -> Result<(), Unauthorized> {
+    let Some(token) = expected else {
         return Err(Unauthorized::ApiOff);
     };
     let presented = headers.get("authorization").and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
@@ -160,10 +165,14 @@ async fn business_event(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if let Err(refused) = authorize(&state, &headers, "business event") {
+    // A Page with a token of its own takes only that one; the others, and
+    // a Page this host does not serve, `[api] token`.
+    let page_token = state.registry.snapshot().pages.get(&page_id).map(|route| route.api_token.clone());
+    let expected = page_token.clone().flatten().or_else(|| state.token.current());
+    if let Err(refused) = authorize_with(expected, &headers, "business event") {
         return refused.into_response();
     }
-    if !state.registry.knows_page(&page_id) {
+    if page_token.is_none() {
         return refuse(StatusCode::NOT_FOUND, format!("this host does not serve Page {page_id}"));
     }
     let body: Value = match serde_json::from_slice(&body) {

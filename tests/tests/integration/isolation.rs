@@ -306,3 +306,24 @@ async fn key_value_state_kept_under_a_declared_name_moves_to_the_plugins_id_once
     assert_eq!(host.wait_reports(2).await, ["kv: hello", "kv: none"], "the newcomer declares \"probe\" and gets nothing");
     host.stop().await;
 }
+
+/// One inventory system cannot post into every Page: a Page with its own
+/// API token takes business events only with it, and that token opens
+/// nothing else (other Pages, the admin endpoint).
+#[tokio::test]
+async fn a_pages_own_api_token_is_the_only_key_to_its_business_events() {
+    const SHOP_TOKEN: &str = "shop-page-token-0123456789abcdef";
+    let extra = format!("[api]\ntoken = \"{ADMIN_TOKEN}\"\n");
+    let pages =
+        vec![page("1001", "tok-1001", &["echo"]), page("1002", "tok-1002", &["echo"]).with(&format!("api_token = \"{SHOP_TOKEN}\""))];
+    let host = TestHost::start_with(pages, &extra).await;
+    let event = serde_json::json!({"type": "restock"});
+    let post = |page: &'static str, token: &'static str, key: &'static str| host.post_business(page, Some(token), &event, Some(key));
+    assert_eq!(post("1001", ADMIN_TOKEN, "k1").await.status(), 202, "a Page without a token of its own takes [api] token");
+    assert_eq!(post("1002", ADMIN_TOKEN, "k2").await.status(), 401, "the shop Page takes only its own token");
+    assert_eq!(post("1002", SHOP_TOKEN, "k3").await.status(), 202);
+    assert_eq!(post("1001", SHOP_TOKEN, "k4").await.status(), 401, "the shop's token is no key to another Page");
+    let admin = host.http.get(format!("{}/admin/plugins", host.url)).bearer_auth(SHOP_TOKEN).send().await.expect("answers");
+    assert_eq!(admin.status(), 401, "nor to the admin endpoint");
+    host.stop().await;
+}
