@@ -203,9 +203,13 @@ impl PluginLimits {
 impl LimitOverrides {
     /// The mistakes in this table (`what` names it).
     pub fn problems(&self, what: &str) -> Vec<String> {
-        let networks = self.http_allowed_networks.iter().flatten();
-        networks.filter_map(|n| n.parse::<Network>().err()).map(|e| format!("{what}.http_allowed_networks: {e}")).collect()
+        network_problems(what, self.http_allowed_networks.iter().flatten())
     }
+}
+
+/// The ranges of `what`'s `http_allowed_networks` that do not parse.
+pub(super) fn network_problems<'a>(what: &str, networks: impl Iterator<Item = &'a String>) -> Vec<String> {
+    networks.filter_map(|n| n.parse::<Network>().err()).map(|e| format!("{what}.http_allowed_networks: {e}")).collect()
 }
 
 impl super::Config {

@@ -250,9 +250,7 @@ impl Config {
             ));
         }
         self.refuse_demo_secrets(problems);
-        for network in self.limits.http_allowed_networks.iter().filter_map(|n| n.parse::<limits::Network>().err()) {
-            problems.push(format!("limits.http_allowed_networks: {network}"));
-        }
+        problems.extend(limits::network_problems("limits", self.limits.http_allowed_networks.iter()));
         for (name, overrides) in &self.plugin_limits {
             problems.extend(overrides.problems(&format!("plugin_limits.{name}")));
         }

@@ -215,8 +215,4 @@ impl PluginRegistry {
     pub fn replace(&self, routes: Routes) {
         *self.current.write().unwrap_or_else(|poisoned| poisoned.into_inner()) = Arc::new(routes);
     }
-
-    pub fn knows_page(&self, page_id: &str) -> bool {
-        self.snapshot().pages.contains_key(page_id)
-    }
 }

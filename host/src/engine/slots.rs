@@ -56,14 +56,15 @@ impl ConversationSlots {
 
     /// A slot for a conversation of `page`, when it is this Page's turn.
     pub async fn acquire(&self, page: &str) -> Slot {
+        let page: Arc<str> = Arc::from(page);
         let granted = {
             let mut state = self.shared.lock();
             let free = state.free;
-            let entry = state.pages.entry(Arc::from(page)).or_default();
+            let entry = state.pages.entry(page.clone()).or_default();
             if free > 0 && entry.running < self.shared.per_page && entry.waiting.is_empty() {
                 entry.running += 1;
                 state.free -= 1;
-                return Slot { shared: self.shared.clone(), page: Some(Arc::from(page)) };
+                return Slot { shared: self.shared.clone(), page: Some(page) };
             }
             let (grant, granted) = oneshot::channel();
             entry.waiting.push_back(grant);

@@ -18,13 +18,7 @@ fn config_text(port: u16, graph: &str, secret: &str, api_token: &str, pages: &[P
          [[apps]]\nid = \"{APP_ID}\"\nsecret = \"{secret}\"\nverify_token = \"{VERIFY_TOKEN}\"\n"
     );
     for p in pages {
-        let plugins: Vec<String> = p.plugins.iter().map(|f| format!("{:?}", f.display().to_string())).collect();
-        toml.push_str(&format!(
-            "\n[[pages]]\nid = \"{}\"\napp = \"{APP_ID}\"\naccess_token = \"{}\"\nplugins = [{}]\n",
-            p.id,
-            p.token,
-            plugins.join(", ")
-        ));
+        toml.push_str(&p.toml());
     }
     toml
 }

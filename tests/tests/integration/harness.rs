@@ -39,7 +39,7 @@ pub struct PageSpec {
 
 impl PageSpec {
     /// The `[[pages]]` table for this Page.
-    fn toml(&self) -> String {
+    pub fn toml(&self) -> String {
         let plugins: Vec<String> = self
             .plugins
             .iter()

@@ -99,13 +99,7 @@ fn config_text(port: u16, graph: &str, pages: &[PageSpec]) -> String {
          [[apps]]\nid = \"{APP_ID}\"\nsecret = \"{APP_SECRET}\"\nverify_token = \"{VERIFY_TOKEN}\"\n"
     );
     for p in pages {
-        let plugins: Vec<String> = p.plugins.iter().map(|f| format!("{:?}", f.display().to_string())).collect();
-        toml.push_str(&format!(
-            "\n[[pages]]\nid = \"{}\"\napp = \"{APP_ID}\"\naccess_token = \"{}\"\nplugins = [{}]\n",
-            p.id,
-            p.token,
-            plugins.join(", ")
-        ));
+        toml.push_str(&p.toml());
     }
     toml
 }
