@@ -20,8 +20,7 @@ use anyhow::Context as _;
 use tokio::net::TcpListener;
 
 use crate::background::BackgroundTasks;
-use crate::config::Config;
-use crate::config::PluginLimits;
+use crate::config::{Config, PluginLimits, ServerConfig};
 use crate::engine::dispatch::{Dispatcher, QueuedEvent, RetryPolicy};
 use crate::engine::plugin_health::PluginHealth;
 use crate::engine::registry::{PluginRegistry, Routes, SharedServices};
@@ -29,6 +28,7 @@ use crate::engine::slots::ConversationSlots;
 use crate::engine::worker_runtime::WorkerRuntime;
 use crate::ingress::api;
 use crate::ingress::api::ApiToken;
+use crate::ingress::connections;
 use crate::ingress::inbox::Inbox;
 use crate::ingress::webhook;
 use crate::ingress::webhook::WebhookApps;
@@ -44,6 +44,7 @@ pub struct Server {
     listener: TcpListener,
     _watcher: HotReload,
     app: axum::Router,
+    server: ServerConfig,
     dispatcher: Dispatcher,
     tasks: BackgroundTasks,
     grace: Duration,
@@ -122,6 +123,7 @@ impl Server {
             listener,
             _watcher: watcher,
             app,
+            server: config.server.clone(),
             dispatcher,
             tasks,
             grace: Duration::from_secs(config.dispatch.shutdown_grace_secs),
@@ -139,7 +141,7 @@ impl Server {
 
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         tracing::info!(addr = %self.local_addr(), "listening for Messenger webhooks");
-        axum::serve(self.listener, self.app).with_graceful_shutdown(shutdown).await?;
+        connections::serve(self.listener, self.app, &self.server, shutdown, self.grace).await;
         tracing::info!(queued = self.dispatcher.queued(), "no longer accepting webhooks; draining");
         let left = self.dispatcher.shutdown(self.grace).await;
         if !self.tasks.stop(Duration::from_secs(2)).await {

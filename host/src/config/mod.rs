@@ -21,7 +21,7 @@ mod sections;
 pub use limits::{CircuitMode, LimitOverrides, Network, PluginCircuitConfig, PluginLimits};
 pub use messenger_profile::{MenuItem, MessengerProfileConfig};
 pub use pages::{AppConfig, PageConfig, PluginEntry};
-pub use sections::{ApiConfig, DispatchConfig, GraphConfig, MessagingConfig, StoreConfig, WebhookConfig};
+pub use sections::{ApiConfig, DispatchConfig, GraphConfig, MessagingConfig, ServerConfig, StoreConfig, WebhookConfig};
 
 /// A value that must never reach a log line.
 #[derive(Clone, Deserialize, PartialEq, Eq)]
@@ -57,6 +57,8 @@ pub struct Config {
     pub apps: Vec<AppConfig>,
     #[serde(default)]
     pub pages: Vec<PageConfig>,
+    #[serde(default)]
+    pub server: ServerConfig,
     #[serde(default)]
     pub webhook: WebhookConfig,
     #[serde(default)]
@@ -136,6 +138,7 @@ impl Config {
             }
         };
         check("listen", self.listen != new.listen);
+        check("[server]", self.server != new.server);
         check("graph_api_url", self.graph_api_url != new.graph_api_url);
         check("[webhook]", self.webhook != new.webhook);
         check("[dispatch]", self.dispatch != new.dispatch);
@@ -239,6 +242,7 @@ impl Config {
         }
         self.store.validate(problems);
         self.dispatch.validate(problems);
+        self.server.validate(problems);
         self.webhook.validate(problems);
         self.graph.validate(problems);
         self.messaging.validate(problems);
@@ -337,6 +341,7 @@ fn deserialize(text: &str) -> Result<Config, Vec<String>> {
             "listen" | "graph_api_url" => check::<String>(key, value, &mut problems),
             "apps" => each::<AppConfig>(key, value, &mut problems),
             "pages" => each::<PageConfig>(key, value, &mut problems),
+            "server" => check::<ServerConfig>(key, value, &mut problems),
             "webhook" => check::<WebhookConfig>(key, value, &mut problems),
             "dispatch" => check::<DispatchConfig>(key, value, &mut problems),
             "graph" => check::<GraphConfig>(key, value, &mut problems),

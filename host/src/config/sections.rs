@@ -1,4 +1,4 @@
-//! The host's own sections: `[webhook]`, `[dispatch]`, `[store]`,
+//! The host's own sections: `[server]`, `[webhook]`, `[dispatch]`, `[store]`,
 //! `[graph]`, `[messaging]` and `[api]`, each with its defaults and the
 //! checks that need only itself.
 
@@ -7,6 +7,49 @@ use std::path::PathBuf;
 use serde::Deserialize;
 
 use super::Secret;
+
+/// How the HTTP server treats connections, whoever opens them.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Most connections open at once; past it, new ones wait in the
+    /// kernel's backlog until one closes.
+    pub max_connections: usize,
+    /// Time a client has to send a request's head (line and headers), and
+    /// so also how long an idle connection stays open between requests.
+    pub header_read_timeout_secs: u64,
+    /// Time a client has to send a request's body, once its head is in.
+    pub body_read_timeout_secs: u64,
+}
+
+impl ServerConfig {
+    pub(super) fn validate(&self, problems: &mut Vec<String>) {
+        if self.max_connections == 0 {
+            problems.push("server.max_connections must be above 0".into());
+        }
+        for (what, secs) in
+            [("header_read_timeout_secs", self.header_read_timeout_secs), ("body_read_timeout_secs", self.body_read_timeout_secs)]
+        {
+            if secs == 0 {
+                problems.push(format!("server.{what} must be above 0"));
+            }
+        }
+    }
+
+    pub fn header_read_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.header_read_timeout_secs)
+    }
+
+    pub fn body_read_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.body_read_timeout_secs)
+    }
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig { max_connections: 10_000, header_read_timeout_secs: 10, body_read_timeout_secs: 10 }
+    }
+}
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]

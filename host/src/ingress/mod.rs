@@ -1,9 +1,10 @@
-//! HTTP in: the webhook (verify the signature, parse, store, acknowledge),
+//! HTTP in: connections (bounded, with timeouts), the webhook (verify the signature, parse, store, acknowledge),
 //! the business-events and admin API, and the inbox every accepted event
 //! goes through (room in the queue, then the durable append, then the
 //! hand-off to the dispatcher).
 
 pub mod api;
+pub mod connections;
 pub mod envelope;
 pub mod inbox;
 pub mod signature;

@@ -7,10 +7,14 @@
 //! file simply misses.
 //!
 //! Loading an entry maps native code into the process, so only the host may
-//! have written it: the directory is created `0700`, entries `0600` (written
-//! to a temporary name, then renamed), and an entry or directory that
-//! anyone else can write to is ignored. A corrupt or incompatible entry is
-//! replaced by a fresh compilation.
+//! have written it: the directory is created `0700`, entries `0600`, written
+//! to an unpredictable temporary name opened with `O_EXCL | O_NOFOLLOW`
+//! (nothing planted there is followed or reused), then renamed. An entry is
+//! used only if it, its directory and every directory above are safe:
+//! owned by this user or root, and writable by nobody else (a sticky
+//! directory such as `/tmp` may be writable by all, since others cannot
+//! rename what is in it). Otherwise the cache is skipped, with a warning.
+//! A corrupt or incompatible entry is replaced by a fresh compilation.
 
 use std::fs;
 use std::hash::{Hash, Hasher};
@@ -93,26 +97,40 @@ impl CompileCache {
     }
 
     /// Whether `entry` exists and nobody but this user could have written
-    /// it or its directory.
+    /// it, its directory or a directory above.
     fn trusted(&self, entry: &Path) -> bool {
         let private = |path: &Path| {
             fs::symlink_metadata(path).is_ok_and(|m| !m.file_type().is_symlink() && m.uid() == current_uid() && m.mode() & 0o022 == 0)
         };
-        let trusted = private(&self.dir) && private(entry);
-        if !trusted && entry.exists() {
-            tracing::warn!(entry = %entry.display(), "ignoring a compiled-plugin cache entry that others could have written");
+        if !private(entry) {
+            if entry.exists() {
+                tracing::warn!(entry = %entry.display(), "ignoring a compiled-plugin cache entry that others could have written");
+            }
+            return false;
         }
-        trusted
+        match unsafe_directory(&self.dir) {
+            None => private(&self.dir),
+            Some(dir) => {
+                tracing::warn!(cache = %self.dir.display(), unsafe_dir = %dir.display(),
+                    "ignoring the compiled-plugin cache: a directory on its path is writable by others or owned by another user");
+                false
+            }
+        }
     }
 
     fn store(&self, entry: &Path, component: &Component) -> anyhow::Result<()> {
+        if let Some(dir) = unsafe_directory(&self.dir) {
+            anyhow::bail!("{} is writable by others or owned by another user", dir.display());
+        }
         let bytes = component.serialize().map_err(|e| anyhow::anyhow!("{e}"))?;
-        let tmp = self.dir.join(format!(".{}.{}.tmp", entry.file_name().and_then(|n| n.to_str()).unwrap_or("entry"), std::process::id()));
-        let mut file = fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp)?;
-        file.write_all(&bytes)?;
-        file.sync_all()?;
-        fs::rename(&tmp, entry)?;
-        Ok(())
+        let tmp = self.dir.join(format!(".{:016x}.tmp", fastrand::u64(..)));
+        let mut file =
+            fs::OpenOptions::new().write(true).create_new(true).custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC).mode(0o600).open(&tmp)?;
+        let written = file.write_all(&bytes).and_then(|()| file.sync_all()).and_then(|()| fs::rename(&tmp, entry));
+        if written.is_err() {
+            let _ = fs::remove_file(&tmp);
+        }
+        Ok(written?)
     }
 
     /// Removes entries for other engines or files not in `keep` (hashes),
@@ -130,6 +148,23 @@ impl CompileCache {
             }
         }
     }
+}
+
+/// The first directory from `dir` up to `/` that someone other than this
+/// user (or root) could change: owned by another user, or writable by group
+/// or others without the sticky bit. A symlink on the way is judged by
+/// where it points, and so is everything above that.
+fn unsafe_directory(dir: &Path) -> Option<PathBuf> {
+    let Ok(dir) = fs::canonicalize(dir) else { return Some(dir.to_path_buf()) };
+    dir.ancestors()
+        .find(|d| {
+            fs::metadata(d).map_or(true, |m| {
+                let owner_ok = m.uid() == current_uid() || m.uid() == 0;
+                let shared_writable = m.mode() & 0o022 != 0 && m.mode() & 0o1000 == 0;
+                !owner_ok || shared_writable
+            })
+        })
+        .map(Path::to_path_buf)
 }
 
 /// The effective user id, from the owner of a file this process creates.
@@ -177,6 +212,44 @@ mod tests {
         // Writable by others: never mapped, whatever it holds.
         fs::set_permissions(&entry, fs::Permissions::from_mode(0o666)).expect("chmod");
         assert_eq!(cache.load_or_compile(&engine, &bytes, &hash).expect("recompiles").1, Compilation::Compiled);
+    }
+
+    /// A cache under a directory others can write to (no sticky bit) could
+    /// have its entries swapped: it is not used, and nothing is written.
+    #[test]
+    fn a_cache_below_a_directory_others_can_write_is_not_used() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let shared = dir.path().join("shared");
+        fs::create_dir(&shared).expect("mkdir");
+        fs::set_permissions(&shared, fs::Permissions::from_mode(0o777)).expect("chmod");
+        let engine = Engine::default();
+        let cache = CompileCache::open(&shared.join("me").join("compiled"), &engine).expect("opens");
+        let (bytes, hash) = (WAT.as_bytes().to_vec(), crate::sandbox::file_hash(WAT.as_bytes()));
+        assert_eq!(cache.load_or_compile(&engine, &bytes, &hash).expect("compiles").1, Compilation::Compiled);
+        assert!(!cache.entry(&hash).exists(), "nothing is stored where others could swap it");
+        // Planted by another writer of `shared`, with the right mode.
+        fs::write(cache.entry(&hash), b"planted").expect("written");
+        fs::set_permissions(cache.entry(&hash), fs::Permissions::from_mode(0o600)).expect("chmod");
+        assert_eq!(cache.load_or_compile(&engine, &bytes, &hash).expect("compiles").1, Compilation::Compiled);
+        // Sticky, as /tmp is: others cannot rename what is in it.
+        fs::set_permissions(&shared, fs::Permissions::from_mode(0o1777)).expect("chmod");
+        assert_eq!(unsafe_directory(&cache.dir), None);
+    }
+
+    /// The temporary file is new (`O_EXCL`) and not followed: a symlink
+    /// planted under the very name it would take is never written through.
+    #[test]
+    fn a_planted_link_is_not_written_through() {
+        let (dir, engine, cache, bytes, hash) = setup();
+        let victim = dir.path().join("victim");
+        fs::write(&victim, b"keep").expect("written");
+        fastrand::seed(7);
+        let name = format!(".{:016x}.tmp", fastrand::u64(..));
+        std::os::unix::fs::symlink(&victim, cache.dir.join(name)).expect("link");
+        fastrand::seed(7);
+        assert_eq!(cache.load_or_compile(&engine, &bytes, &hash).expect("compiles").1, Compilation::Compiled);
+        assert_eq!(fs::read(&victim).expect("victim"), b"keep");
+        assert!(!cache.entry(&hash).exists(), "the write was refused, not redirected");
     }
 
     #[test]

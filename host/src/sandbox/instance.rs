@@ -14,6 +14,15 @@ use crate::sandbox::capabilities::{
     Budget, CallContext, CapabilityView, Conversation, Handover, Invocation, Kv, Log, Messenger, OutgoingHttp, Profile,
 };
 
+/// Most random bytes one `get-random-bytes` call returns.
+const RANDOM_BYTES: u64 = 64 * 1024;
+/// Most resources one invocation holds at once: an HTTP request with its
+/// response and streams takes about ten.
+const RESOURCES: usize = 256;
+/// Largest HTTP fields resource (headers), as wasi-http measures it in
+/// memory; the resource count bounds their total to `RESOURCES` times this.
+const HTTP_FIELDS_BYTES: usize = 16 * 1024;
+
 pub struct InvocationState {
     wasi: WasiCtx,
     http: WasiHttpCtx,
@@ -40,13 +49,21 @@ impl InvocationState {
         });
         // No preopens, no env, no args, no sockets: WasiCtxBuilder grants
         // nothing unless asked. Clocks and randomness stay available.
-        let wasi = WasiCtxBuilder::new().allow_ip_name_lookup(false).allow_tcp(false).allow_udp(false).build();
+        // What the host holds for the plugin outside its linear memory is
+        // bounded too: random bytes per call, resources (streams, pollables,
+        // HTTP fields...) and the size of each HTTP fields resource.
+        let wasi =
+            WasiCtxBuilder::new().allow_ip_name_lookup(false).allow_tcp(false).allow_udp(false).max_random_size(RANDOM_BYTES).build();
+        let mut http = WasiHttpCtx::new();
+        http.set_field_size_limit(HTTP_FIELDS_BYTES);
+        let mut table = ResourceTable::new();
+        table.set_max_capacity(RESOURCES);
         InvocationState {
             wasi,
-            http: WasiHttpCtx::new(),
+            http,
             outgoing_http: OutgoingHttp::new(call.clone(), limits),
-            table: ResourceTable::new(),
-            limiter: MemoryLimiter { max_memory: limits.memory_bytes(), hit: false },
+            table,
+            limiter: MemoryLimiter { max_memory: limits.memory_bytes(), used: 0, hit: false },
             messenger: Messenger::new(call.clone()),
             handover: Handover::new(call.clone()),
             conversation: Conversation::new(call.clone()),
@@ -128,23 +145,63 @@ impl WasiView for InvocationState {
     }
 }
 
-/// Caps linear memory and remembers that it had to refuse, so an abort
-/// after a failed allocation is reported as out-of-memory, not as a trap.
+/// Caps the linear memory of all the component's memories together (a
+/// component can have several core instances, each with its own), and
+/// remembers that it had to refuse, so an abort after a failed allocation
+/// is reported as out-of-memory, not as a trap.
 struct MemoryLimiter {
     max_memory: usize,
+    /// Bytes of all memories so far: each starts by growing from 0.
+    used: usize,
     hit: bool,
 }
 
 impl ResourceLimiter for MemoryLimiter {
-    fn memory_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
-        if desired > self.max_memory {
+    fn memory_growing(&mut self, current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+        let total = self.used.saturating_sub(current).saturating_add(desired);
+        if total > self.max_memory {
             self.hit = true;
             return Ok(false);
         }
+        self.used = total;
         Ok(true)
     }
 
     fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
         Ok(desired <= 100_000)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use wasmtime::component::{Component, Linker};
+    use wasmtime::{Engine, Store};
+
+    use super::*;
+
+    /// Two core instances, each with `pages` 64 KiB pages of memory.
+    fn two_memories(pages: u32) -> String {
+        format!(
+            "(component
+               (core module $m (memory {pages}))
+               (core instance (instantiate $m))
+               (core instance (instantiate $m)))"
+        )
+    }
+
+    fn instantiate(wat: &str, memory_mib: u64) -> Result<(), String> {
+        let engine = Engine::default();
+        let component = Component::new(&engine, wat).expect("compiles");
+        let limits = PluginLimits { memory_mib, ..PluginLimits::default() };
+        let mut store = Store::new(&engine, InvocationState::new(Invocation::describe(std::path::Path::new("t")), &limits));
+        store.limiter(|s| s.limiter());
+        Linker::new(&engine).instantiate(&mut store, &component).map(drop).map_err(|e| format!("{e:#}"))
+    }
+
+    #[test]
+    fn the_memory_limit_holds_for_all_memories_together() {
+        // 2 × 24 MiB: each fits in 32 MiB, both together do not.
+        assert!(instantiate(&two_memories(384), 64).is_ok());
+        assert!(instantiate(&two_memories(384), 32).is_err(), "48 MiB in two memories under a 32 MiB limit");
     }
 }

@@ -35,7 +35,7 @@ use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConf
 
 use crate::config::PluginLimits;
 use crate::model::InboundEvent;
-use capabilities::Invocation;
+use capabilities::{bounds, Invocation};
 
 pub use compile_cache::{Compilation, CompileCache};
 pub use instance::InvocationState;
@@ -163,10 +163,14 @@ fn classify(store: &Store<InvocationState>, error: wasmtime::Error, limits: &Plu
     // in the debug log.
     let frame =
         error.downcast_ref::<wasmtime::WasmBacktrace>().and_then(|bt| bt.frames().first().and_then(|f| f.func_name().map(str::to_string)));
-    PluginFailure::Trap(match frame {
-        Some(frame) => format!("{cause} in {frame}"),
-        None => cause,
-    })
+    // The function's name comes from the plugin's own name section.
+    PluginFailure::Trap(bounds::capped(
+        match frame {
+            Some(frame) => format!("{cause} in {frame}"),
+            None => cause,
+        },
+        bounds::ERROR_CHARS,
+    ))
 }
 
 /// Whether a trap is a stack overflow of the guest's own stack. Rust (and
@@ -337,6 +341,16 @@ impl PluginRuntime {
             .await
             .map_err(|_| anyhow::anyhow!("describe() did not return within {:?}", self.limits.wall()))?
             .map_err(|e| anyhow::anyhow!("describe() failed: {e}"))?;
+        let oversized = (info.name.len() > bounds::ID_BYTES || info.version.len() > bounds::ID_BYTES)
+            || info.event_kinds.len() > 64
+            || info.event_kinds.iter().any(|k| k.len() > bounds::ID_BYTES);
+        if oversized {
+            anyhow::bail!(
+                "{}: describe() returned a name, version or event kind over {} bytes, or more than 64 event kinds",
+                path.display(),
+                bounds::ID_BYTES
+            );
+        }
         Ok(CompiledPlugin {
             path: path.to_path_buf(),
             info: PluginInfo { name: info.name, version: info.version, event_kinds: info.event_kinds },
@@ -377,10 +391,10 @@ impl PluginRuntime {
             Ok(Err(_)) if store.data().invalid_output().is_some() => {
                 Err(PluginFailure::InvalidOutput(store.data().invalid_output().unwrap_or_default().to_string()))
             }
-            Ok(Err(message)) => Err(match store.data().last_verdict() {
-                Some(verdict) if verdict.retryable => PluginFailure::HostUnavailable { cause: verdict.cause, message },
-                Some(verdict) => PluginFailure::Refused { cause: verdict.cause, message },
-                None => PluginFailure::Error(message),
+            Ok(Err(message)) => Err(match (store.data().last_verdict(), bounds::capped(message, bounds::ERROR_CHARS)) {
+                (Some(verdict), message) if verdict.retryable => PluginFailure::HostUnavailable { cause: verdict.cause, message },
+                (Some(verdict), message) => PluginFailure::Refused { cause: verdict.cause, message },
+                (None, message) => PluginFailure::Error(message),
             }),
             Err(error) => Err(classify(&store, error, limits)),
         }

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use super::CallContext;
+use super::{bounds, CallContext};
 use crate::messenger::conversation::{self as state, now_ms, NotificationToken as StoredToken};
 use crate::sandbox::bindings::switchboard::plugin::conversation::{
     AccountLink, ConversationState, Host, Interaction, InteractionSource, NotificationToken, ReceiverRole, ThreadOwner,
@@ -32,8 +32,10 @@ fn open_tokens(tokens: Vec<StoredToken>) -> Vec<NotificationToken> {
 
 impl Host for Conversation {
     async fn state(&mut self, psid: String) -> ConversationState {
-        let Ok(page) = self.call.page_for_call() else {
-            // Over quota or in describe(): report what nobody knows.
+        let page = self.call.page_for_call().ok().filter(|_| bounds::psid(&psid).is_ok());
+        let Some(page) = page else {
+            // Over quota, in describe(), or not a PSID: report what nobody
+            // knows (and cache nothing).
             return ConversationState {
                 last_interaction: None,
                 window_open_until: None,
@@ -94,6 +96,9 @@ impl Host for Conversation {
 
     async fn notification_tokens(&mut self, topic: String) -> Vec<NotificationToken> {
         let Ok(page) = self.call.page_for_call() else { return Vec::new() };
+        if bounds::at_most("the topic", &topic, bounds::ID_BYTES).is_err() {
+            return Vec::new();
+        }
         let tokens = self.call.host_work(page.conversations.tokens(&page.page_id, TokenQuery::Topic(topic))).await;
         open_tokens(tokens)
     }

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use serde_json::{json, Value};
 
+use super::bounds::{self, ID_BYTES, TEXT_BYTES};
 use super::{to_wit_error, CallContext, PageAccess};
 use crate::messenger::conversation::ThreadOwner;
 use crate::messenger::page_gate::GateError;
@@ -31,6 +32,10 @@ impl Handover {
         owner_after: Option<ThreadOwner>,
     ) -> Result<(), MessengerError> {
         let page = self.call.page_for_call()?;
+        bounds::wit_psid(&psid)?;
+        if let Some(metadata) = &metadata {
+            bounds::at_most("the metadata", metadata, TEXT_BYTES).map_err(MessengerError::InvalidRequest)?;
+        }
         let mut body = json!({ "recipient": { "id": psid } });
         if let Some((key, value)) = extra {
             body[key] = value;
@@ -77,6 +82,7 @@ fn app_id_value(id: &str) -> Value {
 
 impl Host for Handover {
     async fn pass_thread_control(&mut self, psid: String, target_app_id: String, metadata: Option<String>) -> Result<(), MessengerError> {
+        bounds::at_most("the target app id", &target_app_id, ID_BYTES).map_err(MessengerError::InvalidRequest)?;
         let owner = ThreadOwner::App(target_app_id.clone());
         let target = ("target_app_id", app_id_value(&target_app_id));
         self.thread_control("me/pass_thread_control", psid, Some(target), metadata, Some(owner)).await
@@ -97,6 +103,7 @@ impl Host for Handover {
 
     async fn thread_owner(&mut self, psid: String) -> Result<Option<String>, MessengerError> {
         let page = self.call.page_for_call()?;
+        bounds::wit_psid(&psid)?;
         let query = [("recipient", psid.as_str())];
         let reply = self
             .call

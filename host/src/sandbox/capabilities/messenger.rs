@@ -139,12 +139,16 @@ impl Host for Messenger {
 }
 
 impl Messenger {
+    /// A request the host refuses as invalid, remembered as the likely
+    /// cause of a failure that follows.
+    fn invalid(&self, e: send_api::Invalid) -> MessengerError {
+        let _ = self.call.invalid_output.set(e.0.clone());
+        MessengerError::InvalidRequest(e.0)
+    }
+
     async fn send_message(&self, message: OutgoingMessage) -> Result<Sent, MessengerError> {
         let page = self.call.page_for_call()?;
-        let body = send_api::message_body(&message).map_err(|e| {
-            let _ = self.call.invalid_output.set(e.0.clone());
-            MessengerError::InvalidRequest(e.0)
-        })?;
+        let body = send_api::message_body(&message).map_err(|e| self.invalid(e))?;
         let ledger = self.call.invocation.ledger.clone();
         let slot = ledger.as_ref().map(|l| l.slot_for(&body));
         if let (Some(ledger), Some(slot)) = (&ledger, &slot) {
@@ -176,7 +180,7 @@ impl Messenger {
         if matches!(recipient, Recipient::OneTimeNotifToken(_)) {
             return Err(MessengerError::InvalidRequest("sender actions cannot use a one-time-notification token".into()));
         }
-        let body = send_api::sender_action_body(&recipient, action);
+        let body = send_api::sender_action_body(&recipient, action).map_err(|e| self.invalid(e))?;
         let (permit, order_key) = self.permit(page, &recipient, SendBasis::Window).await?;
         let result = self.call.graph(page, Some(&order_key), || page.graph.send_message(&page.app_id, &page.access_token, &body)).await;
         self.learn(page, &recipient, permit, &result).await;

@@ -20,6 +20,7 @@
 //! draws on the invocation's [`Budget`] of host calls. Graph calls go through
 //! the Page's [`PageGate`] (circuit, pacing, per-person order, retries).
 
+pub mod bounds;
 mod clocks;
 mod conversation;
 mod handover;

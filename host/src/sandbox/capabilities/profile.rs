@@ -36,9 +36,7 @@ impl Profile {
 impl Host for Profile {
     async fn get(&mut self, psid: String) -> Result<UserProfile, MessengerError> {
         let page = self.call.page_for_call()?;
-        if psid.is_empty() || !psid.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
-            return Err(MessengerError::InvalidRequest(format!("{psid:?} is not a PSID")));
-        }
+        super::bounds::wit_psid(&psid)?;
         let key = (page.page_id.clone(), psid);
         if let Some(found) = page.profiles.cached(&key) {
             return Ok(profile(&found));

@@ -5,6 +5,8 @@
 
 use serde_json::{json, Map, Value};
 
+use super::bounds::{self, quoted, ID_BYTES, RAW_JSON_BYTES, TEXT_BYTES, TOKEN_BYTES, URL_BYTES};
+
 use crate::sandbox::bindings::switchboard::plugin::messenger::{
     Button, Content, GenericElement, MediaKind, MessagingType, NotificationType, OutgoingMessage, QuickReplyKind, SenderAction, Template,
 };
@@ -23,29 +25,36 @@ fn check(ok: bool, rule: impl FnOnce() -> String) -> Result<(), Invalid> {
     }
 }
 
+/// Characters in `s`; called once `s` is bounded in bytes.
 fn chars(s: &str) -> usize {
     s.chars().count()
 }
 
-pub fn recipient(r: &Recipient) -> Value {
-    match r {
-        Recipient::Psid(id) => json!({ "id": id }),
-        Recipient::UserRef(v) => json!({ "user_ref": v }),
-        Recipient::PhoneNumber(v) => json!({ "phone_number": v }),
-        Recipient::PostId(v) => json!({ "post_id": v }),
-        Recipient::CommentId(v) => json!({ "comment_id": v }),
-        Recipient::OneTimeNotifToken(v) => json!({ "one_time_notif_token": v }),
-        Recipient::NotificationMessagesToken(v) => json!({ "notification_messages_token": v }),
-    }
+/// `value` as `what`, if at most `max` bytes.
+fn bounded<'a>(what: &str, value: &'a str, max: usize) -> Result<&'a str, Invalid> {
+    bounds::at_most(what, value, max).map_err(Invalid)
 }
 
-pub fn sender_action_body(r: &Recipient, action: SenderAction) -> Value {
+/// The `recipient` object, once its id is within bounds.
+pub fn recipient(r: &Recipient) -> Result<Value, Invalid> {
+    Ok(match r {
+        Recipient::Psid(id) => json!({ "id": bounds::psid(id).map_err(Invalid)? }),
+        Recipient::UserRef(v) => json!({ "user_ref": bounded("the user_ref", v, ID_BYTES)? }),
+        Recipient::PhoneNumber(v) => json!({ "phone_number": bounded("the phone number", v, ID_BYTES)? }),
+        Recipient::PostId(v) => json!({ "post_id": bounded("the post id", v, ID_BYTES)? }),
+        Recipient::CommentId(v) => json!({ "comment_id": bounded("the comment id", v, ID_BYTES)? }),
+        Recipient::OneTimeNotifToken(v) => json!({ "one_time_notif_token": bounded("the token", v, TOKEN_BYTES)? }),
+        Recipient::NotificationMessagesToken(v) => json!({ "notification_messages_token": bounded("the token", v, TOKEN_BYTES)? }),
+    })
+}
+
+pub fn sender_action_body(r: &Recipient, action: SenderAction) -> Result<Value, Invalid> {
     let action = match action {
         SenderAction::MarkSeen => "mark_seen",
         SenderAction::TypingOn => "typing_on",
         SenderAction::TypingOff => "typing_off",
     };
-    json!({ "recipient": recipient(r), "sender_action": action })
+    Ok(json!({ "recipient": recipient(r)?, "sender_action": action }))
 }
 
 /// The `/me/messages` body for `m`, or the rule it breaks.
@@ -54,6 +63,7 @@ pub fn message_body(m: &OutgoingMessage) -> Result<Value, Invalid> {
     match &m.content {
         Content::Text(text) => {
             check(!text.is_empty(), || "message text is empty".into())?;
+            bounded("the message text", text, TEXT_BYTES)?;
             check(chars(text) <= 2000, || format!("message text has {} characters; the limit is 2000", chars(text)))?;
             message.insert("text".into(), json!(text));
         }
@@ -65,8 +75,8 @@ pub fn message_body(m: &OutgoingMessage) -> Result<Value, Invalid> {
                 MediaKind::File => "file",
             };
             let payload = match (&media.url, &media.attachment_id) {
-                (Some(url), None) => json!({ "url": url, "is_reusable": media.is_reusable }),
-                (None, Some(id)) => json!({ "attachment_id": id }),
+                (Some(url), None) => json!({ "url": bounded("the media URL", url, URL_BYTES)?, "is_reusable": media.is_reusable }),
+                (None, Some(id)) => json!({ "attachment_id": bounded("the attachment id", id, ID_BYTES)? }),
                 _ => return Err(Invalid("media needs exactly one of url and attachment-id".into())),
             };
             message.insert("attachment".into(), json!({ "type": kind, "payload": payload }));
@@ -86,23 +96,24 @@ pub fn message_body(m: &OutgoingMessage) -> Result<Value, Invalid> {
             };
             let mut reply = json!({ "content_type": content_type });
             if matches!(q.kind, QuickReplyKind::Text) {
-                let title = q.title.as_deref().unwrap_or_default();
+                let title = bounded("a quick reply title", q.title.as_deref().unwrap_or_default(), TEXT_BYTES)?;
                 check(!title.is_empty(), || "a text quick reply needs a title".into())?;
-                check(chars(title) <= 20, || format!("quick reply title {title:?} is over 20 characters"))?;
+                check(chars(title) <= 20, || format!("quick reply title {} is over 20 characters", quoted(title)))?;
                 reply["title"] = json!(title);
-                let payload = q.payload.as_deref().unwrap_or_default();
+                let payload = bounded("a quick reply payload", q.payload.as_deref().unwrap_or_default(), TEXT_BYTES)?;
                 check(!payload.is_empty(), || format!("quick reply {title:?} needs a payload"))?;
                 check(chars(payload) <= 1000, || format!("quick reply {title:?} payload is over 1000 characters"))?;
                 reply["payload"] = json!(payload);
             }
             if let Some(url) = &q.image_url {
-                reply["image_url"] = json!(url);
+                reply["image_url"] = json!(bounded("a quick reply image URL", url, URL_BYTES)?);
             }
             replies.push(reply);
         }
         message.insert("quick_replies".into(), Value::Array(replies));
     }
     if let Some(metadata) = &m.metadata {
+        bounded("the metadata", metadata, TEXT_BYTES)?;
         check(chars(metadata) < 1000, || "metadata must be under 1000 characters".into())?;
         message.insert("metadata".into(), json!(metadata));
     }
@@ -113,12 +124,12 @@ pub fn message_body(m: &OutgoingMessage) -> Result<Value, Invalid> {
         MessagingType::MessageTag => "MESSAGE_TAG",
     };
     let mut body = json!({
-        "recipient": recipient(&m.recipient),
+        "recipient": recipient(&m.recipient)?,
         "messaging_type": messaging_type,
         "message": Value::Object(message),
     });
     match (&m.messaging_type, &m.tag) {
-        (MessagingType::MessageTag, Some(tag)) if !tag.is_empty() => body["tag"] = json!(tag),
+        (MessagingType::MessageTag, Some(tag)) if !tag.is_empty() => body["tag"] = json!(bounded("the tag", tag, ID_BYTES)?),
         (MessagingType::MessageTag, _) => return Err(Invalid("messaging type MESSAGE_TAG needs a tag".into())),
         (_, Some(_)) => return Err(Invalid("a tag is only allowed with messaging type MESSAGE_TAG".into())),
         _ => {}
@@ -131,10 +142,10 @@ pub fn message_body(m: &OutgoingMessage) -> Result<Value, Invalid> {
         });
     }
     if let Some(mid) = &m.reply_to {
-        body["reply_to"] = json!({ "mid": mid });
+        body["reply_to"] = json!({ "mid": bounded("the reply-to message id", mid, ID_BYTES)? });
     }
     if let Some(persona) = &m.persona_id {
-        body["persona_id"] = json!(persona);
+        body["persona_id"] = json!(bounded("the persona id", persona, ID_BYTES)?);
     }
     Ok(body)
 }
@@ -142,6 +153,7 @@ pub fn message_body(m: &OutgoingMessage) -> Result<Value, Invalid> {
 fn template_payload(t: &Template) -> Result<Value, Invalid> {
     Ok(match t {
         Template::Button((text, buttons)) => {
+            bounded("the button template text", text, TEXT_BYTES)?;
             check(chars(text) <= 640, || "button template text is over 640 characters".into())?;
             check((1..=3).contains(&buttons.len()), || format!("a button template has 1 to 3 buttons, not {}", buttons.len()))?;
             json!({ "template_type": "button", "text": text, "buttons": buttons_json(buttons)? })
@@ -152,10 +164,13 @@ fn template_payload(t: &Template) -> Result<Value, Invalid> {
             json!({ "template_type": "generic", "elements": elements })
         }
         Template::OneTimeNotifRequest((title, payload)) => {
+            bounded("the one-time notification title", title, TEXT_BYTES)?;
+            bounded("the one-time notification payload", payload, TEXT_BYTES)?;
             check(chars(title) <= 65, || "one-time notification title is over 65 characters".into())?;
             json!({ "template_type": "one_time_notif_req", "title": title, "payload": payload })
         }
         Template::Raw(json_text) => {
+            bounded("the raw template", json_text, RAW_JSON_BYTES)?;
             let value: Value = serde_json::from_str(json_text).map_err(|e| Invalid(format!("raw template is not JSON: {e}")))?;
             check(value.get("template_type").is_some(), || "raw template needs a template_type".into())?;
             value
@@ -164,18 +179,20 @@ fn template_payload(t: &Template) -> Result<Value, Invalid> {
 }
 
 fn element_json(e: &GenericElement) -> Result<Value, Invalid> {
-    check(chars(&e.title) <= 80, || format!("element title {:?} is over 80 characters", e.title))?;
+    bounded("an element title", &e.title, TEXT_BYTES)?;
+    check(chars(&e.title) <= 80, || format!("element title {} is over 80 characters", quoted(&e.title)))?;
     check(e.buttons.len() <= 3, || "a generic element has at most 3 buttons".into())?;
     let mut v = json!({ "title": e.title });
     if let Some(s) = &e.subtitle {
+        bounded("an element subtitle", s, TEXT_BYTES)?;
         check(chars(s) <= 80, || "element subtitle is over 80 characters".into())?;
         v["subtitle"] = json!(s);
     }
     if let Some(url) = &e.image_url {
-        v["image_url"] = json!(url);
+        v["image_url"] = json!(bounded("an element image URL", url, URL_BYTES)?);
     }
     if let Some(url) = &e.default_action_url {
-        v["default_action"] = json!({ "type": "web_url", "url": url });
+        v["default_action"] = json!({ "type": "web_url", "url": bounded("a default action URL", url, URL_BYTES)? });
     }
     if !e.buttons.is_empty() {
         v["buttons"] = buttons_json(&e.buttons)?;
@@ -184,24 +201,28 @@ fn element_json(e: &GenericElement) -> Result<Value, Invalid> {
 }
 
 fn buttons_json(buttons: &[Button]) -> Result<Value, Invalid> {
-    let title_ok = |t: &str| check(chars(t) <= 20, || format!("button title {t:?} is over 20 characters"));
+    let title_ok = |t: &str| {
+        bounded("a button title", t, TEXT_BYTES)?;
+        check(chars(t) <= 20, || format!("button title {} is over 20 characters", quoted(t)))
+    };
     let mut out = Vec::with_capacity(buttons.len());
     for b in buttons {
         out.push(match b {
             Button::Postback((title, payload)) => {
                 title_ok(title)?;
+                bounded("a postback payload", payload, TEXT_BYTES)?;
                 check(chars(payload) <= 1000, || "postback payload is over 1000 characters".into())?;
                 json!({ "type": "postback", "title": title, "payload": payload })
             }
             Button::WebUrl((title, url)) => {
                 title_ok(title)?;
-                json!({ "type": "web_url", "title": title, "url": url })
+                json!({ "type": "web_url", "title": title, "url": bounded("a button URL", url, URL_BYTES)? })
             }
-            Button::AccountLink(url) => json!({ "type": "account_link", "url": url }),
+            Button::AccountLink(url) => json!({ "type": "account_link", "url": bounded("the account link URL", url, URL_BYTES)? }),
             Button::AccountUnlink => json!({ "type": "account_unlink" }),
             Button::PhoneNumber((title, number)) => {
                 title_ok(title)?;
-                json!({ "type": "phone_number", "title": title, "payload": number })
+                json!({ "type": "phone_number", "title": title, "payload": bounded("the phone number", number, ID_BYTES)? })
             }
         });
     }

@@ -8,14 +8,14 @@
 //! link-local, unique-local, shared, multicast and unspecified addresses are
 //! refused (`destination-ip-prohibited`) unless in the plugin's
 //! `http_allowed_networks`, and only the ports in `http_allowed_ports`
-//! (443 by default) are used. A plain-HTTP request then connects to the
-//! address that was checked. An HTTPS request is resolved once more by the
-//! connector (it needs the name for TLS), which leaves a window for a name
-//! that changes its answer in between (DNS rebinding); redirects are not
+//! (443 by default) are used. The request then goes to the address that
+//! was checked ([`connect`]), never to a second answer; redirects are not
 //! followed.
 //!
-//! The host's wasi-http implementation does the protocol work; this unit is
-//! the policy, as its `send_request` hook.
+//! The host's wasi-http implementation does the protocol work up to the
+//! connection; this unit is the policy, as its `send_request` hook.
+
+mod connect;
 
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
@@ -89,12 +89,12 @@ impl WasiHttpHooks for OutgoingHttp {
         let networks = self.allowed_networks.clone();
         let (plugin, event_id) = (inv.plugin.clone(), inv.event_id.clone());
         // The plugin may ask for shorter timeouts, never longer ones.
-        let cap = |asked: Option<Duration>| Some(asked.map_or(self.timeout, |a| a.min(self.timeout)));
+        let cap = |asked: Option<Duration>| asked.map_or(self.timeout, |a| a.min(self.timeout));
         let options = options.unwrap_or_default();
-        let options = RequestOptions {
-            connect_timeout: cap(options.connect_timeout),
-            first_byte_timeout: cap(options.first_byte_timeout),
-            between_bytes_timeout: cap(options.between_bytes_timeout),
+        let timeouts = connect::Timeouts {
+            connect: cap(options.connect_timeout),
+            first_byte: cap(options.first_byte_timeout),
+            between_bytes: cap(options.between_bytes_timeout),
         };
         let (limit, timeout, call) = (self.response_bytes, self.timeout, self.call.clone());
         tracing::debug!(plugin = %inv.plugin, event = %inv.event_id, host, "outgoing HTTP request");
@@ -110,14 +110,7 @@ impl WasiHttpHooks for OutgoingHttp {
                     return Err(refused);
                 }
             };
-            let mut request = request;
-            if !https {
-                // Connect to the address checked, not to a second answer.
-                let pinned = http::Uri::builder().scheme("http").authority(address.to_string());
-                let pinned = pinned.path_and_query(request.uri().path_and_query().map_or("/", |p| p.as_str())).build();
-                *request.uri_mut() = pinned.map_err(|_| Error::HttpRequestUriInvalid)?;
-            }
-            let sent = tokio::time::timeout(timeout, wasmtime_wasi_http::default_send_request(request, Some(options))).await;
+            let sent = tokio::time::timeout(timeout, connect::send(address, request, timeouts)).await;
             call.budget.add_host_time(started);
             let (response, io) = sent.map_err(|_| Error::ConnectionTimeout)??;
             // A declared length over the cap is refused before the body is
@@ -129,7 +122,7 @@ impl WasiHttpHooks for OutgoingHttp {
             let response = response.map(|body| {
                 http_body_util::Limited::new(body, limit).map_err(move |_| Error::HttpResponseBodySize(Some(limit as u64))).boxed_unsync()
             });
-            Ok((response, Box::new(io) as Box<dyn Future<Output = Result<(), Error>> + Send>))
+            Ok((response, io))
         })
     }
 }
