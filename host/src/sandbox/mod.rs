@@ -260,8 +260,11 @@ impl PluginRuntime {
             // low part of a memory stays resident and is reset in place.
             // With PAGEMAP_SCAN (Linux ≥ 6.7) only the pages the event
             // dirtied are zeroed, so more can stay resident; without it the
-            // whole resident part is zeroed every time.
-            .decommit_batch_size(64)
+            // whole resident part is zeroed every time. What an instance
+            // grew past that part is decommitted as soon as it ends (no
+            // batching): batched, a few plugins touching their whole memory
+            // once would keep batch × memory_mib resident.
+            .decommit_batch_size(1)
             .table_keep_resident(1 << 16)
             .linear_memory_keep_resident(if PoolingAllocationConfig::is_pagemap_scan_available() { 512 << 10 } else { 256 << 10 })
             .pagemap_scan(wasmtime::Enabled::Auto);

@@ -7,6 +7,7 @@ mod harness;
 
 mod cli;
 mod config_reload;
+mod connections;
 mod durability;
 mod examples;
 mod fake_graph;

@@ -250,3 +250,117 @@ async fn outgoing_http_cannot_reach_the_hosts_own_network_through_an_allowed_nam
     assert!(refused.starts_with("http: error") && refused.contains("HttpRequestDenied"), "the port is not allowed: {refused}");
     host.stop().await;
 }
+
+/// HTTPS goes to the address that was checked, with TLS naming the host:
+/// the connection lands on the checked loopback address (where a listener
+/// sees the TLS hello for `localhost`), and nothing connects where loopback
+/// is not allowed.
+#[tokio::test]
+async fn outgoing_https_connects_to_the_address_it_checked() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("binds");
+    let port = listener.local_addr().expect("address").port();
+    let hosts = format!("http_allowed_hosts = [\"localhost\"], http_allowed_ports = [{port}]");
+    let pages = vec![
+        page("1001", "tok-1001", &["probe"]).with(&format!("plugin_limits.probe = {{ {hosts} }}")),
+        page("2002", "tok-2002", &["probe"])
+            .with(&format!("plugin_limits.probe = {{ {hosts}, http_allowed_networks = [\"127.0.0.0/8\"] }}")),
+    ];
+    let host = TestHost::start_with(pages, &config("")).await;
+    let ask = |page: &'static str, mid: &'static str| text_messages(&[(page, "u1", mid, &format!("https localhost:{port} /"))]);
+
+    assert_eq!(host.post_signed(&ask("1001", "m1")).await.status(), 200);
+    let refused = host.wait_reports(1).await[0].clone();
+    assert!(refused.contains("DestinationIpProhibited"), "{refused}");
+    let nothing = tokio::time::timeout(Duration::from_millis(200), listener.accept()).await;
+    assert!(nothing.is_err(), "a refused request connects nowhere");
+
+    assert_eq!(host.post_signed(&ask("2002", "m2")).await.status(), 200);
+    let (mut stream, peer) =
+        tokio::time::timeout(Duration::from_secs(10), listener.accept()).await.expect("a connection").expect("accepted");
+    assert!(peer.ip().is_loopback());
+    let mut hello = vec![0u8; 4096];
+    let n = tokio::io::AsyncReadExt::read(&mut stream, &mut hello).await.expect("reads");
+    assert_eq!(hello[0], 0x16, "a TLS handshake record");
+    assert!(hello[..n].windows(9).any(|w| w == b"localhost"), "the hello names the host (SNI)");
+    drop(stream);
+    let failed = host.wait_reports(2).await[1].clone();
+    assert!(failed.starts_with("https: error"), "no TLS server there: {failed}");
+    host.stop().await;
+}
+
+/// The resident memory of process `pid`, in MiB.
+fn resident_mib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("proc status");
+    let kib =
+        status.lines().find_map(|l| l.strip_prefix("VmRSS:")).and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok());
+    kib.expect("VmRSS") / 1024
+}
+
+/// A plugin hands the host 48 MiB strings wherever it takes one (PSIDs,
+/// URLs, ids, metadata, KV keys, topics, log lines, its error message):
+/// each is refused or cut before the host keeps it, so the host's resident
+/// memory stays within 300 MiB of where it was, its error is stored cut,
+/// and the other Page is answered throughout.
+#[tokio::test]
+async fn plugin_strings_cannot_make_the_host_hold_memory() {
+    let fake = switchboard_tests::fake_graph::FakeGraph::start().await.expect("fake Graph API starts");
+    for (id, token) in [("1001", "tok-1001"), ("2002", "tok-2002")] {
+        fake.register_page(id, token, APP_ID);
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let port = free_port();
+    let pages = [
+        page("1001", "tok-1001", &["faulty"])
+            .with("plugin_limits.faulty = { memory_mib = 320, cpu_ms = 20000, wall_ms = 30000, log_bytes = 1024 }"),
+        page("2002", "tok-2002", &["echo"]),
+    ];
+    let config = write_config(dir.path(), port, &fake.base_url(), &pages, "\n[dispatch]\nmax_attempts = 1\n");
+    let host = RunningHost::start(&config, port).await;
+    let client = reqwest::Client::new();
+    let wait_for = |to: &'static str, n: usize| {
+        let fake = &fake;
+        async move {
+            let deadline = Instant::now() + Duration::from_secs(120);
+            loop {
+                let texts = texts_to(fake, to);
+                if texts.len() >= n || Instant::now() > deadline {
+                    return texts;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    };
+
+    let warm = text_messages(&[("1001", "u1", "w", "hoard 1 0"), ("2002", "u9", "w9", "warm")]);
+    assert_eq!(host.post_signed(&client, &warm).await, Some(200));
+    assert_eq!(wait_for("u1", 1).await, ["faulty ok: hoarded 0, 10 of 10 refused"]);
+    let before = resident_mib(host.child.id());
+
+    const ROUNDS: usize = 8;
+    for n in 1..=ROUNDS {
+        let (mid, echo_mid, echo) = (format!("h{n}"), format!("e{n}"), format!("still here {n}"));
+        let body = text_messages(&[("1001", "u1", &mid, &format!("hoard 48 {n}")), ("2002", "u9", &echo_mid, &echo)]);
+        assert_eq!(host.post_signed(&client, &body).await, Some(200));
+    }
+    assert_eq!(host.post_signed(&client, &text_messages(&[("1001", "u2", "err", "hugeerr 48")])).await, Some(200));
+    let hoarded = wait_for("u1", ROUNDS + 1).await;
+    let expected: Vec<String> = (0..=ROUNDS).map(|n| format!("faulty ok: hoarded {n}, 10 of 10 refused")).collect();
+    assert_eq!(hoarded, expected, "every string was refused");
+    assert_eq!(wait_for("u9", ROUNDS + 1).await.len(), ROUNDS + 1, "the other Page was answered throughout");
+
+    let store = switchboard::store::Store::open_sqlite(&dir.path().join("data"), Duration::ZERO).expect("store opens");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let letters = loop {
+        let letters = store.read(|b| b.dead_letters(10)).await.expect("dead letters read");
+        if !letters.is_empty() || Instant::now() > deadline {
+            break letters;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let error = &letters.first().expect("the failing event is a dead letter").error;
+    assert!(error.starts_with("returned an error: eee") && error.len() < 4096, "stored cut: {} bytes", error.len());
+
+    let after = resident_mib(host.child.id());
+    eprintln!("host resident memory: {before} MiB before, {after} MiB after {ROUNDS} rounds of 48 MiB strings");
+    assert!(after < before + 300, "the host kept {} MiB", after.saturating_sub(before));
+}

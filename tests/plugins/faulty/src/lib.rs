@@ -14,6 +14,13 @@
 //!   replies `faulty ok: biglog`;
 //! * `sleep {ms}`: sleeps (`wasi:clocks`, no CPU), then replies
 //!   `faulty ok: slept {ms}`;
+//! * `hoard {mib} {n}`: hands the host a `{mib}` MiB string (different
+//!   for each `n`) everywhere it takes one: as a PSID to send to, read the
+//!   conversation and the profile of, and pass the thread of; as a media
+//!   URL, metadata, reply-to id and persona; as a KV key, a topic, a log
+//!   line and a target app id; then replies `faulty ok: hoarded {n}` with
+//!   what the host answered (each call should be refused);
+//! * `hugeerr {mib}`: fails with an error message of `{mib}` MiB;
 //! * anything else: replies `faulty ok: {text}`.
 
 use switchboard_plugin_sdk::prelude::*;
@@ -67,6 +74,11 @@ impl Plugin for Faulty {
                 cx.reply("faulty ok: biglog")?;
                 Ok(Verdict::Continue)
             }
+            _ if text.starts_with("hoard ") => hoard(cx, &text["hoard ".len()..]),
+            _ if text.starts_with("hugeerr ") => {
+                let mib: usize = text["hugeerr ".len()..].parse().unwrap_or(1);
+                Err(Error::msg("e".repeat(mib << 20)))
+            }
             _ if text.starts_with("sleep ") => {
                 let ms: u64 = text["sleep ".len()..].parse().unwrap_or(0);
                 std::thread::sleep(std::time::Duration::from_millis(ms));
@@ -79,6 +91,31 @@ impl Plugin for Faulty {
             }
         }
     }
+}
+
+/// See `hoard` in the module doc.
+fn hoard(cx: &Context, args: &str) -> Result<Verdict, Error> {
+    let (mib, n) = args.split_once(' ').unwrap_or((args, "0"));
+    let mib: usize = mib.parse().unwrap_or(1);
+    // Digits only, so only the length can be refused.
+    let huge = format!("{n}{}", "9".repeat(mib << 20));
+    let mut refused = 0;
+    let mut count = |result: Result<(), Error>| refused += usize::from(result.is_err());
+    count(cx.send(Recipient::Psid(huge.clone()), "hi").map(drop));
+    let state = cx.conversation(&huge);
+    count(if state.last_interaction.is_none() { Err(Error::msg("unknown")) } else { Ok(()) });
+    count(cx.user_profile(&huge).map(drop));
+    count(cx.reply(Outgoing::media(Media::image_url(huge.clone()))).map(drop));
+    count(cx.reply(Outgoing::text("x").metadata(huge.clone())).map(drop));
+    count(cx.reply(Outgoing::text("x").reply_to(huge.clone())).map(drop));
+    count(cx.reply(Outgoing::text("x").persona(huge.clone())).map(drop));
+    count(kv::set(&huge, b"v", None));
+    count(if cx.notification_tokens(&huge).is_empty() { Err(Error::msg("none")) } else { Ok(()) });
+    count(cx.pass_thread_control(&huge, Some(&huge)));
+    log::info(huge.clone());
+    drop(huge);
+    cx.reply(format!("faulty ok: hoarded {n}, {refused} of 10 refused"))?;
+    Ok(Verdict::Continue)
 }
 
 export_plugin!(Faulty);

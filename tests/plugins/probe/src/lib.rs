@@ -26,7 +26,8 @@
 //!   `kv cas K OLD|- NEW`, `kv list PREFIX`, `kv big K BYTES`: this plugin's
 //!   key-value state; reports `kv: {result}` or `kv: error {error}`;
 //! * `http {authority} {path}`: a `wasi:http` GET of `http://{authority}{path}`;
-//!   reports `http: {status} {body bytes}` or `http: error {wasi error code}`.
+//!   reports `http: {status} {body bytes}` or `http: error {wasi error code}`;
+//! * `https {authority} {path}`: the same over HTTPS, reported as `https: ...`.
 //!
 //! On an optin it reports `optin: {payload}`. On a business event with a
 //! `"token"` it sends `{"text"}` with that one-time-notification token;
@@ -88,11 +89,11 @@ fn owner_text(owner: &ThreadOwner) -> String {
 }
 
 /// A GET over `wasi:http`: `{status} {body bytes}`, or `error {code}`.
-fn http_get(authority: &str, path: &str) -> String {
-    use wasi::http::types::{ErrorCode, Fields, OutgoingRequest, Scheme};
+fn http_get(scheme: wasi::http::types::Scheme, authority: &str, path: &str) -> String {
+    use wasi::http::types::{ErrorCode, Fields, OutgoingRequest};
     let get = || -> Result<String, ErrorCode> {
         let request = OutgoingRequest::new(Fields::new());
-        let _ = request.set_scheme(Some(&Scheme::Http));
+        let _ = request.set_scheme(Some(&scheme));
         let _ = request.set_authority(Some(authority));
         let _ = request.set_path_with_query(Some(path));
         let pending = wasi::http::outgoing_handler::handle(request, None)?;
@@ -217,7 +218,11 @@ impl Plugin for Probe {
             ("kv", args) => report(cx, format!("kv: {}", kv_command(args)))?,
             ("http", args) => {
                 let (authority, path) = args.split_once(' ').unwrap_or((args, "/"));
-                report(cx, format!("http: {}", http_get(authority, path)))?
+                report(cx, format!("http: {}", http_get(wasi::http::types::Scheme::Http, authority, path)))?
+            }
+            ("https", args) => {
+                let (authority, path) = args.split_once(' ').unwrap_or((args, "/"));
+                report(cx, format!("https: {}", http_get(wasi::http::types::Scheme::Https, authority, path)))?
             }
             ("tag", tag) => reply = reply.tag(tag),
             ("human", _) => reply = reply.human_agent(),
