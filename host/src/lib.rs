@@ -5,13 +5,15 @@
 //! Page; plugins reply through host capabilities that call the Send API.
 //! See `ARCHITECTURE.md` at the repository root for the map.
 
+// Outside input parsed into types, and Send API bodies: their own crate
+// (`host/formats`), which knows nothing of the rest.
+pub use switchboard_formats::{bounds, config, model, send_api};
+
 // Layers, lowest first; each uses only those above it in this list (see
 // ARCHITECTURE.md, "Layers", and the test that checks it).
-pub mod config;
 pub mod engine;
 pub mod ingress;
 pub mod messenger;
-pub mod model;
 pub mod sandbox;
 pub mod store;
 

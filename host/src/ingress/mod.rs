@@ -5,7 +5,7 @@
 
 pub mod api;
 pub mod connections;
-pub mod envelope;
 pub mod inbox;
-pub mod signature;
 pub mod webhook;
+
+pub use switchboard_formats::webhook::{envelope, signature};

@@ -33,9 +33,10 @@ use anyhow::Context as _;
 use wasmtime::component::{Component, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, UpdateDeadline};
 
+use crate::bounds;
 use crate::config::PluginLimits;
 use crate::model::InboundEvent;
-use capabilities::{bounds, Invocation};
+use capabilities::Invocation;
 
 pub use compile_cache::{Compilation, CompileCache};
 pub use instance::InvocationState;

@@ -6,8 +6,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-/// The layers, lowest first; each may use only the ones before it.
-const LAYERS: &[&str] = &["model", "config", "store", "messenger", "sandbox", "engine", "ingress"];
+/// The layers, lowest first; each may use only the ones before it. The
+/// first four are `switchboard-formats` (`host/formats`), re-exported: a
+/// crate of its own cannot use the host at all.
+const LAYERS: &[&str] = &["model", "config", "bounds", "send_api", "store", "messenger", "sandbox", "engine", "ingress"];
 /// Assembling and running the host: above every layer.
 const TOP: &[&str] = &["background", "reload", "server", "main", "lib"];
 
@@ -134,7 +136,8 @@ fn each_layer_uses_only_the_layers_below_it_and_no_modules_import_each_other() {
 
 #[test]
 fn no_host_source_file_is_over_600_lines() {
-    let (_, files) = host_sources();
+    let (_, mut files) = host_sources();
+    sources(&PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../host/formats/src"), &mut files);
     let long: Vec<String> = files
         .iter()
         .filter_map(|f| {

@@ -3,7 +3,8 @@
 
 use std::sync::Arc;
 
-use super::{bounds, CallContext};
+use super::CallContext;
+use crate::bounds;
 use crate::messenger::conversation::{self as state, now_ms, NotificationToken as StoredToken};
 use crate::sandbox::bindings::switchboard::plugin::conversation::{
     AccountLink, ConversationState, Host, Interaction, InteractionSource, NotificationToken, ReceiverRole, ThreadOwner,

@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use serde_json::{json, Value};
 
-use super::bounds::{self, ID_BYTES, TEXT_BYTES};
-use super::{to_wit_error, CallContext, PageAccess};
+use super::{to_wit_error, wit_psid, CallContext, PageAccess};
+use crate::bounds::{self, ID_BYTES, TEXT_BYTES};
 use crate::messenger::conversation::ThreadOwner;
 use crate::messenger::page_gate::GateError;
 use crate::sandbox::bindings::switchboard::plugin::handover::Host;
@@ -32,7 +32,7 @@ impl Handover {
         owner_after: Option<ThreadOwner>,
     ) -> Result<(), MessengerError> {
         let page = self.call.page_for_call()?;
-        bounds::wit_psid(&psid)?;
+        wit_psid(&psid)?;
         if let Some(metadata) = &metadata {
             bounds::at_most("the metadata", metadata, TEXT_BYTES).map_err(MessengerError::InvalidRequest)?;
         }
@@ -103,7 +103,7 @@ impl Host for Handover {
 
     async fn thread_owner(&mut self, psid: String) -> Result<Option<String>, MessengerError> {
         let page = self.call.page_for_call()?;
-        bounds::wit_psid(&psid)?;
+        wit_psid(&psid)?;
         let query = [("recipient", psid.as_str())];
         let reply = self
             .call

@@ -16,9 +16,9 @@ use serde_json::Value;
 use super::{is_not_thread_owner, refusal_to_wit, to_wit_error, CallContext, PageAccess};
 use crate::messenger::conversation::{now_ms, ConversationState, NotificationToken, Refusal, SendBasis, ThreadOwner};
 use crate::messenger::page_gate::GateError;
-use crate::sandbox::bindings::switchboard::plugin::messenger::{Host, MessagingType, OutgoingMessage, SenderAction, Sent};
-use crate::sandbox::bindings::switchboard::plugin::types::{MessengerError, Recipient};
-use crate::sandbox::capabilities::send_api;
+use crate::sandbox::bindings::switchboard::plugin::messenger::{self as wit, Host, Sent};
+use crate::sandbox::bindings::switchboard::plugin::types::{self as wit_types, MessengerError};
+use crate::send_api::{self, MessagingType, OutgoingMessage, Recipient, SenderAction};
 use crate::store::TokenQuery;
 
 pub struct Messenger {
@@ -129,12 +129,12 @@ fn sent(reply: &Value) -> Sent {
 }
 
 impl Host for Messenger {
-    async fn send(&mut self, message: OutgoingMessage) -> Result<Sent, MessengerError> {
-        self.send_message(message).await.map_err(|e| self.call.noted(e))
+    async fn send(&mut self, message: wit::OutgoingMessage) -> Result<Sent, MessengerError> {
+        self.send_message(message.into()).await.map_err(|e| self.call.noted(e))
     }
 
-    async fn send_action(&mut self, recipient: Recipient, action: SenderAction) -> Result<(), MessengerError> {
-        self.send_sender_action(recipient, action).await.map_err(|e| self.call.noted(e))
+    async fn send_action(&mut self, recipient: wit_types::Recipient, action: wit::SenderAction) -> Result<(), MessengerError> {
+        self.send_sender_action(recipient.into(), action.into()).await.map_err(|e| self.call.noted(e))
     }
 }
 

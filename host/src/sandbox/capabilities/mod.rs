@@ -20,7 +20,6 @@
 //! draws on the invocation's [`Budget`] of host calls. Graph calls go through
 //! the Page's [`PageGate`] (circuit, pacing, per-person order, retries).
 
-pub mod bounds;
 mod clocks;
 mod conversation;
 mod handover;
@@ -29,7 +28,7 @@ mod kv;
 mod log;
 mod messenger;
 mod profile;
-pub mod send_api;
+mod wit_message;
 
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -316,6 +315,12 @@ fn to_wit_error(e: GateError) -> MessengerError {
         }
         GateError::Graph(GraphError::Unavailable(why)) => MessengerError::Unavailable(why),
     }
+}
+
+/// Checks a PSID a plugin names ([`crate::bounds::psid`]), as the error
+/// plugins see.
+fn wit_psid(value: &str) -> Result<&str, MessengerError> {
+    crate::bounds::psid(value).map_err(MessengerError::InvalidRequest)
 }
 
 /// A local refusal as plugins see it.

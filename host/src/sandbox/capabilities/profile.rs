@@ -36,7 +36,11 @@ impl Profile {
 impl Host for Profile {
     async fn get(&mut self, psid: String) -> Result<UserProfile, MessengerError> {
         let page = self.call.page_for_call()?;
-        super::bounds::wit_psid(&psid)?;
+        super::wit_psid(&psid)?;
+        // It becomes the request's path.
+        if !psid.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+            return Err(MessengerError::InvalidRequest(format!("{} is not a PSID", crate::bounds::quoted(&psid))));
+        }
         let key = (page.page_id.clone(), psid);
         if let Some(found) = page.profiles.cached(&key) {
             return Ok(profile(&found));

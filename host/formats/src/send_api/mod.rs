@@ -1,16 +1,14 @@
-//! The Send API's request bodies: turning a plugin's `outgoing-message` into
+//! The Send API's request bodies: turning an [`OutgoingMessage`] into
 //! the JSON `/me/messages` expects, and refusing, before any network call,
 //! what the reference says Messenger would refuse (text over 2000
 //! characters, more than 13 quick replies, template limits...).
 
 use serde_json::{json, Map, Value};
 
-use super::bounds::{self, quoted, ID_BYTES, RAW_JSON_BYTES, TEXT_BYTES, TOKEN_BYTES, URL_BYTES};
+mod message;
 
-use crate::sandbox::bindings::switchboard::plugin::messenger::{
-    Button, Content, GenericElement, MediaKind, MessagingType, NotificationType, OutgoingMessage, QuickReplyKind, SenderAction, Template,
-};
-use crate::sandbox::bindings::switchboard::plugin::types::Recipient;
+pub use self::message::*;
+use crate::bounds::{self, quoted, ID_BYTES, RAW_JSON_BYTES, TEXT_BYTES, TOKEN_BYTES, URL_BYTES};
 
 /// A request the host refuses to send, with the rule it breaks.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -152,7 +150,7 @@ pub fn message_body(m: &OutgoingMessage) -> Result<Value, Invalid> {
 
 fn template_payload(t: &Template) -> Result<Value, Invalid> {
     Ok(match t {
-        Template::Button((text, buttons)) => {
+        Template::Button(text, buttons) => {
             bounded("the button template text", text, TEXT_BYTES)?;
             check(chars(text) <= 640, || "button template text is over 640 characters".into())?;
             check((1..=3).contains(&buttons.len()), || format!("a button template has 1 to 3 buttons, not {}", buttons.len()))?;
@@ -163,7 +161,7 @@ fn template_payload(t: &Template) -> Result<Value, Invalid> {
             let elements = elements.iter().map(element_json).collect::<Result<Vec<_>, _>>()?;
             json!({ "template_type": "generic", "elements": elements })
         }
-        Template::OneTimeNotifRequest((title, payload)) => {
+        Template::OneTimeNotifRequest(title, payload) => {
             bounded("the one-time notification title", title, TEXT_BYTES)?;
             bounded("the one-time notification payload", payload, TEXT_BYTES)?;
             check(chars(title) <= 65, || "one-time notification title is over 65 characters".into())?;
@@ -208,19 +206,19 @@ fn buttons_json(buttons: &[Button]) -> Result<Value, Invalid> {
     let mut out = Vec::with_capacity(buttons.len());
     for b in buttons {
         out.push(match b {
-            Button::Postback((title, payload)) => {
+            Button::Postback(title, payload) => {
                 title_ok(title)?;
                 bounded("a postback payload", payload, TEXT_BYTES)?;
                 check(chars(payload) <= 1000, || "postback payload is over 1000 characters".into())?;
                 json!({ "type": "postback", "title": title, "payload": payload })
             }
-            Button::WebUrl((title, url)) => {
+            Button::WebUrl(title, url) => {
                 title_ok(title)?;
                 json!({ "type": "web_url", "title": title, "url": bounded("a button URL", url, URL_BYTES)? })
             }
             Button::AccountLink(url) => json!({ "type": "account_link", "url": bounded("the account link URL", url, URL_BYTES)? }),
             Button::AccountUnlink => json!({ "type": "account_unlink" }),
-            Button::PhoneNumber((title, number)) => {
+            Button::PhoneNumber(title, number) => {
                 title_ok(title)?;
                 json!({ "type": "phone_number", "title": title, "payload": bounded("the phone number", number, ID_BYTES)? })
             }
@@ -232,7 +230,6 @@ fn buttons_json(buttons: &[Button]) -> Result<Value, Invalid> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sandbox::bindings::switchboard::plugin::messenger::QuickReply;
 
     fn text(t: &str) -> OutgoingMessage {
         OutgoingMessage {
@@ -271,14 +268,14 @@ mod tests {
         m.tag = Some("HUMAN_AGENT".into());
         assert_eq!(message_body(&m).expect("valid")["tag"], "HUMAN_AGENT");
         let mut m = text("hi");
-        m.content = Content::Template(Template::Button(("t".into(), vec![])));
+        m.content = Content::Template(Template::Button("t".into(), vec![]));
         assert!(message_body(&m).is_err());
     }
 
     #[test]
     fn one_time_notification_request() {
         let mut m = text("");
-        m.content = Content::Template(Template::OneTimeNotifRequest(("Back in stock?".into(), "SKU-1".into())));
+        m.content = Content::Template(Template::OneTimeNotifRequest("Back in stock?".into(), "SKU-1".into()));
         let body = message_body(&m).expect("valid");
         assert_eq!(body["message"]["attachment"]["payload"]["template_type"], "one_time_notif_req");
         m.recipient = Recipient::OneTimeNotifToken("tok".into());
