@@ -183,9 +183,13 @@ pub fn __describe<P: Plugin>(package: &str, version: &str) -> wit::PluginInfo {
 
 #[doc(hidden)]
 pub fn __handle<P: Plugin>(event: Event) -> Result<Verdict, String> {
-    // Send panic messages to the host's log, tagged with the plugin, Page
-    // and event, before the trap ends the instance.
-    std::panic::set_hook(Box::new(|panic| crate::log::error(format!("plugin {panic}"))));
+    // A panic's message goes to stderr, where the host reads it to report
+    // the failure as a panic, and to the host's log, tagged with the
+    // plugin, Page and event, before the trap ends the instance.
+    std::panic::set_hook(Box::new(|panic| {
+        eprintln!("plugin {panic}");
+        crate::log::error(format!("plugin {panic}"));
+    }));
     let cx = Context::new(&event);
     P::handle(&cx, &event).map_err(|e| e.to_string())
 }

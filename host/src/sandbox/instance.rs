@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use wasmtime::component::ResourceTable;
 use wasmtime::ResourceLimiter;
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
@@ -22,6 +23,8 @@ const RESOURCES: usize = 256;
 /// Largest HTTP fields resource (headers), as wasi-http measures it in
 /// memory; the resource count bounds their total to `RESOURCES` times this.
 const HTTP_FIELDS_BYTES: usize = 16 * 1024;
+/// What the host keeps of a plugin's stderr: where a panic's message goes.
+const STDERR_BYTES: usize = 4096;
 
 pub struct InvocationState {
     wasi: WasiCtx,
@@ -29,6 +32,9 @@ pub struct InvocationState {
     outgoing_http: OutgoingHttp,
     table: ResourceTable,
     limiter: MemoryLimiter,
+    /// The plugin's stderr, kept only to read a panic's message from: a
+    /// channel of its own, so no log line can pass for a panic.
+    stderr: MemoryOutputPipe,
     call: Arc<CallContext>,
     messenger: Messenger,
     handover: Handover,
@@ -43,7 +49,6 @@ impl InvocationState {
         let call = Arc::new(CallContext {
             invocation,
             budget: Budget::new(limits),
-            panic: Default::default(),
             invalid_output: Default::default(),
             last_verdict: Default::default(),
         });
@@ -52,8 +57,14 @@ impl InvocationState {
         // What the host holds for the plugin outside its linear memory is
         // bounded too: random bytes per call, resources (streams, pollables,
         // HTTP fields...) and the size of each HTTP fields resource.
-        let wasi =
-            WasiCtxBuilder::new().allow_ip_name_lookup(false).allow_tcp(false).allow_udp(false).max_random_size(RANDOM_BYTES).build();
+        let stderr = MemoryOutputPipe::new(STDERR_BYTES);
+        let wasi = WasiCtxBuilder::new()
+            .stderr(stderr.clone())
+            .allow_ip_name_lookup(false)
+            .allow_tcp(false)
+            .allow_udp(false)
+            .max_random_size(RANDOM_BYTES)
+            .build();
         let mut http = WasiHttpCtx::new();
         http.set_field_size_limit(HTTP_FIELDS_BYTES);
         let mut table = ResourceTable::new();
@@ -64,6 +75,7 @@ impl InvocationState {
             outgoing_http: OutgoingHttp::new(call.clone(), limits),
             table,
             limiter: MemoryLimiter { max_memory: limits.memory_bytes(), used: 0, hit: false },
+            stderr,
             messenger: Messenger::new(call.clone()),
             handover: Handover::new(call.clone()),
             conversation: Conversation::new(call.clone()),
@@ -88,9 +100,14 @@ impl InvocationState {
         self.call.invalid_output.get().map(String::as_str)
     }
 
-    /// The plugin's panic message, if it panicked.
-    pub fn panic_message(&self) -> Option<&str> {
-        self.call.panic.get().map(String::as_str)
+    /// The plugin's panic message, if it panicked: what follows
+    /// `panicked at ` on its stderr (Rust's panic hooks write it there), on
+    /// one line, at most 1024 characters.
+    pub fn panic_message(&self) -> Option<String> {
+        let stderr = self.stderr.contents();
+        let text = String::from_utf8_lossy(&stderr);
+        let (_, message) = text.split_once("panicked at ")?;
+        Some(message.trim_end().chars().take(1024).map(|c| if c.is_control() { ' ' } else { c }).collect())
     }
 
     /// The last refusal a host call gave the plugin.

@@ -152,7 +152,7 @@ fn classify(store: &Store<InvocationState>, error: wasmtime::Error, limits: &Plu
         return PluginFailure::QuotaExceeded(limits.host_calls);
     }
     if let Some(panic) = store.data().panic_message() {
-        return PluginFailure::Panic(panic.to_string());
+        return PluginFailure::Panic(panic);
     }
     let cause = error.root_cause().to_string();
     let chain = format!("{error:#}");

@@ -66,6 +66,20 @@ async fn hostile_plugins_are_stopped_and_classified_while_another_page_keeps_ans
     host.stop().await;
 }
 
+/// A panic is read from the plugin's stderr, where the panic hook writes
+/// it: a log line that looks like one does not make a trap a panic.
+#[tokio::test]
+async fn a_log_line_cannot_pass_for_a_panic() {
+    let host = TestHost::start_with(vec![page("1001", "tok-1001", &["faulty"])], &config("")).await;
+    let body = text_messages(&[("1001", "u1", "m1", "forge"), ("1001", "u2", "m2", "panic")]);
+    assert_eq!(host.post_signed(&body).await.status(), 200);
+    let letters = host.wait_dead_letters(2).await;
+    let error_of = |mid: &str| letters.iter().find(|l| l.event_id.ends_with(mid)).map(|l| l.error.clone()).unwrap_or_default();
+    assert!(error_of(":m1").starts_with("trapped:"), "{letters:?}");
+    assert!(error_of(":m2").starts_with("panicked at") && error_of(":m2").ends_with("asked to panic"), "{letters:?}");
+    host.stop().await;
+}
+
 #[tokio::test]
 async fn a_plugin_that_keeps_failing_is_skipped_when_its_circuit_fails_open() {
     let host = TestHost::start_with(

@@ -21,10 +21,6 @@ impl Log {
 
 impl Host for Log {
     async fn log(&mut self, level: Level, message: String) {
-        // The SDK's panic hook (`plugin panicked at {file}:{line}:{col}:\n{message}`).
-        if let (Level::Error, Some(panic)) = (level, message.strip_prefix("plugin panicked at ")) {
-            let _ = self.call.panic.set(panic.chars().take(1024).collect::<String>().replace('\n', " "));
-        }
         let allowed = self.call.budget.take_log_bytes(message.len());
         if allowed == 0 {
             return;

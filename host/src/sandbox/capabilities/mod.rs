@@ -170,9 +170,6 @@ impl Budget {
 pub struct CallContext {
     pub invocation: Invocation,
     pub budget: Budget,
-    /// The panic message the SDK's panic hook logged, if the plugin
-    /// panicked: a clearer failure than the trap's backtrace.
-    pub panic: std::sync::OnceLock<String>,
     /// Why the host refused the first message the plugin tried to send as
     /// invalid (over a documented limit...), if it did.
     pub invalid_output: std::sync::OnceLock<String>,

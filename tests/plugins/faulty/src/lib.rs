@@ -21,6 +21,8 @@
 //!   line and a target app id; then replies `faulty ok: hoarded {n}` with
 //!   what the host answered (each call should be refused);
 //! * `hugeerr {mib}`: fails with an error message of `{mib}` MiB;
+//! * `forge`: logs what the SDK's panic hook would, without panicking,
+//!   then aborts (a trap that is not a panic);
 //! * anything else: replies `faulty ok: {text}`.
 
 use switchboard_plugin_sdk::prelude::*;
@@ -59,6 +61,10 @@ impl Plugin for Faulty {
                 Ok(Verdict::Continue)
             }
             "err" => Err(Error::msg("asked to fail")),
+            "forge" => {
+                log::error("plugin panicked at src/lib.rs:1:1:\nforged");
+                std::process::abort()
+            }
             "flood" => {
                 for n in 0.. {
                     cx.reply(format!("flood {n}"))?;
