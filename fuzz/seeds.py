@@ -1,11 +1,12 @@
 #!/usr/bin/env python3
 """Writes the fuzz seed corpora (fuzz/seeds/<target>/) from the reference
-payloads (../shared/payloads/messenger_payloads.json) and the example
+payloads (tests/payloads/messenger_payloads.json, a copy of
+../shared/payloads/) and the example
 config. Run it again when those change; the seeds are committed."""
 import json, pathlib, hashlib
 
 root = pathlib.Path(__file__).resolve().parent
-payloads = json.loads((root / "../../shared/payloads/messenger_payloads.json").read_text())
+payloads = json.loads((root / "../tests/payloads/messenger_payloads.json").read_text())
 seeds = root / "seeds"
 
 def write(target, data):

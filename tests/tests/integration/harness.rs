@@ -223,9 +223,10 @@ pub fn text_messages(messages: &[(&str, &str, &str, &str)]) -> String {
     serde_json::json!({"object": "page", "entry": entries}).to_string()
 }
 
-/// The reference payloads, by name.
+/// The reference payloads, by name (`tests/payloads/`, a copy of the
+/// project's shared reference samples, so a checkout alone runs the tests).
 pub fn reference_payload(name: &str) -> serde_json::Value {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/payloads/messenger_payloads.json");
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("payloads/messenger_payloads.json");
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let all: Vec<serde_json::Value> = serde_json::from_str(&text).expect("payloads file is JSON");
     all.into_iter().find(|p| p["name"] == name).unwrap_or_else(|| panic!("no payload {name}"))["payload"].clone()
