@@ -223,6 +223,20 @@ pub fn text_messages(messages: &[(&str, &str, &str, &str)]) -> String {
     serde_json::json!({"object": "page", "entry": entries}).to_string()
 }
 
+/// Waits (up to 20 s) until the store in `dir` holds `n` dead letters, as
+/// a running host (router or binary) writes them; returns them.
+pub async fn wait_dead_letters_in(dir: &std::path::Path, n: usize) -> Vec<switchboard::store::DeadLetter> {
+    let store = switchboard::store::Store::open_sqlite(dir, std::time::Duration::ZERO).expect("store opens");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let letters = store.read(|b| b.dead_letters(1000)).await.expect("dead letters read");
+        if letters.len() >= n || tokio::time::Instant::now() > deadline {
+            return letters;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// The reference payloads, by name (`tests/payloads/`, a copy of the
 /// project's shared reference samples, so a checkout alone runs the tests).
 pub fn reference_payload(name: &str) -> serde_json::Value {
@@ -427,15 +441,7 @@ pub const TEST_RETENTION_HOURS: u64 = 10_000;
 impl TestHost {
     /// Waits until the host's store holds `n` dead letters; returns them.
     pub async fn wait_dead_letters(&self, n: usize) -> Vec<switchboard::store::DeadLetter> {
-        let store = switchboard::store::Store::open_sqlite(self.data.path(), std::time::Duration::ZERO).expect("store opens");
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-        loop {
-            let letters = store.read(|b| b.dead_letters(1000)).await.expect("dead letters read");
-            if letters.len() >= n || tokio::time::Instant::now() > deadline {
-                return letters;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        wait_dead_letters_in(self.data.path(), n).await
     }
 
     /// `GET /admin/plugins` with `token`, once `ready` holds of it (or

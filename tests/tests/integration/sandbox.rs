@@ -362,15 +362,7 @@ async fn plugin_strings_cannot_make_the_host_hold_memory() {
     assert_eq!(hoarded, expected, "every string was refused");
     assert_eq!(wait_for("u9", ROUNDS + 1).await.len(), ROUNDS + 1, "the other Page was answered throughout");
 
-    let store = switchboard::store::Store::open_sqlite(&dir.path().join("data"), Duration::ZERO).expect("store opens");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let letters = loop {
-        let letters = store.read(|b| b.dead_letters(10)).await.expect("dead letters read");
-        if !letters.is_empty() || Instant::now() > deadline {
-            break letters;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let letters = wait_dead_letters_in(&dir.path().join("data"), 1).await;
     let error = &letters.first().expect("the failing event is a dead letter").error;
     assert!(error.starts_with("returned an error: eee") && error.len() < 4096, "stored cut: {} bytes", error.len());
 

@@ -61,7 +61,7 @@ impl OutgoingHttp {
     }
 }
 
-type Sent = Result<(http::Response<WasiBody>, Box<dyn Future<Output = Result<(), Error>> + Send>), Error>;
+type Sent = Result<(http::Response<WasiBody>, connect::Connection), Error>;
 
 impl WasiHttpHooks for OutgoingHttp {
     fn send_request(
