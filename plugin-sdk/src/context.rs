@@ -17,16 +17,17 @@ use crate::{Error, Event, Outgoing, Recipient, PAGE_INBOX_APP_ID};
 /// [`reply`]: Context::reply
 #[derive(Debug, Clone, Copy)]
 pub struct Context<'a> {
-    event: &'a Event,
+    event: &'a Event<'a>,
 }
 
 impl<'a> Context<'a> {
-    pub(crate) fn new(event: &'a Event) -> Self {
+    pub(crate) fn new(event: &'a Event<'a>) -> Self {
         Context { event }
     }
 
-    /// The whole event, including `raw_json` for fields the SDK does not model.
-    pub fn event(&self) -> &'a Event {
+    /// The whole event, including [`Event::raw_json`] for fields the SDK
+    /// does not model.
+    pub fn event(&self) -> &'a Event<'a> {
         self.event
     }
     /// The host's id for the event, stable across webhook redeliveries.

@@ -30,8 +30,11 @@ pub enum Error {
     Messenger(MessengerError),
     /// A key-value call failed ([`crate::kv`]).
     Kv(KvError),
-    /// A failure raised by the plugin itself.
+    /// A failure raised by the plugin itself; the host retries the event.
     Plugin(String),
+    /// A failure raised by the plugin itself that a retry would repeat:
+    /// the host moves the event to the dead letters at once.
+    Permanent(String),
 }
 
 impl Error {
@@ -39,6 +42,18 @@ impl Error {
     /// error: `.map_err(Error::msg)?`.
     pub fn msg(message: impl fmt::Display) -> Self {
         Error::Plugin(message.to_string())
+    }
+
+    /// A failure of the plugin's own that trying the event again would
+    /// repeat (data it cannot handle, a bug): the host does not retry it
+    /// but keeps it in the dead letters, to replay once the plugin is fixed.
+    pub fn permanent(message: impl fmt::Display) -> Self {
+        Error::Permanent(message.to_string())
+    }
+
+    /// Whether the host should not retry the event (see [`Error::permanent`]).
+    pub fn is_permanent(&self) -> bool {
+        matches!(self, Error::Permanent(_))
     }
 
     /// The host's typed error, if this came from a host call.
@@ -99,7 +114,7 @@ impl From<Error> for String {
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let e = match self {
-            Error::Plugin(m) => return f.write_str(m),
+            Error::Plugin(m) | Error::Permanent(m) => return f.write_str(m),
             Error::Kv(e) => {
                 return match e {
                     KvError::TooLarge(m) => write!(f, "key-value limit: {m}"),
@@ -135,7 +150,7 @@ impl std::error::Error for Error {
         match self {
             Error::Messenger(e) => Some(e),
             Error::Kv(e) => Some(e),
-            Error::Plugin(_) => None,
+            Error::Plugin(_) | Error::Permanent(_) => None,
         }
     }
 }

@@ -2,8 +2,10 @@
 //!
 //! A plugin is a WebAssembly component (`wasm32-wasip2`) that the Switchboard
 //! host runs for every Messenger event of the Pages it is configured for.
-//! This crate generates the guest bindings from the WIT contract
-//! (`switchboard:plugin@0.1.0`, world `plugin`) and wraps them in a small
+//! This crate generates the guest bindings from the WIT contract it
+//! carries (`wit/`, `switchboard:plugin@0.2.0`, world `plugin`; nothing
+//! outside the crate is read, so it works as a path, git or registry
+//! dependency from any directory) and wraps them in a small
 //! API: implement [`Plugin`], override the `on_*` methods you care about,
 //! act through the [`Context`], and export the type with [`export_plugin!`].
 //!
@@ -73,22 +75,27 @@
 
 mod context;
 mod error;
+mod event;
 pub mod kv;
 pub mod log;
 mod outgoing;
 mod plugin;
 
-/// The raw bindings `wit_bindgen` generates from `wit/switchboard.wit`.
+/// The raw bindings `wit_bindgen` generates from `wit/switchboard.wit`
+/// (WASI's included: the world declares every import the host links).
 /// Everything a plugin needs is re-exported at the crate root; these are
 /// here for the rare case the SDK does not wrap.
 pub mod bindings {
     wit_bindgen::generate!({
-        path: "../wit",
+        path: "wit",
         world: "plugin",
+        generate_all,
         pub_export_macro: true,
         export_macro_name: "__export_raw",
         default_bindings_module: "switchboard_plugin_sdk::bindings",
         additional_derives: [PartialEq],
+        // WASI types holding resources, which cannot be compared.
+        additional_derives_ignore: ["stream-error"],
     });
 }
 
@@ -97,8 +104,8 @@ pub use bindings::switchboard::plugin::conversation::{
     AccountLink, ConversationState, Interaction, InteractionSource, NotificationToken, ReceiverRole, ThreadOwner,
 };
 pub use bindings::switchboard::plugin::events::{
-    AccountLinking, AppRole, Attachment, BusinessEvent, Coordinates, Delivery, Echo, Event, EventKind, GamePlay, Message, MessageEdit,
-    Optin, PolicyEnforcement, Postback, Reaction, Read, Referral, ResponseFeedback, ThreadControlChange, ThreadControlRequest,
+    AccountLinking, AppRole, Attachment, BusinessEvent, Coordinates, Delivery, Echo, GamePlay, Message, MessageEdit, Optin,
+    PolicyEnforcement, Postback, Reaction, Read, Referral, ResponseFeedback, ThreadControlChange, ThreadControlRequest,
 };
 pub use bindings::switchboard::plugin::kv::KvError;
 pub use bindings::switchboard::plugin::messenger::{Button, MediaKind, MessagingType, NotificationType, SenderAction, Sent};
@@ -106,6 +113,7 @@ pub use bindings::switchboard::plugin::profile::UserProfile;
 pub use bindings::switchboard::plugin::types::{GraphError, MessengerError, Recipient};
 pub use context::Context;
 pub use error::Error;
+pub use event::{Event, EventKind};
 pub use outgoing::{Element, Media, Outgoing, QuickReply, Template};
 pub use plugin::{Handover, Plugin, PluginInfo};
 
@@ -131,7 +139,9 @@ macro_rules! export_plugin {
                 fn describe() -> $crate::bindings::exports::switchboard::plugin::handler::PluginInfo {
                     $crate::__describe::<$plugin>(env!("CARGO_PKG_NAME"), env!("CARGO_PKG_VERSION"))
                 }
-                fn handle(event: $crate::Event) -> ::core::result::Result<$crate::Verdict, ::std::string::String> {
+                fn handle(
+                    event: &$crate::bindings::switchboard::plugin::events::Event,
+                ) -> ::core::result::Result<$crate::Verdict, $crate::bindings::exports::switchboard::plugin::handler::Failure> {
                     $crate::__handle::<$plugin>(event)
                 }
             }

@@ -70,6 +70,13 @@ impl Outgoing {
     pub fn template(template: Template) -> Self {
         Outgoing::new(Content::Template(template.0))
     }
+    /// What this SDK does not model, as `message` keys in a JSON object:
+    /// a sticker is `Outgoing::raw(r#"{"sticker_id": 369239263222822}"#)`.
+    /// Quick replies and metadata still come from this message's own
+    /// methods; the host refuses the raw object if it names them.
+    pub fn raw(message_json: impl Into<String>) -> Self {
+        Outgoing::new(Content::Raw(message_json.into()))
+    }
 
     /// Adds a quick reply (at most 13).
     pub fn quick_reply(mut self, reply: QuickReply) -> Self {

@@ -26,7 +26,7 @@ pub struct PluginInfo {
     pub name: String,
     /// Empty means the plugin crate's `CARGO_PKG_VERSION`.
     pub version: String,
-    /// WIT `event-kind` case names (see [`EventKind::name`]); empty means
+    /// Event kind names (see [`EventKind::name`]); empty means
     /// every kind.
     pub event_kinds: Vec<String>,
 }
@@ -59,35 +59,6 @@ pub enum Handover<'a> {
     AppRoles(&'a [AppRole]),
 }
 
-impl EventKind {
-    /// The WIT case name of this kind, as [`PluginInfo::event_kinds`] and
-    /// the host's logs spell it: `message`, `echo`, `pass-thread-control`...
-    /// Kinds this SDK does not model are all `unknown`.
-    pub fn name(&self) -> &'static str {
-        match self {
-            EventKind::Message(_) => "message",
-            EventKind::Echo(_) => "echo",
-            EventKind::Postback(_) => "postback",
-            EventKind::Optin(_) => "optin",
-            EventKind::Referral(_) => "referral",
-            EventKind::AccountLinking(_) => "account-linking",
-            EventKind::Delivery(_) => "delivery",
-            EventKind::Read(_) => "read",
-            EventKind::Reaction(_) => "reaction",
-            EventKind::MessageEdit(_) => "message-edit",
-            EventKind::PassThreadControl(_) => "pass-thread-control",
-            EventKind::TakeThreadControl(_) => "take-thread-control",
-            EventKind::RequestThreadControl(_) => "request-thread-control",
-            EventKind::AppRoles(_) => "app-roles",
-            EventKind::PolicyEnforcement(_) => "policy-enforcement",
-            EventKind::GamePlay(_) => "game-play",
-            EventKind::ResponseFeedback(_) => "response-feedback",
-            EventKind::Business(_) => "business",
-            EventKind::Unknown(_) => "unknown",
-        }
-    }
-}
-
 /// A Switchboard plugin.
 ///
 /// The host instantiates the plugin afresh for every event, so the methods
@@ -100,7 +71,8 @@ impl EventKind {
 ///
 /// Returning `Err` counts as a failure of this plugin on this event: the
 /// host logs it, and retries the event later (sends that already succeeded
-/// are not repeated), then moves it to the dead letters.
+/// are not repeated), then moves it to the dead letters; an
+/// [`Error::permanent`] goes to the dead letters at once.
 pub trait Plugin {
     /// Name, version and event kinds. See [`PluginInfo`].
     fn info() -> PluginInfo {
@@ -182,7 +154,7 @@ pub fn __describe<P: Plugin>(package: &str, version: &str) -> wit::PluginInfo {
 }
 
 #[doc(hidden)]
-pub fn __handle<P: Plugin>(event: Event) -> Result<Verdict, String> {
+pub fn __handle<P: Plugin>(resource: &crate::bindings::switchboard::plugin::events::Event) -> Result<Verdict, wit::Failure> {
     // A panic's message goes to stderr, where the host reads it to report
     // the failure as a panic, and to the host's log, tagged with the
     // plugin, Page and event, before the trap ends the instance.
@@ -190,6 +162,10 @@ pub fn __handle<P: Plugin>(event: Event) -> Result<Verdict, String> {
         eprintln!("plugin {panic}");
         crate::log::error(format!("plugin {panic}"));
     }));
+    let event = Event::read(resource);
     let cx = Context::new(&event);
-    P::handle(&cx, &event).map_err(|e| e.to_string())
+    P::handle(&cx, &event).map_err(|e| match e.is_permanent() {
+        true => wit::Failure::Permanent(e.to_string()),
+        false => wit::Failure::Transient(e.to_string()),
+    })
 }

@@ -39,8 +39,8 @@ use crate::engine::plugin_health::Admission;
 use crate::engine::registry::{PageRoute, PluginRegistry};
 use crate::messenger::outbox::{EventOutbox, SendLedger};
 use crate::model::{ConversationKey, EventKind, InboundEvent};
-use crate::sandbox::bindings::exports::switchboard::plugin::handler::Verdict;
 use crate::sandbox::capabilities::Invocation;
+use crate::sandbox::Verdict;
 use crate::sandbox::{Disposition, PluginFailure, PluginRuntime};
 use crate::store::{InboxSeq, Store, WriteOp};
 
@@ -56,7 +56,8 @@ pub struct Room(OwnedSemaphorePermit);
 /// An event waiting for its conversation's turn.
 #[derive(Debug)]
 pub struct QueuedEvent {
-    pub event: InboundEvent,
+    /// Shared with the plugins' invocations (a 0.2 `event` resource).
+    pub event: Arc<InboundEvent>,
     /// Where the inbox keeps it.
     pub seq: InboxSeq,
     /// Tries already made (from the store, after a restart).
@@ -69,7 +70,7 @@ pub struct QueuedEvent {
 
 impl QueuedEvent {
     pub fn new(event: InboundEvent, seq: InboxSeq, attempts: u32, replay: bool) -> Self {
-        QueuedEvent { event, seq, attempts, replay, room: None }
+        QueuedEvent { event: Arc::new(event), seq, attempts, replay, room: None }
     }
 }
 
@@ -298,7 +299,7 @@ impl Dispatcher {
     /// Runs one event through its Page's plugin chain. Every plugin that
     /// wants the event runs even if an earlier one failed; the first failure
     /// is returned.
-    async fn run_chain(&self, event: &InboundEvent, outbox: &EventOutbox) -> Result<(), PluginFailure> {
+    async fn run_chain(&self, event: &Arc<InboundEvent>, outbox: &EventOutbox) -> Result<(), PluginFailure> {
         let routes = self.inner.registry.snapshot();
         let Some(route) = routes.pages.get(&event.page_id) else {
             // Removed by a config reload while the event waited: keep it (it

@@ -12,7 +12,7 @@ use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use crate::config::PluginLimits;
 use crate::sandbox::capabilities::{
-    Budget, CallContext, CapabilityView, Conversation, Handover, Invocation, Kv, Log, Messenger, OutgoingHttp, Profile,
+    Budget, CallContext, CapabilityView, Conversation, Events, Handover, Invocation, Kv, Log, Messenger, OutgoingHttp, Profile,
 };
 
 /// Most random bytes one `get-random-bytes` call returns.
@@ -86,6 +86,12 @@ impl InvocationState {
         }
     }
 
+    /// The invocation's resource table, where the host puts what it lends
+    /// the plugin (the 0.2 `event`).
+    pub fn table(&mut self) -> &mut ResourceTable {
+        &mut self.table
+    }
+
     pub fn limiter(&mut self) -> &mut dyn ResourceLimiter {
         &mut self.limiter
     }
@@ -144,6 +150,9 @@ impl CapabilityView for InvocationState {
     }
     fn log(&mut self) -> &mut Log {
         &mut self.log
+    }
+    fn events(&mut self) -> Events<'_> {
+        Events { table: &mut self.table }
     }
     fn call(&self) -> &Arc<CallContext> {
         &self.call

@@ -22,6 +22,7 @@
 pub mod bindings;
 pub mod capabilities;
 mod compile_cache;
+mod contract;
 mod event_model;
 mod instance;
 
@@ -39,9 +40,10 @@ use crate::model::InboundEvent;
 use capabilities::Invocation;
 
 pub use compile_cache::{Compilation, CompileCache};
+pub use contract::{HandleFailure, Verdict};
 pub use instance::InvocationState;
 
-use bindings::exports::switchboard::plugin::handler::Verdict;
+use contract::ContractPre;
 
 /// How often the engine's epoch advances; the CPU limit is checked at this
 /// granularity.
@@ -72,6 +74,9 @@ pub enum PluginFailure {
     Trap(String),
     #[error("returned an error: {0}")]
     Error(String),
+    /// The plugin said trying again would fail the same way.
+    #[error("returned a permanent error: {0}")]
+    Permanent(String),
     #[error("failed after using up its {0} host calls for this event")]
     QuotaExceeded(u32),
     #[error("failed after trying to send an invalid message: {0}")]
@@ -113,6 +118,7 @@ impl PluginFailure {
             PluginFailure::StackOverflow(_) => "stack-overflow",
             PluginFailure::Trap(_) => "trap",
             PluginFailure::Error(_) => "error",
+            PluginFailure::Permanent(_) => "permanent-error",
             PluginFailure::QuotaExceeded(_) => "quota-exceeded",
             PluginFailure::InvalidOutput(_) => "invalid-output",
             PluginFailure::CircuitOpen(_) => "circuit-open",
@@ -131,7 +137,7 @@ impl PluginFailure {
     pub fn disposition(&self) -> Disposition {
         match self {
             PluginFailure::Refused { .. } => Disposition::Finish,
-            PluginFailure::InvalidOutput(_) => Disposition::DeadLetter,
+            PluginFailure::InvalidOutput(_) | PluginFailure::Permanent(_) => Disposition::DeadLetter,
             _ => Disposition::Retry,
         }
     }
@@ -213,10 +219,15 @@ pub struct CompiledPlugin {
     pub compilation: Compilation,
     /// When this version was loaded, in epoch milliseconds.
     pub loaded_at_ms: u64,
-    pre: bindings::PluginPre<InvocationState>,
+    pre: ContractPre,
 }
 
 impl CompiledPlugin {
+    /// The `switchboard:plugin` version it was built against (`0.2.0`).
+    pub fn contract(&self) -> &'static str {
+        self.pre.version()
+    }
+
     pub fn wants(&self, kind: crate::model::EventKind) -> bool {
         self.info.event_kinds.is_empty() || self.info.event_kinds.iter().any(|k| k == kind.as_str())
     }
@@ -335,13 +346,10 @@ impl PluginRuntime {
             .instantiate_pre(&component)
             .map_err(|e| anyhow::anyhow!("{e}"))
             .with_context(|| format!("{} does not fit the switchboard:plugin world", path.display()))?;
-        let pre = bindings::PluginPre::new(instance_pre)
-            .map_err(|e| anyhow::anyhow!("{e}"))
-            .with_context(|| format!("{} does not export switchboard:plugin/handler", path.display()))?;
+        let pre = ContractPre::new(instance_pre).with_context(|| format!("{} is not a Switchboard plugin", path.display()))?;
 
         let mut store = self.store(Invocation::describe(path), &self.limits);
-        let plugin = pre.instantiate_async(&mut store).await.map_err(|e| anyhow::anyhow!("{e}"))?;
-        let info = tokio::time::timeout(self.limits.wall(), plugin.switchboard_plugin_handler().call_describe(&mut store))
+        let info = tokio::time::timeout(self.limits.wall(), pre.describe(&mut store))
             .await
             .map_err(|_| anyhow::anyhow!("describe() did not return within {:?}", self.limits.wall()))?
             .map_err(|e| anyhow::anyhow!("describe() failed: {e}"))?;
@@ -369,16 +377,12 @@ impl PluginRuntime {
     pub async fn invoke(
         &self,
         plugin: &CompiledPlugin,
-        event: &InboundEvent,
+        event: &Arc<InboundEvent>,
         invocation: Invocation,
         limits: &PluginLimits,
     ) -> Result<Verdict, PluginFailure> {
-        let wit_event = event_model::to_wit(event);
         let mut store = self.store(invocation, limits);
-        let call = async {
-            let instance = plugin.pre.instantiate_async(&mut store).await?;
-            instance.switchboard_plugin_handler().call_handle(&mut store, &wit_event).await
-        };
+        let call = plugin.pre.handle(&mut store, event);
         let outcome = if self.enforce_limits {
             match tokio::time::timeout(limits.wall(), call).await {
                 Err(_) => return Err(PluginFailure::WallTimeout(limits.wall())),
@@ -395,9 +399,12 @@ impl PluginRuntime {
             Ok(Err(_)) if store.data().invalid_output().is_some() => {
                 Err(PluginFailure::InvalidOutput(store.data().invalid_output().unwrap_or_default().to_string()))
             }
-            Ok(Err(message)) => Err(match (store.data().last_verdict(), bounds::capped(message, bounds::ERROR_CHARS)) {
+            // After a refusal, the host's verdict is the cause, whatever
+            // the plugin thinks of retrying; otherwise the plugin's own.
+            Ok(Err(failure)) => Err(match (store.data().last_verdict(), bounds::capped(failure.message, bounds::ERROR_CHARS)) {
                 (Some(verdict), message) if verdict.retryable => PluginFailure::HostUnavailable { cause: verdict.cause, message },
                 (Some(verdict), message) => PluginFailure::Refused { cause: verdict.cause, message },
+                (None, message) if failure.permanent => PluginFailure::Permanent(message),
                 (None, message) => PluginFailure::Error(message),
             }),
             Err(error) => Err(classify(&store, error, limits)),

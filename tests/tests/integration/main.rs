@@ -8,6 +8,7 @@ mod harness;
 mod cli;
 mod config_reload;
 mod connections;
+mod contract;
 mod durability;
 mod examples;
 mod fake_graph;

@@ -104,6 +104,9 @@ pub enum Content {
     Text(String),
     Media(Media),
     Template(Template),
+    /// A JSON object of `message` keys this model does not know (a
+    /// sticker's `sticker_id`...), put into `message` as it is.
+    Raw(String),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -82,6 +82,17 @@ pub fn message_body(m: &OutgoingMessage) -> Result<Value, Invalid> {
         Content::Template(template) => {
             message.insert("attachment".into(), json!({ "type": "template", "payload": template_payload(template)? }));
         }
+        Content::Raw(json_text) => {
+            bounded("the raw message", json_text, RAW_JSON_BYTES)?;
+            let value: Value = serde_json::from_str(json_text).map_err(|e| Invalid(format!("the raw message is not JSON: {e}")))?;
+            let Value::Object(keys) = value else { return Err(Invalid("the raw message must be a JSON object".into())) };
+            check(!keys.is_empty(), || "the raw message is an empty object".into())?;
+            // These two come from the message's own fields, checked.
+            if let Some(key) = keys.keys().find(|k| *k == "quick_replies" || *k == "metadata") {
+                return Err(Invalid(format!("the raw message names {key}; set it in the message's own field")));
+            }
+            message = keys;
+        }
     }
     if !m.quick_replies.is_empty() {
         check(m.quick_replies.len() <= 13, || format!("{} quick replies; the limit is 13", m.quick_replies.len()))?;
@@ -280,5 +291,21 @@ mod tests {
         assert_eq!(body["message"]["attachment"]["payload"]["template_type"], "one_time_notif_req");
         m.recipient = Recipient::OneTimeNotifToken("tok".into());
         assert_eq!(message_body(&m).expect("valid")["recipient"], json!({"one_time_notif_token":"tok"}));
+    }
+
+    #[test]
+    fn raw_content_goes_into_the_message_beside_the_checked_fields() {
+        let mut m = text("");
+        m.content = Content::Raw(r#"{"sticker_id": 369239263222822}"#.into());
+        m.metadata = Some("m".into());
+        let body = message_body(&m).expect("valid");
+        assert_eq!(body["message"], json!({"sticker_id": 369239263222822u64, "metadata": "m"}));
+        for (raw, why) in
+            [("[1]", "must be a JSON object"), ("{}", "empty object"), (r#"{"metadata":"x"}"#, "names metadata"), ("{", "not JSON")]
+        {
+            m.content = Content::Raw(raw.into());
+            let refused = message_body(&m).expect_err(raw).0;
+            assert!(refused.contains(why), "{raw}: {refused}");
+        }
     }
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use super::CallContext;
 use crate::bounds;
 use crate::messenger::conversation::{self as state, now_ms, NotificationToken as StoredToken};
-use crate::sandbox::bindings::switchboard::plugin::conversation::{
+use crate::sandbox::bindings::v0_2::switchboard::plugin::conversation::{
     AccountLink, ConversationState, Host, Interaction, InteractionSource, NotificationToken, ReceiverRole, ThreadOwner,
 };
 use crate::store::TokenQuery;

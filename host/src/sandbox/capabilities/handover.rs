@@ -9,8 +9,8 @@ use super::{to_wit_error, wit_psid, CallContext, PageAccess};
 use crate::bounds::{self, ID_BYTES, TEXT_BYTES};
 use crate::messenger::conversation::ThreadOwner;
 use crate::messenger::page_gate::GateError;
-use crate::sandbox::bindings::switchboard::plugin::handover::Host;
-use crate::sandbox::bindings::switchboard::plugin::types::MessengerError;
+use crate::sandbox::bindings::v0_2::switchboard::plugin::handover::Host;
+use crate::sandbox::bindings::v0_2::switchboard::plugin::types::MessengerError;
 
 pub struct Handover {
     call: Arc<CallContext>,

@@ -8,7 +8,7 @@
 use std::sync::Arc;
 
 use super::{CallContext, PageAccess};
-use crate::sandbox::bindings::switchboard::plugin::kv::{Host, KvError};
+use crate::sandbox::bindings::v0_2::switchboard::plugin::kv::{Host, KvError};
 use crate::store::{KvOp, KvOutcome, KvWrite, WriteOp, WriteResult};
 
 /// Longest key, in bytes.

@@ -7,7 +7,7 @@ use std::borrow::Cow;
 use std::sync::Arc;
 
 use super::CallContext;
-use crate::sandbox::bindings::switchboard::plugin::log::{Host, Level};
+use crate::sandbox::bindings::v0_2::switchboard::plugin::log::{Host, Level};
 
 pub struct Log {
     call: Arc<CallContext>,

@@ -16,13 +16,13 @@ use serde_json::Value;
 use super::{is_not_thread_owner, refusal_to_wit, to_wit_error, CallContext, PageAccess};
 use crate::messenger::conversation::{now_ms, ConversationState, NotificationToken, Refusal, SendBasis, ThreadOwner};
 use crate::messenger::page_gate::GateError;
-use crate::sandbox::bindings::switchboard::plugin::messenger::{self as wit, Host, Sent};
-use crate::sandbox::bindings::switchboard::plugin::types::{self as wit_types, MessengerError};
+use crate::sandbox::bindings::v0_2::switchboard::plugin::messenger::{self as wit, Host, Sent};
+use crate::sandbox::bindings::v0_2::switchboard::plugin::types::{self as wit_types, MessengerError};
 use crate::send_api::{self, MessagingType, OutgoingMessage, Recipient, SenderAction};
 use crate::store::TokenQuery;
 
 pub struct Messenger {
-    call: Arc<CallContext>,
+    pub(super) call: Arc<CallContext>,
 }
 
 impl Messenger {
@@ -146,7 +146,7 @@ impl Messenger {
         MessengerError::InvalidRequest(e.0)
     }
 
-    async fn send_message(&self, message: OutgoingMessage) -> Result<Sent, MessengerError> {
+    pub(super) async fn send_message(&self, message: OutgoingMessage) -> Result<Sent, MessengerError> {
         let page = self.call.page_for_call()?;
         let body = send_api::message_body(&message).map_err(|e| self.invalid(e))?;
         let ledger = self.call.invocation.ledger.clone();
@@ -175,7 +175,7 @@ impl Messenger {
         Ok(sent(&reply))
     }
 
-    async fn send_sender_action(&self, recipient: Recipient, action: SenderAction) -> Result<(), MessengerError> {
+    pub(super) async fn send_sender_action(&self, recipient: Recipient, action: SenderAction) -> Result<(), MessengerError> {
         let page = self.call.page_for_call()?;
         if matches!(recipient, Recipient::OneTimeNotifToken(_)) {
             return Err(MessengerError::InvalidRequest("sender actions cannot use a one-time-notification token".into()));

@@ -6,6 +6,7 @@
 //!
 //! | WIT interface | unit |
 //! |---|---|
+//! | `switchboard:plugin/events`    | [`Events`] (the `event` resource's accessors) |
 //! | `switchboard:plugin/messenger` | [`Messenger`] (Send API) |
 //! | `switchboard:plugin/handover`  | [`Handover`] (thread control) |
 //! | `switchboard:plugin/conversation` | [`Conversation`] (host-kept state) |
@@ -15,6 +16,9 @@
 //! | `wasi:http/outgoing-handler`   | [`OutgoingHttp`] (allow-listed hosts only) |
 //! | `wasi:clocks/monotonic-clock`  | `clocks::SleepBudgetedClock` (sleeping within `limits.sleep_ms`) |
 //!
+//! The interfaces are those of `switchboard:plugin@0.2.0`; [`v0_1`] serves
+//! 0.1.0's with the same units, converting at the border.
+//!
 //! Every unit acts for exactly one invocation: one plugin handling one event
 //! of one Page ([`CallContext`]). It can only use that Page's token, and it
 //! draws on the invocation's [`Budget`] of host calls. Graph calls go through
@@ -22,12 +26,14 @@
 
 mod clocks;
 mod conversation;
+mod events;
 mod handover;
 mod http;
 mod kv;
 mod log;
 mod messenger;
 mod profile;
+mod v0_1;
 mod wit_message;
 
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, Ordering};
@@ -38,6 +44,7 @@ use wasmtime::component::{HasSelf, Linker};
 
 pub use self::clocks::SleepLimitExceeded;
 pub use self::conversation::Conversation;
+pub use self::events::Events;
 pub use self::handover::{pass_thread, Handover};
 pub use self::http::OutgoingHttp;
 pub use self::kv::Kv;
@@ -50,7 +57,7 @@ use crate::messenger::graph::GraphError;
 use crate::messenger::outbox::SendLedger;
 use crate::messenger::page::PageAccess;
 use crate::messenger::page_gate::GateError;
-use crate::sandbox::bindings::switchboard::plugin::types::{self, MessengerError};
+use crate::sandbox::bindings::v0_2::switchboard::plugin::types::{self, MessengerError};
 
 /// What a `Store`'s data gives the capabilities: each unit, and the
 /// invocation they act for (`sandbox::InvocationState` is the one).
@@ -61,13 +68,15 @@ pub trait CapabilityView: wasmtime_wasi::WasiView + wasmtime_wasi_http::WasiHttp
     fn profile(&mut self) -> &mut Profile;
     fn kv(&mut self) -> &mut Kv;
     fn log(&mut self) -> &mut Log;
+    fn events(&mut self) -> Events<'_>;
     fn call(&self) -> &Arc<CallContext>;
 }
 
-/// Registers every capability's WIT interface in `linker`, after
-/// wasmtime-wasi's own interfaces.
+/// Registers every capability's WIT interface in `linker`, of every
+/// published version, after wasmtime-wasi's own interfaces.
 pub fn add_to_linker<T: CapabilityView>(linker: &mut Linker<T>) -> wasmtime::Result<()> {
-    use crate::sandbox::bindings::switchboard::plugin as wit;
+    use crate::sandbox::bindings::v0_2::switchboard::plugin as wit;
+    wit::events::add_to_linker::<T, events::EventsData>(linker, T::events)?;
     wit::types::add_to_linker::<T, HasSelf<Messenger>>(linker, T::messenger)?;
     wit::messenger::add_to_linker::<T, HasSelf<Messenger>>(linker, T::messenger)?;
     wit::handover::add_to_linker::<T, HasSelf<Handover>>(linker, T::handover)?;
@@ -75,6 +84,7 @@ pub fn add_to_linker<T: CapabilityView>(linker: &mut Linker<T>) -> wasmtime::Res
     wit::profile::add_to_linker::<T, HasSelf<Profile>>(linker, T::profile)?;
     wit::kv::add_to_linker::<T, HasSelf<Kv>>(linker, T::kv)?;
     wit::log::add_to_linker::<T, HasSelf<Log>>(linker, T::log)?;
+    v0_1::add_to_linker(linker)?;
     wasmtime_wasi_http::p2::add_only_http_to_linker_async(linker)?;
     // Over wasmtime-wasi's own monotonic clock, which the linker has by now.
     linker.allow_shadowing(true);

@@ -8,8 +8,8 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use super::{to_wit_error, CallContext};
-use crate::sandbox::bindings::switchboard::plugin::profile::{Host, UserProfile};
-use crate::sandbox::bindings::switchboard::plugin::types::MessengerError;
+use crate::sandbox::bindings::v0_2::switchboard::plugin::profile::{Host, UserProfile};
+use crate::sandbox::bindings::v0_2::switchboard::plugin::types::MessengerError;
 
 fn profile(v: &Value) -> UserProfile {
     let text = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_string);

@@ -5,7 +5,8 @@
 //! * `loop`: spins forever (the CPU limit);
 //! * `oom`: allocates 16 MiB blocks until allocation fails (the memory limit);
 //! * `deep`: recurses without end (stack overflow);
-//! * `err`: returns `Err` from the handler;
+//! * `err`: returns `Err` from the handler (worth retrying);
+//! * `permanent`: returns an `Error::permanent` (not worth retrying);
 //! * `flood`: replies `flood {n}` until the host refuses (the host-call
 //!   quota), then fails with that error;
 //! * `toolong`: replies with 2 001 characters (over the Send API's limit),
@@ -46,6 +47,7 @@ impl Plugin for Faulty {
         let Some(text) = message.text.as_deref() else { return Ok(Verdict::Continue) };
         match text {
             "panic" => panic!("asked to panic"),
+            "permanent" => Err(Error::permanent("asked to fail for good")),
             "loop" => loop {
                 std::hint::black_box(());
             },

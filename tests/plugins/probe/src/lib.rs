@@ -18,6 +18,8 @@
 //! * `tag {TAG}`: the reply is tagged `{TAG}`; `human`: tagged HUMAN_AGENT
 //!   as written by a person; `update`: messaging type UPDATE;
 //! * `twice`: replies `first` and then `second`;
+//! * `sticker`: replies with a sticker, as raw message JSON (`Outgoing::raw`);
+//! * `raw`: reports `raw: {n} bytes` of the event's raw JSON;
 //! * `work {n}`: runs `n` rounds of a xorshift before the usual reply:
 //!   guest CPU on demand (the throughput bench's heavy-plugin load, `WORK`);
 //! * `profile`: reports `profile: {first} {last}`;
@@ -231,6 +233,13 @@ impl Plugin for Probe {
                 Ok(rounds) => _ = std::hint::black_box(work(rounds)),
                 Err(_) => report(cx, format!("work: error {rounds:?} is not a number of rounds"))?,
             },
+            ("sticker", _) => {
+                if let Err(e) = cx.reply(Outgoing::raw(r#"{"sticker_id": 369239263222822}"#)) {
+                    report(cx, format!("send failed: {} standby={}", describe(&e), cx.standby()))?;
+                }
+                return Ok(Verdict::Continue);
+            }
+            ("raw", _) => report(cx, format!("raw: {} bytes", cx.event().raw_json().len()))?,
             ("twice", _) => {
                 for text in ["first", "second"] {
                     if let Err(e) = cx.reply(text) {
