@@ -56,7 +56,7 @@ fn recipient(u: &mut Unstructured) -> Result<Recipient> {
 }
 
 fn content(u: &mut Unstructured) -> Result<Content> {
-    Ok(match u.int_in_range(0..=5)? {
+    Ok(match u.int_in_range(0..=6)? {
         0 | 1 => Content::Text(text(u)?),
         2 => {
             let kind = *u.choose(&[MediaKind::Image, MediaKind::Audio, MediaKind::Video, MediaKind::File])?;
@@ -64,6 +64,7 @@ fn content(u: &mut Unstructured) -> Result<Content> {
         }
         3 => Content::Template(Template::Button(text(u)?, list(u, 4, button)?)),
         4 => Content::Template(Template::Generic(list(u, 11, element)?)),
+        5 => Content::Raw(text(u)?),
         _ => {
             Content::Template(if bool::arbitrary(u)? { Template::OneTimeNotifRequest(text(u)?, text(u)?) } else { Template::Raw(text(u)?) })
         }

@@ -22,6 +22,9 @@ pub mod background;
 pub mod reload;
 pub mod server;
 
+// Tools for plugin authors (`switchboard new`, `build`): above every layer.
+pub mod authoring;
+
 pub use config::Config;
 pub use ingress::signature;
 pub use server::Server;

@@ -1,6 +1,7 @@
 //! The `switchboard` command: `run` a host, `check` a configuration, ask a
 //! running host which `plugins` it has loaded, and handle dead letters
-//! (`dlq`).
+//! (`dlq`); for plugin authors, scaffold a plugin project (`new`) and
+//! `build` one.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -45,6 +46,15 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Create a plugin project in DIR (a new or empty directory).
+    New {
+        #[arg(long, value_enum, default_value_t = switchboard::authoring::Language::Rust)]
+        lang: switchboard::authoring::Language,
+        dir: PathBuf,
+    },
+    /// Build the plugin project in DIR into a component, check that a host
+    /// loads it, and print the .wasm's path as the last line.
+    Build { dir: PathBuf },
     /// Inspect and replay events that failed for good (dead letters).
     Dlq {
         #[arg(long, short, global = true)]
@@ -94,6 +104,8 @@ fn main() -> ExitCode {
             Command::Run { config } => run(config).await,
             Command::Check { config } => check(config).await,
             Command::Plugins { config, json } => plugins(config, json).await,
+            Command::New { lang, dir } => new_plugin(lang, dir),
+            Command::Build { dir } => build_plugin(dir).await,
             Command::Dlq { config: Some(config), action } => dlq(config, action).await,
             Command::Dlq { config: None, .. } => Err(anyhow::anyhow!("dlq needs --config FILE to find the store")),
         }
@@ -163,6 +175,26 @@ async fn check(path: PathBuf) -> anyhow::Result<()> {
     for line in lines {
         println!("{line}");
     }
+    Ok(())
+}
+
+fn new_plugin(lang: switchboard::authoring::Language, dir: PathBuf) -> anyhow::Result<()> {
+    let files = switchboard::authoring::scaffold::create(lang, &dir)?;
+    let shown = dir.display();
+    println!(
+        "created {shown}: {} files ({})",
+        files.len(),
+        files.iter().take(4).map(|f| f.display().to_string()).collect::<Vec<_>>().join(", ")
+    );
+    println!("next: edit {shown}/src/lib.rs, then `switchboard build {shown}`; {shown}/README.md says how to deploy it");
+    Ok(())
+}
+
+async fn build_plugin(dir: PathBuf) -> anyhow::Result<()> {
+    let built = switchboard::authoring::build::build(&dir).await?;
+    let kinds = if built.event_kinds.is_empty() { "every kind".to_string() } else { built.event_kinds.join(", ") };
+    eprintln!("built {} {} (switchboard:plugin@{}; events: {kinds})", built.name, built.version, built.contract);
+    println!("{}", built.wasm.display());
     Ok(())
 }
 

@@ -5,6 +5,7 @@
 
 mod harness;
 
+mod authoring;
 mod cli;
 mod config_reload;
 mod connections;
