@@ -9,6 +9,9 @@
 //! * `instantiate+handle (send)`: a text message, whose reply goes over
 //!   loopback HTTP to the fake Graph API: the whole per-event path.
 //! * the same two with two concurrent workers (this machine has 2 cores);
+//! * `0.1 plugin (no send)`: the same event through `tests/plugins/legacy`,
+//!   built against the 0.1.0 contract (the whole event record copied in)
+//!   beside echo on 0.2.0 (an `event` resource read through accessors);
 //! * the first two again with limits **off** (no epoch interruption, no
 //!   timeout, no memory limiter: `PluginRuntime::without_limits`), to show
 //!   what enforcing the limits costs per event.
@@ -48,6 +51,8 @@ async fn main() -> anyhow::Result<()> {
     fake.register_page("1001", "tok", "1234");
     let runtime = PluginRuntime::new(PluginLimits::default())?;
     let plugin = Arc::new(runtime.load(&wasm).await?);
+    let legacy_wasm = wasm.with_file_name("legacy.wasm");
+    let legacy_plugin = Arc::new(runtime.load(&legacy_wasm).await?);
     let unlimited = PluginRuntime::without_limits(PluginLimits::default())?;
     let unlimited_plugin = Arc::new(unlimited.load(&wasm).await?);
     let data = tempfile::tempdir()?;
@@ -81,10 +86,12 @@ async fn main() -> anyhow::Result<()> {
     println!("{:<38} {:>10} {:>10} {:>10} {:>12}", "measurement", "mean", "p50", "p99", "events/s");
     let limited = (&runtime, &plugin);
     let off = (&unlimited, &unlimited_plugin);
+    let legacy = (&runtime, &legacy_plugin);
     let mut means = std::collections::HashMap::new();
     for (label, (runtime, plugin), ev, workers) in [
         ("instantiate+handle (no send)", limited, &silent, 1),
         ("  no send, limits off", off, &silent, 1),
+        ("  no send, 0.1 plugin", legacy, &silent, 1),
         ("instantiate+handle (send over HTTP)", limited, &talking, 1),
         ("  send, limits off", off, &talking, 1),
         ("instantiate+handle (no send), 2 tasks", limited, &silent, 2),

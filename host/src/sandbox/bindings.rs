@@ -17,8 +17,9 @@ pub mod v0_2 {
     wasmtime::component::bindgen!({
         path: "../wit",
         world: "plugin",
-        // An event accessor traps on a handle the host never gave out.
-        imports: { "switchboard:plugin/events": async | trappable, default: async },
+        // An event accessor traps on a handle the host never gave out; it
+        // only reads memory, so it is a plain (not async) host function.
+        imports: { "switchboard:plugin/events": trappable, default: async },
         exports: { default: async },
         with: {
             "wasi:http": wasmtime_wasi_http::p2::bindings::http,

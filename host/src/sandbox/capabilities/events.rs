@@ -47,88 +47,88 @@ impl Events<'_> {
 impl Host for Events<'_> {}
 
 impl HostEvent for Events<'_> {
-    async fn id(&mut self, e: Resource<EventResource>) -> wasmtime::Result<String> {
+    fn id(&mut self, e: Resource<EventResource>) -> wasmtime::Result<String> {
         Ok(self.event(&e)?.id.clone())
     }
-    async fn page_id(&mut self, e: Resource<EventResource>) -> wasmtime::Result<String> {
+    fn page_id(&mut self, e: Resource<EventResource>) -> wasmtime::Result<String> {
         Ok(self.event(&e)?.page_id.clone())
     }
-    async fn psid(&mut self, e: Resource<EventResource>) -> wasmtime::Result<Option<String>> {
+    fn psid(&mut self, e: Resource<EventResource>) -> wasmtime::Result<Option<String>> {
         Ok(self.event(&e)?.psid.clone())
     }
-    async fn user_ref(&mut self, e: Resource<EventResource>) -> wasmtime::Result<Option<String>> {
+    fn user_ref(&mut self, e: Resource<EventResource>) -> wasmtime::Result<Option<String>> {
         Ok(self.event(&e)?.user_ref.clone())
     }
-    async fn timestamp(&mut self, e: Resource<EventResource>) -> wasmtime::Result<u64> {
+    fn timestamp(&mut self, e: Resource<EventResource>) -> wasmtime::Result<u64> {
         Ok(self.event(&e)?.timestamp)
     }
-    async fn standby(&mut self, e: Resource<EventResource>) -> wasmtime::Result<bool> {
+    fn standby(&mut self, e: Resource<EventResource>) -> wasmtime::Result<bool> {
         Ok(self.event(&e)?.standby)
     }
-    async fn kind(&mut self, e: Resource<EventResource>) -> wasmtime::Result<String> {
+    fn kind(&mut self, e: Resource<EventResource>) -> wasmtime::Result<String> {
         Ok(self.event(&e)?.kind.as_str().to_string())
     }
-    async fn unknown_key(&mut self, e: Resource<EventResource>) -> wasmtime::Result<Option<String>> {
+    fn unknown_key(&mut self, e: Resource<EventResource>) -> wasmtime::Result<Option<String>> {
         Ok(self.event(&e)?.unknown_key.clone())
     }
-    async fn raw_json(&mut self, e: Resource<EventResource>) -> wasmtime::Result<String> {
+    fn raw_json(&mut self, e: Resource<EventResource>) -> wasmtime::Result<String> {
         Ok(self.event(&e)?.raw.clone())
     }
-    async fn message(&mut self, e: Resource<EventResource>) -> wasmtime::Result<Option<Message>> {
+    fn message(&mut self, e: Resource<EventResource>) -> wasmtime::Result<Option<Message>> {
         self.when(&e, Kind::Message, build::message)
     }
-    async fn echo(&mut self, e: Resource<EventResource>) -> wasmtime::Result<Option<Echo>> {
+    fn echo(&mut self, e: Resource<EventResource>) -> wasmtime::Result<Option<Echo>> {
         self.when(&e, Kind::Echo, build::echo)
     }
-    async fn postback(&mut self, e: Resource<EventResource>) -> wasmtime::Result<Option<Postback>> {
+    fn postback(&mut self, e: Resource<EventResource>) -> wasmtime::Result<Option<Postback>> {
         self.when(&e, Kind::Postback, build::postback)
     }
-    async fn optin(&mut self, e: Resource<EventResource>) -> wasmtime::Result<Option<Optin>> {
+    fn optin(&mut self, e: Resource<EventResource>) -> wasmtime::Result<Option<Optin>> {
         self.when(&e, Kind::Optin, build::optin)
     }
-    async fn referral(&mut self, e: Resource<EventResource>) -> wasmtime::Result<Option<Referral>> {
+    fn referral(&mut self, e: Resource<EventResource>) -> wasmtime::Result<Option<Referral>> {
         self.when(&e, Kind::Referral, build::referral)
     }
-    async fn account_linking(&mut self, e: Resource<EventResource>) -> wasmtime::Result<Option<AccountLinking>> {
+    fn account_linking(&mut self, e: Resource<EventResource>) -> wasmtime::Result<Option<AccountLinking>> {
         self.when(&e, Kind::AccountLinking, build::account_linking)
     }
-    async fn delivery(&mut self, e: Resource<EventResource>) -> wasmtime::Result<Option<Delivery>> {
+    fn delivery(&mut self, e: Resource<EventResource>) -> wasmtime::Result<Option<Delivery>> {
         self.when(&e, Kind::Delivery, build::delivery)
     }
-    async fn read(&mut self, e: Resource<EventResource>) -> wasmtime::Result<Option<Read>> {
+    fn read(&mut self, e: Resource<EventResource>) -> wasmtime::Result<Option<Read>> {
         self.when(&e, Kind::Read, build::read)
     }
-    async fn reaction(&mut self, e: Resource<EventResource>) -> wasmtime::Result<Option<Reaction>> {
+    fn reaction(&mut self, e: Resource<EventResource>) -> wasmtime::Result<Option<Reaction>> {
         self.when(&e, Kind::Reaction, build::reaction)
     }
-    async fn message_edit(&mut self, e: Resource<EventResource>) -> wasmtime::Result<Option<MessageEdit>> {
+    fn message_edit(&mut self, e: Resource<EventResource>) -> wasmtime::Result<Option<MessageEdit>> {
         self.when(&e, Kind::MessageEdit, build::message_edit)
     }
-    async fn pass_thread_control(&mut self, e: Resource<EventResource>) -> wasmtime::Result<Option<ThreadControlChange>> {
+    fn pass_thread_control(&mut self, e: Resource<EventResource>) -> wasmtime::Result<Option<ThreadControlChange>> {
         self.when(&e, Kind::PassThreadControl, |e| build::thread_change(e, "pass_thread_control"))
     }
-    async fn take_thread_control(&mut self, e: Resource<EventResource>) -> wasmtime::Result<Option<ThreadControlChange>> {
+    fn take_thread_control(&mut self, e: Resource<EventResource>) -> wasmtime::Result<Option<ThreadControlChange>> {
         self.when(&e, Kind::TakeThreadControl, |e| build::thread_change(e, "take_thread_control"))
     }
-    async fn request_thread_control(&mut self, e: Resource<EventResource>) -> wasmtime::Result<Option<ThreadControlRequest>> {
+    fn request_thread_control(&mut self, e: Resource<EventResource>) -> wasmtime::Result<Option<ThreadControlRequest>> {
         self.when(&e, Kind::RequestThreadControl, build::thread_request)
     }
-    async fn app_roles(&mut self, e: Resource<EventResource>) -> wasmtime::Result<Option<Vec<AppRole>>> {
+    fn app_roles(&mut self, e: Resource<EventResource>) -> wasmtime::Result<Option<Vec<AppRole>>> {
         self.when(&e, Kind::AppRoles, build::app_roles)
     }
-    async fn policy_enforcement(&mut self, e: Resource<EventResource>) -> wasmtime::Result<Option<PolicyEnforcement>> {
+    fn policy_enforcement(&mut self, e: Resource<EventResource>) -> wasmtime::Result<Option<PolicyEnforcement>> {
         self.when(&e, Kind::PolicyEnforcement, build::policy_enforcement)
     }
-    async fn game_play(&mut self, e: Resource<EventResource>) -> wasmtime::Result<Option<GamePlay>> {
+    fn game_play(&mut self, e: Resource<EventResource>) -> wasmtime::Result<Option<GamePlay>> {
         self.when(&e, Kind::GamePlay, build::game_play)
     }
-    async fn response_feedback(&mut self, e: Resource<EventResource>) -> wasmtime::Result<Option<ResponseFeedback>> {
+    fn response_feedback(&mut self, e: Resource<EventResource>) -> wasmtime::Result<Option<ResponseFeedback>> {
         self.when(&e, Kind::ResponseFeedback, build::response_feedback)
     }
-    async fn business(&mut self, e: Resource<EventResource>) -> wasmtime::Result<Option<BusinessEvent>> {
+    fn business(&mut self, e: Resource<EventResource>) -> wasmtime::Result<Option<BusinessEvent>> {
         self.when(&e, Kind::Business, build::business)
     }
-    async fn drop(&mut self, e: Resource<EventResource>) -> wasmtime::Result<()> {
+    fn drop(&mut self, e: Resource<EventResource>) -> wasmtime::Result<()> {
         self.table.delete(e)?;
         Ok(())
     }
