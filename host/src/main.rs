@@ -233,7 +233,8 @@ async fn plugins(path: PathBuf, json: bool) -> anyhow::Result<()> {
             // The id, and the name the plugin declares where it differs.
             let who = if id == name { format!("{name} {version}") } else { format!("{id} ({name} {version})") };
             println!(
-                "  {who}  sha256:{}  loaded {loaded_secs}s ago{}  {}",
+                "  {who}  switchboard:plugin@{}  sha256:{}  loaded {loaded_secs}s ago{}  {}",
+                p["contract"].as_str().unwrap_or("?"),
                 p["hash"].as_str().unwrap_or("").get(..12).unwrap_or(""),
                 if p["from_cache"] == true { " (from cache)" } else { "" },
                 p["path"].as_str().unwrap_or("?"),

@@ -55,8 +55,10 @@
 //! # Overview
 //!
 //! * Incoming: [`Event`] and its [`EventKind`] (with [`Message`],
-//!   [`Postback`]...) are the WIT records as the host delivers them;
-//!   [`Context`] gives the event's Page, person, standby flag and timestamp.
+//!   [`Postback`]...), read from the host's `event` resource (the records
+//!   are the WIT's); [`Context`] gives the event's Page, person, standby
+//!   flag and timestamp. A kind newer than this SDK arrives as
+//!   [`EventKind::Unknown`] with its name; [`Event::raw_json`] has it all.
 //! * Outgoing: [`Outgoing`] (text, [`Media`], [`Template`]) with
 //!   [`QuickReply`]s, messaging type and tag, sent with [`Context::reply`]
 //!   or [`Context::send`].

@@ -135,6 +135,7 @@ pub fn plugins_report(registry: &PluginRegistry) -> Value {
                         "name": p.info.name,
                         "version": p.info.version,
                         "event_kinds": p.info.event_kinds,
+                        "contract": p.contract(),
                         "path": p.path.display().to_string(),
                         "hash": p.hash,
                         "loaded_at_ms": p.loaded_at_ms,

@@ -195,7 +195,7 @@ async fn plugins_shows_what_the_running_host_loaded_and_how_it_is_doing() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     let (ok, out) = plugins();
     assert!(ok, "{out}");
-    assert!(out.contains("page 1001") && out.contains("  echo 0.1.0  sha256:"), "{out}");
+    assert!(out.contains("page 1001") && out.contains("  echo 0.1.0  switchboard:plugin@0.2.0  sha256:"), "{out}");
     assert!(out.contains("invocations 1, failures: none; circuit closed (tripped 0 times)"), "{out}");
     drop(host);
     // The second start compiled nothing: the plugin came from the cache.

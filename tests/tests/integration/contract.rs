@@ -5,11 +5,19 @@
 
 use crate::harness::*;
 
+const API_TOKEN: &str = "admin-token-0123456789abcdef";
 const RETRIES: &str = "\n[dispatch]\nmax_attempts = 3\nretry_backoff_ms = 10\n";
 
 #[tokio::test]
 async fn a_plugin_built_against_0_1_still_answers_beside_0_2_plugins() {
-    let host = TestHost::start_with(vec![page("1001", "tok-1001", &["legacy"]), page("2002", "tok-2002", &["echo"])], RETRIES).await;
+    let config = format!("\n[api]\ntoken = \"{API_TOKEN}\"\n{RETRIES}");
+    let host = TestHost::start_with(vec![page("1001", "tok-1001", &["legacy"]), page("2002", "tok-2002", &["echo"])], &config).await;
+    let report = host.admin_plugins(API_TOKEN).await;
+    let contracts: Vec<&str> =
+        report["pages"].as_array().expect("pages").iter().map(|p| p["plugins"][0]["contract"].as_str().unwrap_or("?")).collect();
+    let mut sorted = contracts.clone();
+    sorted.sort();
+    assert_eq!(sorted, ["0.1.0", "0.2.0"], "the operator sees which contract each plugin uses: {report:#}");
     let body = text_messages(&[("1001", "u1", "m1", "hi"), ("2002", "u2", "m2", "hi")]);
     assert_eq!(host.post_signed(&body).await.status(), 200);
     host.wait_sent(2).await;
