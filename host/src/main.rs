@@ -223,6 +223,9 @@ async fn plugins(path: PathBuf, json: bool) -> anyhow::Result<()> {
         return Ok(());
     }
     let now = switchboard::model::now_ms();
+    if report["plugins_loaded"] == false {
+        println!("plugins still loading (compiling); webhooks are taken in and wait in the inbox");
+    }
     for page in report["pages"].as_array().into_iter().flatten() {
         println!("page {}", page["page_id"].as_str().unwrap_or("?"));
         for p in page["plugins"].as_array().into_iter().flatten() {

@@ -99,6 +99,9 @@ impl HotReload {
         reloader.watch_dirs()?;
         let tasks = reloader.live.tasks.clone();
         tasks.spawn_here(async move {
+            // Changes made while the plugins load at start wait here, then
+            // apply to what was loaded.
+            reloader.registry.loaded().await;
             while let Some(first) = rx.recv().await {
                 let mut changed = HashSet::from([first]);
                 let cutoff = tokio::time::Instant::now() + BURST_MAX;

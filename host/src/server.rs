@@ -1,9 +1,14 @@
-//! Assembling and running a host: config → store → plugins → dispatcher →
-//! HTTP.
+//! Assembling and running a host: config → store → dispatcher → HTTP, and
+//! the plugins beside it.
 //!
-//! [`Server::build`] does everything that can fail at start (opening the
-//! store, compiling plugins, binding the port) and queues the events a
-//! previous run left unfinished, before any traffic is accepted.
+//! [`Server::build`] does what must succeed before any traffic is taken in
+//! (opening the store, binding the port), queues the events a previous run
+//! left unfinished, and starts compiling the plugins. The webhook does not
+//! wait for them: it verifies and stores events from the first moment, and
+//! they wait in the inbox until the plugins are in (a cold compile of a
+//! Python or JavaScript plugin takes seconds, and Meta's webhook timeout is
+//! 20 s). A plugin that does not load stops the host, keeping what it took
+//! in for the next start.
 //! [`Server::run`] serves until the shutdown future resolves, then stops
 //! accepting, and gives in-flight events `shutdown_grace_secs` to finish;
 //! plugin files and the config file are watched and hot-reloaded meanwhile
@@ -14,10 +19,12 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use tokio::net::TcpListener;
+use tokio::sync::oneshot;
 
 use crate::background::BackgroundTasks;
 use crate::config::{Config, PluginLimits, ServerConfig};
@@ -46,7 +53,11 @@ pub struct Server {
     app: axum::Router,
     server: ServerConfig,
     dispatcher: Dispatcher,
+    store: Store,
+    registry: PluginRegistry,
     tasks: BackgroundTasks,
+    /// Resolves if the plugins fail to load at start.
+    plugins_failed: oneshot::Receiver<anyhow::Error>,
     grace: Duration,
     /// Last, so it stops after everything that spawns onto it.
     _workers: WorkerRuntime,
@@ -75,11 +86,7 @@ impl Server {
             profiles: UserProfiles::new(Duration::from_secs(config.graph.profile_cache_secs), &config.graph.profile_fields),
             store: store.clone(),
         };
-        let routes = Routes::build(&config, &runtime, &services, &Routes::default()).await?;
-        if let Some(cache) = runtime.compile_cache() {
-            cache.prune(&routes.plugin_hashes());
-        }
-        let registry = PluginRegistry::new(routes, PluginHealth::new(config.plugin_circuit.clone()));
+        let registry = PluginRegistry::loading(PluginHealth::new(config.plugin_circuit.clone()));
         let (apps, api_token) = (WebhookApps::new(&config), ApiToken::new(&config));
         let tasks = BackgroundTasks::new(workers.handle());
         let live = LiveConfig { services: services.clone(), apps: apps.clone(), api_token: api_token.clone(), tasks: tasks.clone() };
@@ -90,7 +97,7 @@ impl Server {
         };
         let dispatcher = Dispatcher::new(
             registry.clone(),
-            runtime,
+            runtime.clone(),
             store.clone(),
             retry,
             ConversationSlots::new(config.dispatch.max_concurrent_conversations, config.dispatch.conversations_per_page()),
@@ -107,25 +114,26 @@ impl Server {
         }
         resume(&dispatcher, &tasks, pending.into_iter().map(|p| QueuedEvent::new(p.event, p.seq, p.attempts, true)).collect());
         spawn_maintenance(&tasks, store.clone(), dispatcher.clone(), Duration::from_secs(config.store.retention_hours * 3600));
-        {
-            // Off the start path: a slow or failing Graph API must not keep
-            // the webhook from being served.
-            let (config, store, registry) = (config.clone(), store.clone(), registry.clone());
-            tasks.spawn_on_workers(async move {
-                messenger_profile::apply_all(&config, |id| registry.snapshot().pages.get(id).map(|r| r.access.clone()), &store).await
-            });
-        }
-        let inbox = Inbox::new(dispatcher.clone(), store);
+        let plugins_failed = spawn_plugin_load(&tasks, config.clone(), runtime, services, registry.clone());
+        let inbox = Inbox::new(dispatcher.clone(), store.clone());
         let refused = webhook::RefusedEvents::default();
-        let app = webhook::router(&config, apps, registry.clone(), inbox.clone(), refused.clone())
-            .merge(api::router(&config, api_token, registry, inbox, refused));
+        let app = webhook::router(&config, apps, inbox.clone(), refused.clone()).merge(api::router(
+            &config,
+            api_token,
+            registry.clone(),
+            inbox,
+            refused,
+        ));
         Ok(Server {
             listener,
             _watcher: watcher,
             app,
             server: config.server.clone(),
             dispatcher,
+            store,
+            registry,
             tasks,
+            plugins_failed,
             grace: Duration::from_secs(config.dispatch.shutdown_grace_secs),
             _workers: workers,
         })
@@ -139,9 +147,40 @@ impl Server {
         &self.dispatcher
     }
 
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The plugins in force; [`PluginRegistry::loaded`] says when the
+    /// ones of the config are in.
+    pub fn registry(&self) -> &PluginRegistry {
+        &self.registry
+    }
+
+    /// Serves until `shutdown` resolves, or until the plugins fail to load
+    /// at start: then the host stops with that error, and the events it
+    /// took in meanwhile stay stored for the next start.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         tracing::info!(addr = %self.local_addr(), "listening for Messenger webhooks");
-        connections::serve(self.listener, self.app, &self.server, shutdown, self.grace).await;
+        let failure = Arc::new(Mutex::new(None));
+        let stop = {
+            let (failure, plugins_failed) = (failure.clone(), self.plugins_failed);
+            async move {
+                tokio::select! {
+                    () = shutdown => {}
+                    Ok(e) = plugins_failed => *failure.lock().unwrap_or_else(|p| p.into_inner()) = Some(e),
+                }
+            }
+        };
+        connections::serve(self.listener, self.app, &self.server, stop, self.grace).await;
+        let failure = failure.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(e) = failure {
+            // Nothing can run without the plugins: stop at once.
+            let stored = self.dispatcher.shutdown(Duration::ZERO).await;
+            self.tasks.stop(Duration::from_secs(2)).await;
+            tracing::error!(stored, "the plugins did not load; the events taken in stay stored for the next start");
+            return Err(e.context("loading the plugins"));
+        }
         tracing::info!(queued = self.dispatcher.queued(), "no longer accepting webhooks; draining");
         let left = self.dispatcher.shutdown(self.grace).await;
         if !self.tasks.stop(Duration::from_secs(2)).await {
@@ -154,6 +193,39 @@ impl Server {
         }
         Ok(())
     }
+}
+
+/// Compiles the plugins (from the compile cache where it can) while the
+/// webhook already takes events in, then lets the dispatcher run them and
+/// applies the Messenger Profiles. The receiver gets the error if a plugin
+/// does not load.
+fn spawn_plugin_load(
+    tasks: &BackgroundTasks,
+    config: Config,
+    runtime: PluginRuntime,
+    services: SharedServices,
+    registry: PluginRegistry,
+) -> oneshot::Receiver<anyhow::Error> {
+    let (failed, plugins_failed) = oneshot::channel();
+    // On the workers: compiling is CPU work, and must not slow the acks.
+    tasks.spawn_on_workers(async move {
+        let started = Instant::now();
+        let routes = match Routes::build(&config, &runtime, &services, &Routes::default()).await {
+            Ok(routes) => routes,
+            Err(e) => {
+                let _ = failed.send(e);
+                return;
+            }
+        };
+        if let Some(cache) = runtime.compile_cache() {
+            cache.prune(&routes.plugin_hashes());
+        }
+        registry.replace(routes);
+        tracing::info!(ms = started.elapsed().as_millis() as u64, "plugins loaded; handling events");
+        // A slow or failing Graph API must not hold anything up.
+        messenger_profile::apply_all(&config, |id| registry.snapshot().pages.get(id).map(|r| r.access.clone()), &services.store).await
+    });
+    plugins_failed
 }
 
 /// Queues events a previous run left unfinished, each with its place in the

@@ -1,8 +1,9 @@
-//! Test support for Switchboard: the fake Graph API (also runnable on its
-//! own as `fake-graph`), used by the integration tests in `tests/tests/`
-//! and the benchmarks in `tests/benches/`.
+//! Test support for Switchboard: the fake Graph API (the crate
+//! `switchboard-fake-graph`, also runnable on its own as `fake-graph`),
+//! used by the integration tests in `tests/tests/` and the benchmarks in
+//! `tests/benches/`.
 
-pub mod fake_graph;
+pub use switchboard_fake_graph as fake_graph;
 
 use std::path::PathBuf;
 

@@ -29,9 +29,16 @@ pub struct Built {
 pub async fn build(dir: &Path) -> anyhow::Result<Built> {
     let wasm = match Language::of_project(dir)? {
         Language::Rust => build_rust(dir)?,
+        Language::TypeScript => build_script(dir, "Node.js and npm (https://nodejs.org)")?,
+        Language::Python => build_script(dir, "Python 3.10 or later with venv and pip")?,
     };
     let runtime = PluginRuntime::new(PluginLimits::default())?;
     let plugin = runtime.load(&wasm).await.with_context(|| format!("the build made {}, but a host would not load it", wasm.display()))?;
+    for kind in &plugin.info.event_kinds {
+        if crate::model::EventKind::from_name(kind).is_none() {
+            eprintln!("switchboard: warning: the plugin asks for event kind `{kind}`, which this host does not know: it will never get such events");
+        }
+    }
     Ok(Built {
         wasm,
         name: plugin.info.name.clone(),
@@ -48,13 +55,14 @@ fn cargo() -> std::ffi::OsString {
 
 /// Adds the wasm target through rustup when it is missing; without rustup,
 /// cargo's own error says what is missing.
-fn ensure_wasm_target() -> anyhow::Result<()> {
-    let Ok(listed) = Command::new("rustup").args(["target", "list", "--installed"]).output() else { return Ok(()) };
+fn ensure_wasm_target(dir: &Path) -> anyhow::Result<()> {
+    // In the project, so its rust-toolchain.toml (if any) is the one used.
+    let Ok(listed) = Command::new("rustup").args(["target", "list", "--installed"]).current_dir(dir).output() else { return Ok(()) };
     if String::from_utf8_lossy(&listed.stdout).lines().any(|t| t.trim() == WASM_TARGET) {
         return Ok(());
     }
     eprintln!("switchboard: adding the {WASM_TARGET} target (rustup target add {WASM_TARGET})");
-    let status = Command::new("rustup").args(["target", "add", WASM_TARGET]).status().context("running rustup")?;
+    let status = Command::new("rustup").args(["target", "add", WASM_TARGET]).current_dir(dir).status().context("running rustup")?;
     anyhow::ensure!(status.success(), "`rustup target add {WASM_TARGET}` failed; run it yourself and build again");
     Ok(())
 }
@@ -62,7 +70,7 @@ fn ensure_wasm_target() -> anyhow::Result<()> {
 /// `cargo build --release --target wasm32-wasip2`; the `.wasm` it made,
 /// as cargo reports it (not guessed from the package name).
 fn build_rust(dir: &Path) -> anyhow::Result<PathBuf> {
-    ensure_wasm_target()?;
+    ensure_wasm_target(dir)?;
     let output = Command::new(cargo())
         .args(["build", "--release", "--target", WASM_TARGET, "--message-format=json-render-diagnostics"])
         .current_dir(dir)
@@ -81,4 +89,28 @@ fn build_rust(dir: &Path) -> anyhow::Result<PathBuf> {
         }
     }
     built.ok_or_else(|| anyhow::anyhow!("cargo built no .wasm in {}: the package needs `[lib] crate-type = [\"cdylib\"]`", dir.display()))
+}
+
+/// TypeScript and Python projects build with their own `build.sh` (it
+/// installs the project's pinned toolchain on first use); its last line of
+/// output is the component it made.
+fn build_script(dir: &Path, needs: &str) -> anyhow::Result<PathBuf> {
+    let script = dir.join("build.sh");
+    anyhow::ensure!(script.is_file(), "{} has no build.sh; `switchboard new` makes one", dir.display());
+    let output = Command::new("sh")
+        .arg("build.sh")
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .stderr(Stdio::inherit())
+        .output()
+        .context("running sh build.sh")?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let mut lines: Vec<&str> = stdout.lines().filter(|l| !l.trim().is_empty()).collect();
+    let last = lines.pop();
+    for line in lines {
+        eprintln!("{line}");
+    }
+    anyhow::ensure!(output.status.success(), "build.sh failed in {} (its messages are above; it needs {needs})", dir.display());
+    let wasm = last.map(|l| dir.join(l.trim())).filter(|p| p.is_file());
+    wasm.ok_or_else(|| anyhow::anyhow!("build.sh in {} did not print the path of the .wasm it made as its last line", dir.display()))
 }

@@ -5,6 +5,7 @@
 //! uses this module; it uses the sandbox only to load what it built.
 
 pub mod build;
+pub mod local_host;
 pub mod scaffold;
 mod sdk_files;
 
@@ -12,6 +13,12 @@ mod sdk_files;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Language {
     Rust,
+    /// TypeScript (or JavaScript), built with componentize-js.
+    #[value(name = "ts", alias = "typescript", alias = "js")]
+    TypeScript,
+    /// Python, built with componentize-py.
+    #[value(alias = "py")]
+    Python,
 }
 
 impl Language {
@@ -20,8 +27,14 @@ impl Language {
         if dir.join("Cargo.toml").is_file() {
             return Ok(Language::Rust);
         }
+        if dir.join("package.json").is_file() {
+            return Ok(Language::TypeScript);
+        }
+        if dir.join("app.py").is_file() || dir.join("pyproject.toml").is_file() {
+            return Ok(Language::Python);
+        }
         anyhow::bail!(
-            "{} holds no plugin project (no Cargo.toml); create one with `switchboard new --lang rust {}`",
+            "{} holds no plugin project (no Cargo.toml, package.json or app.py); create one with `switchboard new --lang rust|ts|python {}`",
             dir.display(),
             dir.display()
         )

@@ -21,6 +21,7 @@ pub fn create(language: Language, dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
     let name = project_name(dir)?;
     let files = match language {
         Language::Rust => rust(&name),
+        Language::TypeScript | Language::Python => anyhow::bail!("scaffolding {language:?} is being added"),
     };
     let mut written = Vec::with_capacity(files.len());
     for (relative, contents) in files {

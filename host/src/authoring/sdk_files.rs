@@ -1,26 +1,26 @@
-//! The Rust plugin SDK (`plugin-sdk/`, its WIT included), carried inside
+//! The Rust plugin SDK (`plugin-sdk/rust/`, its WIT included), carried inside
 //! the `switchboard` binary so `switchboard new` can give a project its
 //! own copy wherever it is created, with no checkout of this repository.
 //! A test checks that this list is the SDK's whole source.
 
 /// (path inside the SDK crate, contents).
 pub const FILES: &[(&str, &str)] = &[
-    ("src/context.rs", include_str!("../../../plugin-sdk/src/context.rs")),
-    ("src/error.rs", include_str!("../../../plugin-sdk/src/error.rs")),
-    ("src/event.rs", include_str!("../../../plugin-sdk/src/event.rs")),
-    ("src/kv.rs", include_str!("../../../plugin-sdk/src/kv.rs")),
-    ("src/lib.rs", include_str!("../../../plugin-sdk/src/lib.rs")),
-    ("src/log.rs", include_str!("../../../plugin-sdk/src/log.rs")),
-    ("src/outgoing.rs", include_str!("../../../plugin-sdk/src/outgoing.rs")),
-    ("src/plugin.rs", include_str!("../../../plugin-sdk/src/plugin.rs")),
-    ("wit/switchboard.wit", include_str!("../../../plugin-sdk/wit/switchboard.wit")),
-    ("wit/deps/cli.wit", include_str!("../../../plugin-sdk/wit/deps/cli.wit")),
-    ("wit/deps/clocks.wit", include_str!("../../../plugin-sdk/wit/deps/clocks.wit")),
-    ("wit/deps/filesystem.wit", include_str!("../../../plugin-sdk/wit/deps/filesystem.wit")),
-    ("wit/deps/http.wit", include_str!("../../../plugin-sdk/wit/deps/http.wit")),
-    ("wit/deps/io.wit", include_str!("../../../plugin-sdk/wit/deps/io.wit")),
-    ("wit/deps/random.wit", include_str!("../../../plugin-sdk/wit/deps/random.wit")),
-    ("wit/deps/sockets.wit", include_str!("../../../plugin-sdk/wit/deps/sockets.wit")),
+    ("src/context.rs", include_str!("../../../plugin-sdk/rust/src/context.rs")),
+    ("src/error.rs", include_str!("../../../plugin-sdk/rust/src/error.rs")),
+    ("src/event.rs", include_str!("../../../plugin-sdk/rust/src/event.rs")),
+    ("src/kv.rs", include_str!("../../../plugin-sdk/rust/src/kv.rs")),
+    ("src/lib.rs", include_str!("../../../plugin-sdk/rust/src/lib.rs")),
+    ("src/log.rs", include_str!("../../../plugin-sdk/rust/src/log.rs")),
+    ("src/outgoing.rs", include_str!("../../../plugin-sdk/rust/src/outgoing.rs")),
+    ("src/plugin.rs", include_str!("../../../plugin-sdk/rust/src/plugin.rs")),
+    ("wit/switchboard.wit", include_str!("../../../plugin-sdk/rust/wit/switchboard.wit")),
+    ("wit/deps/cli.wit", include_str!("../../../plugin-sdk/rust/wit/deps/cli.wit")),
+    ("wit/deps/clocks.wit", include_str!("../../../plugin-sdk/rust/wit/deps/clocks.wit")),
+    ("wit/deps/filesystem.wit", include_str!("../../../plugin-sdk/rust/wit/deps/filesystem.wit")),
+    ("wit/deps/http.wit", include_str!("../../../plugin-sdk/rust/wit/deps/http.wit")),
+    ("wit/deps/io.wit", include_str!("../../../plugin-sdk/rust/wit/deps/io.wit")),
+    ("wit/deps/random.wit", include_str!("../../../plugin-sdk/rust/wit/deps/random.wit")),
+    ("wit/deps/sockets.wit", include_str!("../../../plugin-sdk/rust/wit/deps/sockets.wit")),
 ];
 
 /// The SDK's version: the workspace's, which the SDK inherits.
@@ -67,7 +67,7 @@ mod tests {
 
     #[test]
     fn the_carried_sdk_is_the_whole_sdk() {
-        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../plugin-sdk");
+        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../plugin-sdk/rust");
         let mut on_disk = Vec::new();
         files_under(&root, &root.join("src"), &mut on_disk);
         files_under(&root, &root.join("wit"), &mut on_disk);

@@ -217,6 +217,9 @@ impl Dispatcher {
     }
 
     async fn run_conversation(self, key: ConversationKey) {
+        // At start, events are taken in before the plugins have compiled:
+        // they wait here, stored, with their place in the queue.
+        self.inner.registry.loaded().await;
         let _slot = self.inner.slots.acquire(&key.page_id).await;
         loop {
             let event = {

@@ -4,6 +4,10 @@
 //! `RwLock<Arc<_>>`: each event takes the current snapshot once and keeps it
 //! until it is handled, so a snapshot swapped in later (reload) never changes
 //! an event mid-chain. A plugin file used by several Pages is compiled once.
+//!
+//! At start the registry is *loading*: the host already takes webhooks in
+//! while plugins compile, and events wait in the inbox until
+//! [`PluginRegistry::loaded`] says the first routes are in.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -12,7 +16,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 
-use crate::config::{Config, PluginLimits, Secret};
+use crate::config::{Config, PluginLimits};
 use crate::engine::plugin_health::PluginHealth;
 use crate::messenger::conversation::Conversations;
 use crate::messenger::graph::GraphClient;
@@ -28,8 +32,6 @@ pub struct PageRoute {
     pub plugins: Vec<ChainPlugin>,
     /// Pass the thread to any app that requests it.
     pub auto_pass_thread_requests: bool,
-    /// The Page's own token for business events, if it has one.
-    pub api_token: Option<Secret>,
 }
 
 /// A plugin in a Page's chain.
@@ -128,9 +130,7 @@ impl Routes {
                 profiles: services.profiles.clone(),
                 store: services.store.clone(),
             });
-            let auto_pass_thread_requests = page.auto_pass_thread_requests;
-            let api_token = page.api_token.clone();
-            pages.insert(page.id.clone(), PageRoute { access, plugins, auto_pass_thread_requests, api_token });
+            pages.insert(page.id.clone(), PageRoute { access, plugins, auto_pass_thread_requests: page.auto_pass_thread_requests });
         }
         Ok(Routes { pages })
     }
@@ -154,8 +154,10 @@ impl Routes {
                     .iter()
                     .map(|p| if p.compiled.path == new.path { ChainPlugin { compiled: new.clone(), ..p.clone() } } else { p.clone() })
                     .collect();
-                let (auto_pass_thread_requests, api_token) = (route.auto_pass_thread_requests, route.api_token.clone());
-                (id.clone(), PageRoute { access: route.access.clone(), plugins, auto_pass_thread_requests, api_token })
+                (
+                    id.clone(),
+                    PageRoute { access: route.access.clone(), plugins, auto_pass_thread_requests: route.auto_pass_thread_requests },
+                )
             })
             .collect();
         Routes { pages }
@@ -193,12 +195,39 @@ async fn adopt_declared_namespaces(store: &Store, page_id: &str, plugins: &[Chai
 #[derive(Clone)]
 pub struct PluginRegistry {
     current: Arc<RwLock<Arc<Routes>>>,
+    /// False until the first routes are in.
+    loaded: Arc<tokio::sync::watch::Sender<bool>>,
     health: PluginHealth,
 }
 
 impl PluginRegistry {
+    /// A registry serving `routes` at once.
     pub fn new(routes: Routes, health: PluginHealth) -> Self {
-        PluginRegistry { current: Arc::new(RwLock::new(Arc::new(routes))), health }
+        let registry = Self::loading(health);
+        registry.replace(routes);
+        registry
+    }
+
+    /// A registry with no routes yet: [`PluginRegistry::loaded`] waits for
+    /// the first [`PluginRegistry::replace`].
+    pub fn loading(health: PluginHealth) -> Self {
+        let (loaded, _) = tokio::sync::watch::channel(false);
+        PluginRegistry { current: Arc::new(RwLock::new(Arc::new(Routes::default()))), loaded: Arc::new(loaded), health }
+    }
+
+    /// Returns once the first routes are in (at once after that).
+    pub async fn loaded(&self) {
+        if *self.loaded.borrow() {
+            return;
+        }
+        let mut loaded = self.loaded.subscribe();
+        // The sender lives as long as `self`, so this cannot fail.
+        let _ = loaded.wait_for(|loaded| *loaded).await;
+    }
+
+    /// Whether the first routes are in.
+    pub fn is_loaded(&self) -> bool {
+        *self.loaded.borrow()
     }
 
     /// Invocation counters, failures and circuits, per plugin file.
@@ -214,5 +243,6 @@ impl PluginRegistry {
     /// Swaps in new routes; events already running keep the old ones.
     pub fn replace(&self, routes: Routes) {
         *self.current.write().unwrap_or_else(|poisoned| poisoned.into_inner()) = Arc::new(routes);
+        self.loaded.send_replace(true);
     }
 }

@@ -42,9 +42,19 @@ use crate::ingress::webhook::{constant_time_eq, RefusedEvents};
 use crate::model::now_ms;
 use crate::model::InboundEvent;
 
-/// The API's bearer token; replaced when the config is reloaded.
+/// The API's bearer tokens: `[api] token`, and the Pages this host serves
+/// with their own business-events token if they have one. From the config
+/// (so business events are taken in while plugins still compile at start);
+/// replaced when it is reloaded.
 #[derive(Clone, Default)]
-pub struct ApiToken(Arc<std::sync::RwLock<Option<Secret>>>);
+pub struct ApiToken(Arc<std::sync::RwLock<Arc<ApiTokens>>>);
+
+#[derive(Default)]
+struct ApiTokens {
+    api: Option<Secret>,
+    /// Page id → its own token, if any.
+    pages: HashMap<String, Option<Secret>>,
+}
 
 impl ApiToken {
     pub fn new(config: &Config) -> Self {
@@ -54,11 +64,16 @@ impl ApiToken {
     }
 
     pub fn replace(&self, config: &Config) {
-        *self.0.write().unwrap_or_else(|p| p.into_inner()) = config.api.token.clone();
+        let pages = config.pages.iter().map(|p| (p.id.clone(), p.api_token.clone())).collect();
+        *self.0.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(ApiTokens { api: config.api.token.clone(), pages });
+    }
+
+    fn tokens(&self) -> Arc<ApiTokens> {
+        self.0.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     fn current(&self) -> Option<Secret> {
-        self.0.read().unwrap_or_else(|p| p.into_inner()).clone()
+        self.tokens().api.clone()
     }
 }
 
@@ -147,7 +162,7 @@ pub fn plugins_report(registry: &PluginRegistry) -> Value {
             json!({ "page_id": page_id, "plugins": plugins })
         })
         .collect();
-    json!({ "pages": pages })
+    json!({ "plugins_loaded": registry.is_loaded(), "pages": pages })
 }
 
 async fn admin_plugins(State(state): State<Arc<ApiState>>, headers: HeaderMap) -> Response {
@@ -168,8 +183,9 @@ async fn business_event(
 ) -> Response {
     // A Page with a token of its own takes only that one; the others, and
     // a Page this host does not serve, `[api] token`.
-    let page_token = state.registry.snapshot().pages.get(&page_id).map(|route| route.api_token.clone());
-    let expected = page_token.clone().flatten().or_else(|| state.token.current());
+    let tokens = state.token.tokens();
+    let page_token = tokens.pages.get(&page_id);
+    let expected = page_token.cloned().flatten().or_else(|| tokens.api.clone());
     if let Err(refused) = authorize_with(expected, &headers, "business event") {
         return refused.into_response();
     }

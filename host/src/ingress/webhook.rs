@@ -26,7 +26,6 @@ use axum::routing::get;
 use axum::Router;
 
 use crate::config::{Config, Secret};
-use crate::engine::registry::PluginRegistry;
 use crate::ingress::inbox::{Inbox, Refused};
 use crate::ingress::signature::{SignatureError, SignatureVerifier, SHA1_HEADER, SHA256_HEADER};
 
@@ -35,9 +34,13 @@ struct App {
     verify_token: Secret,
 }
 
-/// The configured apps, with their secrets.
+/// The configured apps, with their secrets, and which app each Page is
+/// under. Taken from the config, not from the plugin routes, so webhooks
+/// are verified and taken in while the plugins still compile at start.
 struct Apps {
     by_id: HashMap<String, App>,
+    /// Page id → the id of the app it is configured under.
+    page_apps: HashMap<String, String>,
     /// The app `POST /webhook` means, when exactly one is configured.
     only_app: Option<String>,
 }
@@ -59,7 +62,8 @@ impl WebhookApps {
             .map(|a| (a.id.clone(), App { verifier: SignatureVerifier::new(a.secret.clone()), verify_token: a.verify_token.clone() }))
             .collect();
         let only_app = (by_id.len() == 1).then(|| config.apps[0].id.clone());
-        Apps { by_id, only_app }
+        let page_apps = config.pages.iter().map(|p| (p.id.clone(), p.app.clone())).collect();
+        Apps { by_id, page_apps, only_app }
     }
 
     /// Takes the apps of `config`; requests already verifying finish with
@@ -97,7 +101,6 @@ impl RefusedEvents {
 
 struct WebhookState {
     apps: WebhookApps,
-    registry: PluginRegistry,
     inbox: Inbox,
     refused: RefusedEvents,
     /// `store.retention_hours`: how long the inbox remembers an event for
@@ -105,9 +108,9 @@ struct WebhookState {
     retention_ms: u64,
 }
 
-pub fn router(config: &Config, apps: WebhookApps, registry: PluginRegistry, inbox: Inbox, refused: RefusedEvents) -> Router {
+pub fn router(config: &Config, apps: WebhookApps, inbox: Inbox, refused: RefusedEvents) -> Router {
     let retention_ms = config.store.retention_hours.saturating_mul(3_600_000);
-    let state = Arc::new(WebhookState { apps, registry, inbox, refused, retention_ms });
+    let state = Arc::new(WebhookState { apps, inbox, refused, retention_ms });
     Router::new()
         .route("/webhook", get(verify_any).post(receive_default))
         .route("/webhook/{app_id}", get(verify_app).post(receive_app))
@@ -183,15 +186,14 @@ async fn receive(state: &WebhookState, app_id: &str, headers: &HeaderMap, body: 
         tracing::warn!(app = app_id, "webhook item skipped: {why}");
     }
     let mut events = parsed.events;
-    let routes = state.registry.snapshot();
     // An app's signature vouches only for its own Pages: an entry for a Page
     // configured under another app is not that app's to deliver, and its
     // Page's token must not answer it.
-    events.retain(|e| match routes.pages.get(&e.page_id) {
-        Some(route) if route.access.app_id == app_id => true,
-        Some(route) => {
+    events.retain(|e| match apps.page_apps.get(&e.page_id) {
+        Some(page_app) if page_app == app_id => true,
+        Some(page_app) => {
             state.refused.0.other_app.fetch_add(1, Ordering::Relaxed);
-            tracing::warn!(app = app_id, page = %e.page_id, page_app = %route.access.app_id, event = %e.id,
+            tracing::warn!(app = app_id, page = %e.page_id, page_app = %page_app, event = %e.id,
                 "event for a Page of another app, signed with this app's secret; dropped");
             false
         }
@@ -201,7 +203,6 @@ async fn receive(state: &WebhookState, app_id: &str, headers: &HeaderMap, body: 
             false
         }
     });
-    drop(routes);
     // The inbox remembers an event (to recognise a redelivery) for the
     // retention window after it finished: one older than that could be a
     // captured body posted again, and would run the plugins a second time.

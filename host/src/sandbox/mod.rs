@@ -399,12 +399,17 @@ impl PluginRuntime {
             Ok(Err(_)) if store.data().invalid_output().is_some() => {
                 Err(PluginFailure::InvalidOutput(store.data().invalid_output().unwrap_or_default().to_string()))
             }
-            // After a refusal, the host's verdict is the cause, whatever
-            // the plugin thinks of retrying; otherwise the plugin's own.
+            // A plugin that says its failure is permanent is believed: it
+            // goes to the dead letters, even after a refusal. Otherwise,
+            // after a refusal, the host's verdict is the cause (retried when
+            // retrying can help, finished when not); else the plugin's own.
             Ok(Err(failure)) => Err(match (store.data().last_verdict(), bounds::capped(failure.message, bounds::ERROR_CHARS)) {
+                (Some(verdict), message) if failure.permanent => {
+                    PluginFailure::Permanent(format!("{message} (after the host refused a call: {})", verdict.cause))
+                }
+                (None, message) if failure.permanent => PluginFailure::Permanent(message),
                 (Some(verdict), message) if verdict.retryable => PluginFailure::HostUnavailable { cause: verdict.cause, message },
                 (Some(verdict), message) => PluginFailure::Refused { cause: verdict.cause, message },
-                (None, message) if failure.permanent => PluginFailure::Permanent(message),
                 (None, message) => PluginFailure::Error(message),
             }),
             Err(error) => Err(classify(&store, error, limits)),

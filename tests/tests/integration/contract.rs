@@ -36,13 +36,22 @@ async fn a_plugin_built_against_0_1_still_answers_beside_0_2_plugins() {
 #[tokio::test]
 async fn a_permanent_failure_is_dead_lettered_at_once_and_a_transient_one_is_retried() {
     let host = TestHost::start_with(vec![page("1001", "tok-1001", &["faulty"])], RETRIES).await;
-    let body = text_messages(&[("1001", "u1", "m1", "permanent"), ("1001", "u2", "m2", "err")]);
+    let body = text_messages(&[("1001", "u1", "m1", "permanent"), ("1001", "u2", "m2", "err"), ("1001", "u3", "m3", "refused permanent")]);
     assert_eq!(host.post_signed(&body).await.status(), 200);
-    let letters = host.wait_dead_letters(2).await;
+    let letters = host.wait_dead_letters(3).await;
     let letter = |mid: &str| letters.iter().find(|l| l.event_id.ends_with(mid)).expect("a dead letter per event");
     assert_eq!(letter(":m1").attempts, 1, "not retried: {letters:?}");
     assert_eq!(letter(":m1").error, "returned a permanent error: asked to fail for good");
     assert_eq!(letter(":m2").attempts, 3, "retried: {letters:?}");
+    // A permanent failure after a refusal the plugin got past is still the
+    // plugin's own: a dead letter at once, with the refusal named.
+    assert_eq!(letter(":m3").attempts, 1, "{letters:?}");
+    assert!(
+        letter(":m3")
+            .error
+            .starts_with("returned a permanent error: failed for good (the send was refused: true) (after the host refused a call:"),
+        "{letters:?}"
+    );
     host.stop().await;
 }
 
@@ -50,7 +59,7 @@ async fn a_permanent_failure_is_dead_lettered_at_once_and_a_transient_one_is_ret
 async fn raw_message_content_reaches_the_send_api_and_the_raw_event_is_readable() {
     let host = TestHost::start(vec![page("1001", "tok-1001", &["probe"])]).await;
     assert_eq!(host.post_signed(&text_messages(&[("1001", "u1", "m1", "sticker")])).await.status(), 200);
-    let sent = host.wait_sent(2).await;
+    let sent = host.wait_sent(1).await;
     let sticker = sent.iter().find(|b| addressed_to(b, "u1") && b["message"].get("sticker_id").is_some()).expect("the sticker was sent");
     assert_eq!(sticker["message"], serde_json::json!({"sticker_id": 369239263222822u64}), "{sent:?}");
 

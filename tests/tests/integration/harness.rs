@@ -131,10 +131,14 @@ impl TestHost {
         let config = Config::parse(&toml, std::path::Path::new("."), &|_| None).unwrap_or_else(|p| panic!("config: {p:?}\n{toml}"));
         let server = Server::build(config).await.expect("host starts");
         let url = format!("http://{}", server.local_addr());
+        let registry = server.registry().clone();
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(server.run(async move {
             let _ = stopped.await;
         }));
+        // Tests start from a host serving its plugins (which load after it
+        // listens; `languages.rs` covers that).
+        registry.loaded().await;
         TestHost { url, data, fake, http: reqwest::Client::new(), stop: Some(stop), task: Some(task) }
     }
 

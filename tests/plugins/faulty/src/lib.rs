@@ -7,6 +7,9 @@
 //! * `deep`: recurses without end (stack overflow);
 //! * `err`: returns `Err` from the handler (worth retrying);
 //! * `permanent`: returns an `Error::permanent` (not worth retrying);
+//! * `refused permanent`: sends to a person who never wrote (the host
+//!   refuses: outside the window), goes on, then returns an
+//!   `Error::permanent` of its own;
 //! * `flood`: replies `flood {n}` until the host refuses (the host-call
 //!   quota), then fails with that error;
 //! * `toolong`: replies with 2 001 characters (over the Send API's limit),
@@ -48,6 +51,10 @@ impl Plugin for Faulty {
         match text {
             "panic" => panic!("asked to panic"),
             "permanent" => Err(Error::permanent("asked to fail for good")),
+            "refused permanent" => {
+                let refused = cx.send(Recipient::Psid("nobody".into()), "hello?").is_err();
+                Err(Error::permanent(format!("failed for good (the send was refused: {refused})")))
+            }
             "loop" => loop {
                 std::hint::black_box(());
             },

@@ -1,4 +1,5 @@
-//! A fake Facebook Graph API for tests and benchmarks, over real HTTP.
+//! A fake Facebook Graph API over real HTTP: for the tests and benchmarks,
+//! and for plugin authors' `switchboard dev` and `switchboard test`.
 //!
 //! It answers like the reference (`shared/docs/messenger-platform.md`):
 //! Send API success bodies, handover calls, thread owner, Messenger Profile,

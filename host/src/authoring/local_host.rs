@@ -1,0 +1,253 @@
+//! A host serving one plugin on one local Page, in this process, against
+//! an in-process fake Graph API: what `switchboard dev` chats with and
+//! `switchboard test` runs conversations on. Nothing is short-circuited:
+//! each event is signed and posted to the host's webhook, stored,
+//! dispatched to the plugin in its sandbox, and what the plugin sends
+//! reaches the fake Graph API over HTTP, which answers as Meta does.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use serde_json::{json, Value};
+use switchboard_fake_graph::{FakeGraph, RecordedCall};
+use tokio::sync::oneshot;
+
+use crate::config::Config;
+use crate::engine::dispatch::Dispatcher;
+use crate::store::Store;
+
+/// The local Page, its app and the person who writes to it, unless a test
+/// names another PSID.
+pub const PAGE_ID: &str = "1000000000001";
+pub const APP_ID: &str = "1000000000002";
+pub const USER: &str = "42";
+const APP_SECRET: &str = "local-app-secret";
+const PAGE_TOKEN: &str = "local-page-token";
+const API_TOKEN: &str = "local-api-token";
+/// The id the plugin has in the local config: its KV namespace.
+pub const PLUGIN_ID: &str = "bot";
+
+/// How long an event may take, plugin and sends included, before the
+/// local host says so.
+const SETTLE_TIMEOUT: Duration = Duration::from_secs(30);
+
+pub struct LocalHost {
+    fake: FakeGraph,
+    url: String,
+    http: reqwest::Client,
+    dispatcher: Dispatcher,
+    store: Store,
+    /// The plugin file the config names; a new build is copied over it.
+    live: PathBuf,
+    /// Graph calls already handed out by [`LocalHost::new_calls`].
+    seen: usize,
+    /// Makes every event's mid and timestamp unique and increasing.
+    sequence: AtomicU64,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+impl LocalHost {
+    /// Starts a host in `data` (its store, config and the live plugin
+    /// file) serving `wasm`.
+    pub async fn start(wasm: &Path, data: &Path) -> anyhow::Result<LocalHost> {
+        std::fs::create_dir_all(data).with_context(|| format!("creating {}", data.display()))?;
+        let live = data.join("plugin.wasm");
+        std::fs::copy(wasm, &live).with_context(|| format!("copying {} to {}", wasm.display(), live.display()))?;
+        let fake = FakeGraph::start().await?;
+        fake.register_page(PAGE_ID, PAGE_TOKEN, APP_ID);
+        let toml = format!(
+            r#"listen = "127.0.0.1:0"
+graph_api_url = "{graph}"
+
+[store]
+path = "store"
+commit_delay_us = 0
+
+[api]
+token = "{API_TOKEN}"
+
+[dispatch]
+max_attempts = 2
+retry_backoff_ms = 100
+
+[[apps]]
+id = "{APP_ID}"
+secret = "{APP_SECRET}"
+verify_token = "local"
+
+[[pages]]
+id = "{PAGE_ID}"
+app = "{APP_ID}"
+access_token = "{PAGE_TOKEN}"
+plugins = [{{ id = "{PLUGIN_ID}", path = "plugin.wasm" }}]
+"#,
+            graph = fake.base_url(),
+        );
+        let config_path = data.join("switchboard.toml");
+        std::fs::write(&config_path, &toml).with_context(|| format!("writing {}", config_path.display()))?;
+        let config = Config::load(&config_path)?;
+        let server = crate::server::Server::build(config).await?;
+        let url = format!("http://{}", server.local_addr());
+        let (dispatcher, registry) = (server.dispatcher().clone(), server.registry().clone());
+        let store = server.store().clone();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let mut task = tokio::spawn(server.run(async move {
+            let _ = stopped.await;
+        }));
+        tokio::select! {
+            () = registry.loaded() => {}
+            // The load failed: the host stopped, saying why.
+            ended = &mut task => {
+                ended.context("the local host panicked")??;
+                anyhow::bail!("the local host stopped");
+            }
+        }
+        Ok(LocalHost {
+            fake,
+            url,
+            http: reqwest::Client::new(),
+            dispatcher,
+            store,
+            live,
+            seen: 0,
+            sequence: AtomicU64::new(0),
+            stop: Some(stop),
+            task: Some(task),
+        })
+    }
+
+    /// Copies a new build over the live plugin file, as a deploy does, and
+    /// waits until the host serves it (hot reload).
+    pub async fn deploy(&self, wasm: &Path) -> anyhow::Result<()> {
+        let hash = crate::sandbox::file_hash(&std::fs::read(wasm).with_context(|| format!("reading {}", wasm.display()))?);
+        std::fs::copy(wasm, &self.live).with_context(|| format!("copying over {}", self.live.display()))?;
+        let deadline = Instant::now() + SETTLE_TIMEOUT;
+        loop {
+            let report = self.admin("plugins").await?;
+            let plugins = &report["pages"][0]["plugins"];
+            if plugins[0]["hash"].as_str() == Some(hash.as_str()) {
+                return Ok(());
+            }
+            if let Some(rejected) = plugins[0]["health"]["rejected"].as_str().filter(|_| Instant::now() + SETTLE_TIMEOUT / 2 > deadline) {
+                anyhow::bail!("the host did not take the new build: {rejected}");
+            }
+            anyhow::ensure!(Instant::now() < deadline, "the host did not pick up the new build within {SETTLE_TIMEOUT:?}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// `GET /admin/{what}` as JSON.
+    async fn admin(&self, what: &str) -> anyhow::Result<Value> {
+        let response = self.http.get(format!("{}/admin/{what}", self.url)).bearer_auth(API_TOKEN).send().await?;
+        Ok(response.json().await?)
+    }
+
+    /// A text message from `psid`.
+    pub async fn message(&self, psid: &str, text: &str) -> anyhow::Result<()> {
+        let mid = self.mid();
+        self.post_event(psid, json!({ "message": { "mid": mid, "text": text } })).await
+    }
+
+    /// A tap on a quick reply: its title as the text, with its payload.
+    pub async fn quick_reply(&self, psid: &str, title: &str, payload: &str) -> anyhow::Result<()> {
+        let mid = self.mid();
+        self.post_event(psid, json!({ "message": { "mid": mid, "text": title, "quick_reply": { "payload": payload } } })).await
+    }
+
+    /// A tap on a postback button (or the Get Started button, or a menu item).
+    pub async fn postback(&self, psid: &str, title: &str, payload: &str) -> anyhow::Result<()> {
+        let mid = self.mid();
+        self.post_event(psid, json!({ "postback": { "mid": mid, "title": title, "payload": payload } })).await
+    }
+
+    /// An opt-in: a one-time-notification token for `payload` (the topic),
+    /// as Messenger sends it when the person taps "Notify me".
+    pub async fn optin(&self, psid: &str, payload: &str) -> anyhow::Result<String> {
+        let token = format!("otn-{}", self.sequence.fetch_add(1, Ordering::Relaxed));
+        let optin = json!({ "type": "one_time_notif_req", "payload": payload, "one_time_notif_token": token });
+        self.post_event(psid, json!({ "optin": optin })).await?;
+        Ok(token)
+    }
+
+    /// A business event, posted to the host's API as a backend would.
+    pub async fn business(&self, event: &Value, psid: Option<&str>) -> anyhow::Result<()> {
+        let mut request = self.http.post(format!("{}/api/pages/{PAGE_ID}/events", self.url)).bearer_auth(API_TOKEN).json(event);
+        if let Some(psid) = psid {
+            request = request.query(&[("psid", psid)]);
+        }
+        let response = request.send().await?;
+        let status = response.status();
+        anyhow::ensure!(status.is_success(), "the host refused the business event: {status} {}", response.text().await.unwrap_or_default());
+        Ok(())
+    }
+
+    fn mid(&self) -> String {
+        format!("m.local.{}.{}", crate::model::now_ms(), self.sequence.fetch_add(1, Ordering::Relaxed))
+    }
+
+    /// Signs a webhook with one messaging event from `psid` and posts it.
+    async fn post_event(&self, psid: &str, mut event: Value) -> anyhow::Result<()> {
+        let timestamp = crate::model::now_ms() + self.sequence.fetch_add(1, Ordering::Relaxed) % 1000;
+        event["sender"] = json!({ "id": psid });
+        event["recipient"] = json!({ "id": PAGE_ID });
+        event["timestamp"] = json!(timestamp);
+        let body = json!({ "object": "page", "entry": [{ "id": PAGE_ID, "time": timestamp, "messaging": [event] }] }).to_string();
+        let (sha256, _) = crate::ingress::signature::sign(APP_SECRET, body.as_bytes());
+        let response = self
+            .http
+            .post(format!("{}/webhook/{APP_ID}", self.url))
+            .header(crate::ingress::signature::SHA256_HEADER, sha256)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await?;
+        let status = response.status();
+        anyhow::ensure!(status.is_success(), "the host refused the webhook: {status} {}", response.text().await.unwrap_or_default());
+        Ok(())
+    }
+
+    /// Waits until every event taken in is handled (replies sent, retries
+    /// done or given up).
+    pub async fn settle(&self) -> anyhow::Result<()> {
+        let deadline = Instant::now() + SETTLE_TIMEOUT;
+        // Let the event reach the queue before it is seen empty.
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        while self.dispatcher.queued() > 0 {
+            anyhow::ensure!(Instant::now() < deadline, "the plugin did not finish within {SETTLE_TIMEOUT:?}");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        Ok(())
+    }
+
+    /// The Graph calls made since the last call of this.
+    pub fn new_calls(&mut self) -> Vec<RecordedCall> {
+        let calls = self.fake.calls();
+        let new = calls.get(self.seen..).unwrap_or_default().to_vec();
+        self.seen = calls.len();
+        new
+    }
+
+    /// The plugin's KV value at `key`.
+    pub async fn kv(&self, key: &str) -> anyhow::Result<Option<Vec<u8>>> {
+        let key = key.to_string();
+        self.store.read(move |b| b.kv_get(PAGE_ID, PLUGIN_ID, &key)).await
+    }
+
+    /// The events that ended as dead letters, oldest first.
+    pub async fn dead_letters(&self) -> anyhow::Result<Vec<crate::store::DeadLetter>> {
+        self.store.read(|b| b.dead_letters(1000)).await
+    }
+
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        match self.task.take() {
+            Some(task) => task.await.context("the local host panicked")?,
+            None => Ok(()),
+        }
+    }
+}
