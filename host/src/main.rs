@@ -55,6 +55,13 @@ enum Command {
     /// Build the plugin project in DIR into a component, check that a host
     /// loads it, and print the .wasm's path as the last line.
     Build { dir: PathBuf },
+    /// Build DIR's plugin, serve it on a local Page against a fake Graph
+    /// API, and chat with it in the terminal; every save rebuilds it and
+    /// hot-reloads it.
+    Dev { dir: PathBuf },
+    /// Build DIR's plugin and run its conversation tests (tests/*.toml),
+    /// each on a fresh local host against a fake Graph API.
+    Test { dir: PathBuf },
     /// Inspect and replay events that failed for good (dead letters).
     Dlq {
         #[arg(long, short, global = true)]
@@ -88,10 +95,19 @@ fn main() -> ExitCode {
         // SAFETY: no other thread exists yet.
         unsafe { std::env::set_var("RUST_LIB_BACKTRACE", "0") };
     }
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
-        .init();
     let cli = Cli::parse();
+    // A plugin author wants the plugin's own log lines and the host's
+    // warnings (a refused send, a failure), not the host's chatter.
+    let default_filter = match cli.command {
+        Command::Dev { .. } => "warn,plugin=trace",
+        Command::Test { .. } => "error,plugin=warn",
+        _ => "info",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| default_filter.into());
+    match cli.command {
+        Command::Dev { .. } | Command::Test { .. } => tracing_subscriber::fmt().with_env_filter(filter).without_time().compact().init(),
+        _ => tracing_subscriber::fmt().with_env_filter(filter).init(),
+    }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
@@ -106,6 +122,8 @@ fn main() -> ExitCode {
             Command::Plugins { config, json } => plugins(config, json).await,
             Command::New { lang, dir } => new_plugin(lang, dir),
             Command::Build { dir } => build_plugin(dir).await,
+            Command::Dev { dir } => switchboard::authoring::dev::dev(&dir).await,
+            Command::Test { dir } => test_plugin(dir).await,
             Command::Dlq { config: Some(config), action } => dlq(config, action).await,
             Command::Dlq { config: None, .. } => Err(anyhow::anyhow!("dlq needs --config FILE to find the store")),
         }
@@ -186,7 +204,12 @@ fn new_plugin(lang: switchboard::authoring::Language, dir: PathBuf) -> anyhow::R
         files.len(),
         files.iter().take(4).map(|f| f.display().to_string()).collect::<Vec<_>>().join(", ")
     );
-    println!("next: edit {shown}/src/lib.rs, then `switchboard build {shown}`; {shown}/README.md says how to deploy it");
+    let source = match lang {
+        switchboard::authoring::Language::Rust => "src/lib.rs",
+        switchboard::authoring::Language::TypeScript => "src/index.ts",
+        switchboard::authoring::Language::Python => "app.py",
+    };
+    println!("next: edit {shown}/{source}, chat with it: `switchboard dev {shown}`, test it: `switchboard test {shown}`; {shown}/README.md says how to deploy it");
     Ok(())
 }
 
@@ -195,6 +218,34 @@ async fn build_plugin(dir: PathBuf) -> anyhow::Result<()> {
     let kinds = if built.event_kinds.is_empty() { "every kind".to_string() } else { built.event_kinds.join(", ") };
     eprintln!("built {} {} (switchboard:plugin@{}; events: {kinds})", built.name, built.version, built.contract);
     println!("{}", built.wasm.display());
+    Ok(())
+}
+
+async fn test_plugin(dir: PathBuf) -> anyhow::Result<()> {
+    use switchboard::authoring::{build, conversation};
+    let tests_dir = dir.join("tests");
+    let mut tests: Vec<PathBuf> = std::fs::read_dir(&tests_dir)
+        .with_context(|| format!("{} has no tests/ directory; `switchboard new` makes tests/echo.toml", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        .collect();
+    tests.sort();
+    anyhow::ensure!(!tests.is_empty(), "no conversation tests in {} (tests/*.toml)", tests_dir.display());
+    let built = build::build(&dir).await?;
+    eprintln!("built {} {}; running {} conversation test(s)", built.name, built.version, tests.len());
+    let mut failed = 0;
+    for (n, test) in tests.iter().enumerate() {
+        let data = build::work_dir(&dir).join(format!("test-{n}"));
+        match conversation::run_file(test, &built.wasm, &data, &build::compile_cache(&dir)).await {
+            Ok(steps) => println!("ok    {} ({steps} steps)", test.display()),
+            Err(e) => {
+                failed += 1;
+                println!("FAIL  {}: {e:#}", test.display());
+            }
+        }
+    }
+    anyhow::ensure!(failed == 0, "{failed} of {} conversation tests failed", tests.len());
+    println!("all {} conversation tests passed", tests.len());
     Ok(())
 }
 

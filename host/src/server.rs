@@ -69,7 +69,7 @@ impl Server {
         let workers = WorkerRuntime::start(config.dispatch.worker_threads, config.dispatch.worker_nice)?;
         // Pool slots fit the largest memory any plugin may get.
         let pool_limits = PluginLimits { memory_mib: config.largest_memory_mib(), ..config.limits.clone() };
-        let runtime = PluginRuntime::new(pool_limits)?.with_compile_cache(&config.store.path.join("compiled"))?;
+        let runtime = PluginRuntime::new(pool_limits)?.with_compile_cache(&config.store.compile_cache_dir())?;
         let services = SharedServices {
             graph: GraphClient::new(
                 &config.graph_api_url,

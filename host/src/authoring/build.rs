@@ -32,7 +32,9 @@ pub async fn build(dir: &Path) -> anyhow::Result<Built> {
         Language::TypeScript => build_script(dir, "Node.js and npm (https://nodejs.org)")?,
         Language::Python => build_script(dir, "Python 3.10 or later with venv and pip")?,
     };
-    let runtime = PluginRuntime::new(PluginLimits::default())?;
+    // The project's own cache: `switchboard dev` and `test` use it too, so
+    // a Python or JavaScript plugin (seconds to compile) compiles once.
+    let runtime = PluginRuntime::new(PluginLimits::default())?.with_compile_cache(&compile_cache(dir))?;
     let plugin = runtime.load(&wasm).await.with_context(|| format!("the build made {}, but a host would not load it", wasm.display()))?;
     for kind in &plugin.info.event_kinds {
         if crate::model::EventKind::from_name(kind).is_none() {
@@ -46,6 +48,17 @@ pub async fn build(dir: &Path) -> anyhow::Result<Built> {
         contract: plugin.contract(),
         event_kinds: plugin.info.event_kinds.clone(),
     })
+}
+
+/// Where the authoring commands keep their state in a project: the
+/// compiled-plugin cache, and the stores of `dev` and `test` runs.
+pub fn work_dir(project: &Path) -> PathBuf {
+    project.join(".switchboard")
+}
+
+/// The compiled-plugin cache of a project.
+pub fn compile_cache(project: &Path) -> PathBuf {
+    work_dir(project).join("compiled")
 }
 
 /// The cargo that runs this (under `cargo run`), or the one on the PATH.

@@ -25,7 +25,7 @@ pub const APP_ID: &str = "1000000000002";
 pub const USER: &str = "42";
 const APP_SECRET: &str = "local-app-secret";
 const PAGE_TOKEN: &str = "local-page-token";
-const API_TOKEN: &str = "local-api-token";
+const API_TOKEN: &str = "local-api-token-for-authoring";
 /// The id the plugin has in the local config: its KV namespace.
 pub const PLUGIN_ID: &str = "bot";
 
@@ -51,8 +51,12 @@ pub struct LocalHost {
 
 impl LocalHost {
     /// Starts a host in `data` (its store, config and the live plugin
-    /// file) serving `wasm`.
-    pub async fn start(wasm: &Path, data: &Path) -> anyhow::Result<LocalHost> {
+    /// file: whatever a previous run left there is removed) serving
+    /// `wasm`, with compiled plugins kept in `compile_cache`.
+    pub async fn start(wasm: &Path, data: &Path, compile_cache: &Path) -> anyhow::Result<LocalHost> {
+        if data.exists() {
+            std::fs::remove_dir_all(data).with_context(|| format!("clearing {}", data.display()))?;
+        }
         std::fs::create_dir_all(data).with_context(|| format!("creating {}", data.display()))?;
         let live = data.join("plugin.wasm");
         std::fs::copy(wasm, &live).with_context(|| format!("copying {} to {}", wasm.display(), live.display()))?;
@@ -65,6 +69,7 @@ graph_api_url = "{graph}"
 [store]
 path = "store"
 commit_delay_us = 0
+compile_cache = {cache:?}
 
 [api]
 token = "{API_TOKEN}"
@@ -85,6 +90,7 @@ access_token = "{PAGE_TOKEN}"
 plugins = [{{ id = "{PLUGIN_ID}", path = "plugin.wasm" }}]
 "#,
             graph = fake.base_url(),
+            cache = std::path::absolute(compile_cache)?.display().to_string(),
         );
         let config_path = data.join("switchboard.toml");
         std::fs::write(&config_path, &toml).with_context(|| format!("writing {}", config_path.display()))?;

@@ -1,11 +1,17 @@
 //! Plugin authoring, for the people who write plugins rather than run
 //! hosts: `switchboard new` scaffolds a plugin project in any directory
-//! ([`scaffold`]) and `switchboard build` builds one into a component and
-//! checks it against the contract ([`build`]). Nothing in the serving path
-//! uses this module; it uses the sandbox only to load what it built.
+//! ([`scaffold`]), `switchboard build` builds one into a component and
+//! checks it against the contract ([`build`]), `switchboard dev` chats
+//! with it and hot-reloads it on every save ([`dev`]), and `switchboard
+//! test` runs its conversation tests ([`conversation`]), both on a
+//! [`local_host::LocalHost`]: a whole host in the process, against the fake
+//! Graph API. Nothing in the serving path uses this module.
 
 pub mod build;
+pub mod conversation;
+pub mod dev;
 pub mod local_host;
+pub mod replies;
 pub mod scaffold;
 mod sdk_files;
 

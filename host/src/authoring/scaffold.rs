@@ -9,7 +9,7 @@ use anyhow::Context as _;
 
 use super::{sdk_files, Language};
 
-/// Where a project's vendored Rust SDK lives, inside it.
+/// Where a project's vendored SDK lives, inside it.
 const SDK_DIR: &str = "vendor/switchboard-plugin-sdk";
 
 /// Creates the project in `dir` (which must not exist, or be empty) and
@@ -21,7 +21,8 @@ pub fn create(language: Language, dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
     let name = project_name(dir)?;
     let files = match language {
         Language::Rust => rust(&name),
-        Language::TypeScript | Language::Python => anyhow::bail!("scaffolding {language:?} is being added"),
+        Language::TypeScript => from_template(&name, sdk_files::TYPESCRIPT_TEMPLATE, sdk_files::TYPESCRIPT),
+        Language::Python => from_template(&name, sdk_files::PYTHON_TEMPLATE, sdk_files::PYTHON),
     };
     let mut written = Vec::with_capacity(files.len());
     for (relative, contents) in files {
@@ -62,11 +63,34 @@ fn rust(name: &str) -> Vec<(PathBuf, String)> {
         (PathBuf::from("src/lib.rs"), RUST_LIB.replace("{name}", name)),
         (PathBuf::from("README.md"), RUST_README.replace("{name}", name).replace("{wasm}", &name.replace('-', "_"))),
         (PathBuf::from("build.sh"), RUST_BUILD.to_string()),
-        (PathBuf::from(".gitignore"), "/target\n".to_string()),
+        (PathBuf::from(".gitignore"), "/target\n/.switchboard/\n".to_string()),
+        (PathBuf::from("tests/echo.toml"), template_test()),
         (Path::new(SDK_DIR).join("Cargo.toml"), sdk_files::manifest()),
     ];
-    files.extend(sdk_files::FILES.iter().map(|(path, contents)| (Path::new(SDK_DIR).join(path), contents.to_string())));
+    files.extend(vendored(&[sdk_files::RUST, sdk_files::WIT]));
     files
+}
+
+/// A TypeScript or Python project: the template (with `mybot` as the
+/// name), and the SDK with its WIT vendored.
+fn from_template(name: &str, template: &[(&str, &str)], sdk: &[(&str, &str)]) -> Vec<(PathBuf, String)> {
+    let mut files: Vec<(PathBuf, String)> = template
+        .iter()
+        .map(|(path, contents)| (PathBuf::from(path.strip_prefix("template/").unwrap_or(path)), contents.replace("mybot", name)))
+        .collect();
+    files.extend(vendored(&[sdk, sdk_files::WIT]));
+    files
+}
+
+fn vendored(lists: &[&[(&str, &str)]]) -> Vec<(PathBuf, String)> {
+    lists.iter().flat_map(|l| l.iter()).map(|(path, contents)| (Path::new(SDK_DIR).join(path), contents.to_string())).collect()
+}
+
+/// Every template's conversation test is the same: the scaffolds are all
+/// the same echo bot.
+fn template_test() -> String {
+    let (_, test) = sdk_files::PYTHON_TEMPLATE.iter().find(|(p, _)| *p == "template/tests/echo.toml").copied().unwrap_or_default();
+    test.to_string()
 }
 
 const RUST_MANIFEST: &str = r#"[package]

@@ -240,6 +240,9 @@ impl Config {
         if self.store.path.is_relative() {
             self.store.path = self.base_dir.join(&self.store.path);
         }
+        if let Some(cache) = self.store.compile_cache.as_mut().filter(|c| c.is_relative()) {
+            *cache = self.base_dir.join(&*cache);
+        }
         self.store.validate(problems);
         self.dispatch.validate(problems);
         self.server.validate(problems);

@@ -150,11 +150,19 @@ pub struct StoreConfig {
     /// to share a commit (0: commit at once). Adds at most this much to an
     /// acknowledgement.
     pub commit_delay_us: u64,
+    /// Where compiled plugins are kept across restarts, relative to the
+    /// config file (default: `compiled` in the data directory).
+    pub compile_cache: Option<PathBuf>,
 }
 
 impl StoreConfig {
     pub fn commit_delay(&self) -> std::time::Duration {
         std::time::Duration::from_micros(self.commit_delay_us)
+    }
+
+    /// The compiled-plugin cache's directory.
+    pub fn compile_cache_dir(&self) -> PathBuf {
+        self.compile_cache.clone().unwrap_or_else(|| self.path.join("compiled"))
     }
 }
 
@@ -171,7 +179,7 @@ impl StoreConfig {
 
 impl Default for StoreConfig {
     fn default() -> Self {
-        StoreConfig { path: PathBuf::from("data"), retention_hours: 24, commit_delay_us: 300 }
+        StoreConfig { path: PathBuf::from("data"), retention_hours: 24, commit_delay_us: 300, compile_cache: None }
     }
 }
 

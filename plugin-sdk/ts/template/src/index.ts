@@ -1,0 +1,8 @@
+import { definePlugin } from "@switchboard/plugin-sdk";
+
+export const handler = definePlugin({
+  name: "mybot", version: "0.1.0", eventKinds: ["message"],
+  onMessage(cx, message) {
+    if (message.text && !cx.standby) cx.reply(`You said: ${message.text}`);
+  },
+});
