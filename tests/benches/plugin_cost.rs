@@ -14,7 +14,10 @@
 //!   beside echo on 0.2.0 (an `event` resource read through accessors);
 //! * the first two again with limits **off** (no epoch interruption, no
 //!   timeout, no memory limiter: `PluginRuntime::without_limits`), to show
-//!   what enforcing the limits costs per event.
+//!   what enforcing the limits costs per event;
+//! * the TypeScript and Python echo examples (`plugins/ts/echo`,
+//!   `plugins/python/echo`, built first with their `build.sh`), with and
+//!   without a send, on `ITERATIONS / 20` events.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -53,6 +56,16 @@ async fn main() -> anyhow::Result<()> {
     let plugin = Arc::new(runtime.load(&wasm).await?);
     let legacy_wasm = wasm.with_file_name("legacy.wasm");
     let legacy_plugin = Arc::new(runtime.load(&legacy_wasm).await?);
+    // The TypeScript and Python components take seconds to compile: cached.
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let runtime = runtime.with_compile_cache(&root.join("target/bench-compiled"))?;
+    let mut other_languages = Vec::new();
+    for (language, dir) in [("TypeScript", "plugins/ts/echo"), ("Python", "plugins/python/echo")] {
+        let wasm = root.join(dir).join("dist/echo.wasm");
+        anyhow::ensure!(wasm.is_file(), "{} is missing: build it with `sh {dir}/build.sh`", wasm.display());
+        let bytes = std::fs::metadata(&wasm)?.len();
+        other_languages.push((language, bytes, Arc::new(runtime.load(&wasm).await?)));
+    }
     let unlimited = PluginRuntime::without_limits(PluginLimits::default())?;
     let unlimited_plugin = Arc::new(unlimited.load(&wasm).await?);
     let data = tempfile::tempdir()?;
@@ -87,18 +100,26 @@ async fn main() -> anyhow::Result<()> {
     let limited = (&runtime, &plugin);
     let off = (&unlimited, &unlimited_plugin);
     let legacy = (&runtime, &legacy_plugin);
+    let (ts, py) = ((&runtime, &other_languages[0].2), (&runtime, &other_languages[1].2));
+    for (language, bytes, _) in &other_languages {
+        println!("{language} echo: {bytes} bytes; {} events per row", iterations / 20);
+    }
     let mut means = std::collections::HashMap::new();
-    for (label, (runtime, plugin), ev, workers) in [
-        ("instantiate+handle (no send)", limited, &silent, 1),
-        ("  no send, limits off", off, &silent, 1),
-        ("  no send, 0.1 plugin", legacy, &silent, 1),
-        ("instantiate+handle (send over HTTP)", limited, &talking, 1),
-        ("  send, limits off", off, &talking, 1),
-        ("instantiate+handle (no send), 2 tasks", limited, &silent, 2),
-        ("instantiate+handle (send), 2 tasks", limited, &talking, 2),
+    for (label, (runtime, plugin), ev, workers, iterations) in [
+        ("instantiate+handle (no send)", limited, &silent, 1, iterations),
+        ("  no send, limits off", off, &silent, 1, iterations),
+        ("  no send, 0.1 plugin", legacy, &silent, 1, iterations),
+        ("  no send, TypeScript echo", ts, &silent, 1, iterations / 20),
+        ("  no send, Python echo", py, &silent, 1, iterations / 20),
+        ("instantiate+handle (send over HTTP)", limited, &talking, 1, iterations),
+        ("  send, limits off", off, &talking, 1, iterations),
+        ("  send, TypeScript echo", ts, &talking, 1, iterations / 20),
+        ("  send, Python echo", py, &talking, 1, iterations / 20),
+        ("instantiate+handle (no send), 2 tasks", limited, &silent, 2, iterations),
+        ("instantiate+handle (send), 2 tasks", limited, &talking, 2, iterations),
     ] {
         // Warm-up: fill the pooling allocator's warm slots and the HTTP pool.
-        for _ in 0..200 {
+        for _ in 0..200.min(iterations) {
             let inv = Invocation { plugin: "echo".into(), event_id: "warm".into(), page: Some(page.clone()), ledger: None };
             runtime.invoke(plugin, ev, inv, runtime.limits()).await.map_err(|e| anyhow::anyhow!("{e}"))?;
         }

@@ -29,8 +29,8 @@ pub struct Built {
 pub async fn build(dir: &Path) -> anyhow::Result<Built> {
     let wasm = match Language::of_project(dir)? {
         Language::Rust => build_rust(dir)?,
-        Language::TypeScript => build_script(dir, "Node.js and npm (https://nodejs.org)")?,
-        Language::Python => build_script(dir, "Python 3.10 or later with venv and pip")?,
+        Language::TypeScript => up_to_date(dir).map_or_else(|| build_script(dir, "Node.js and npm (https://nodejs.org)"), Ok)?,
+        Language::Python => up_to_date(dir).map_or_else(|| build_script(dir, "Python 3.10 or later with venv and pip"), Ok)?,
     };
     // The project's own cache: `switchboard dev` and `test` use it too, so
     // a Python or JavaScript plugin (seconds to compile) compiles once.
@@ -48,6 +48,52 @@ pub async fn build(dir: &Path) -> anyhow::Result<Built> {
         contract: plugin.contract(),
         event_kinds: plugin.info.event_kinds.clone(),
     })
+}
+
+/// What the toolchains and the authoring commands write inside a project,
+/// and its conversation tests: changes there are not the plugin's.
+pub const NOT_SOURCES: &[&str] =
+    &[".switchboard", "target", "node_modules", "dist", ".venv", "__pycache__", ".git", "generated", "wit_world", "tests"];
+
+/// Whether `path` (inside `dir`) is part of the plugin's source.
+pub fn is_source(dir: &Path, path: &Path) -> bool {
+    let relative = path.strip_prefix(dir).unwrap_or(path);
+    // Tools write their output aside first (`*.tmp`), and npm rewrites the
+    // lockfile as it installs.
+    let written_by_tools = |name: &std::ffi::OsStr| name.to_string_lossy().ends_with(".tmp") || name == "package-lock.json";
+    !relative.components().any(|c| NOT_SOURCES.iter().any(|n| c.as_os_str() == *n) || written_by_tools(c.as_os_str()))
+}
+
+/// The `.wasm` the last `build.sh` run made, if no source file changed
+/// since: componentizing takes seconds, and `switchboard test` or `dev`
+/// right after a build need not do it again.
+fn up_to_date(dir: &Path) -> Option<PathBuf> {
+    let wasm = PathBuf::from(std::fs::read_to_string(last_build(dir)).ok()?.trim());
+    let built = std::fs::metadata(&wasm).ok()?.modified().ok()?;
+    let newest = newest_source(dir, dir)?;
+    (newest < built).then(|| {
+        eprintln!("switchboard: {} is up to date", wasm.display());
+        wasm
+    })
+}
+
+fn last_build(dir: &Path) -> PathBuf {
+    work_dir(dir).join("last-build")
+}
+
+/// The latest modification time of the sources under `path`.
+fn newest_source(dir: &Path, path: &Path) -> Option<std::time::SystemTime> {
+    let mut newest = std::fs::symlink_metadata(path).ok()?.modified().ok()?;
+    for entry in std::fs::read_dir(path).ok()? {
+        let entry = entry.ok()?;
+        let (child, kind) = (entry.path(), entry.file_type().ok()?);
+        if !is_source(dir, &child) {
+            continue;
+        }
+        let time = if kind.is_dir() { newest_source(dir, &child)? } else { entry.metadata().ok()?.modified().ok()? };
+        newest = newest.max(time);
+    }
+    Some(newest)
 }
 
 /// Where the authoring commands keep their state in a project: the
@@ -125,5 +171,9 @@ fn build_script(dir: &Path, needs: &str) -> anyhow::Result<PathBuf> {
     }
     anyhow::ensure!(output.status.success(), "build.sh failed in {} (its messages are above; it needs {needs})", dir.display());
     let wasm = last.map(|l| dir.join(l.trim())).filter(|p| p.is_file());
-    wasm.ok_or_else(|| anyhow::anyhow!("build.sh in {} did not print the path of the .wasm it made as its last line", dir.display()))
+    let wasm =
+        wasm.ok_or_else(|| anyhow::anyhow!("build.sh in {} did not print the path of the .wasm it made as its last line", dir.display()))?;
+    // Best effort: without the record, the next build simply runs.
+    let _ = std::fs::create_dir_all(work_dir(dir)).and_then(|()| std::fs::write(last_build(dir), wasm.display().to_string()));
+    Ok(wasm)
 }

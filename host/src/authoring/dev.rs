@@ -21,10 +21,6 @@ use super::replies::{Action, Tappable};
 /// Changes closer together than this are one rebuild.
 const QUIET: Duration = Duration::from_millis(300);
 
-/// What the build and the toolchains write inside a project: changes there
-/// are not the author's.
-const NOT_SOURCES: &[&str] = &[".switchboard", "target", "node_modules", "dist", ".venv", "__pycache__", ".git", "generated", "wit_world"];
-
 const HELP: &str = "type a message to send it as the person; or
   /tap N          tap button or quick reply N of the last reply (or /tap TITLE)
   /postback P     send a postback with payload P (a Get Started or menu item)
@@ -78,10 +74,10 @@ pub async fn dev(dir: &Path) -> anyhow::Result<()> {
                 }
             }
             Some(path) = changes.recv() => {
-                let mut source_changed = is_source(dir, &path);
+                let mut source_changed = build::is_source(dir, &path);
                 // The rest of the burst (an editor's save is several events).
                 while let Ok(Some(path)) = tokio::time::timeout(QUIET, changes.recv()).await {
-                    source_changed |= is_source(dir, &path);
+                    source_changed |= build::is_source(dir, &path);
                 }
                 if source_changed {
                     rebuild(dir, &host).await;
@@ -185,9 +181,4 @@ async fn rebuild(dir: &Path, host: &LocalHost) {
         },
         Err(e) => println!("(build failed, the last good build keeps running: {e:#})"),
     }
-}
-
-fn is_source(dir: &Path, path: &Path) -> bool {
-    let relative = path.strip_prefix(dir).unwrap_or(path);
-    !relative.components().any(|c| NOT_SOURCES.iter().any(|n| c.as_os_str() == *n))
 }
