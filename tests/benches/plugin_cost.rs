@@ -17,7 +17,9 @@
 //!   what enforcing the limits costs per event;
 //! * the TypeScript and Python echo examples (`plugins/ts/echo`,
 //!   `plugins/python/echo`, built first with their `build.sh`), with and
-//!   without a send, on `ITERATIONS / 20` events.
+//!   without a send, on `ITERATIONS / 20` events; and without a send on a
+//!   runtime that copies the initial memory into each instance instead of
+//!   mapping it copy-on-write (`PluginRuntime::copying_memory_images`).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -59,12 +61,13 @@ async fn main() -> anyhow::Result<()> {
     // The TypeScript and Python components take seconds to compile: cached.
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
     let runtime = runtime.with_compile_cache(&root.join("target/bench-compiled"))?;
+    let copying = PluginRuntime::copying_memory_images(PluginLimits::default())?.with_compile_cache(&root.join("target/bench-compiled"))?;
     let mut other_languages = Vec::new();
     for (language, dir) in [("TypeScript", "plugins/ts/echo"), ("Python", "plugins/python/echo")] {
         let wasm = root.join(dir).join("dist/echo.wasm");
         anyhow::ensure!(wasm.is_file(), "{} is missing: build it with `sh {dir}/build.sh`", wasm.display());
         let bytes = std::fs::metadata(&wasm)?.len();
-        other_languages.push((language, bytes, Arc::new(runtime.load(&wasm).await?)));
+        other_languages.push((language, bytes, Arc::new(runtime.load(&wasm).await?), Arc::new(copying.load(&wasm).await?)));
     }
     let unlimited = PluginRuntime::without_limits(PluginLimits::default())?;
     let unlimited_plugin = Arc::new(unlimited.load(&wasm).await?);
@@ -101,7 +104,10 @@ async fn main() -> anyhow::Result<()> {
     let off = (&unlimited, &unlimited_plugin);
     let legacy = (&runtime, &legacy_plugin);
     let (ts, py) = ((&runtime, &other_languages[0].2), (&runtime, &other_languages[1].2));
-    for (language, bytes, _) in &other_languages {
+    let (ts_copying, py_copying) = ((&copying, &other_languages[0].3), (&copying, &other_languages[1].3));
+    let echo_copying = Arc::new(copying.load(&wasm).await?);
+    let rust_copying = (&copying, &echo_copying);
+    for (language, bytes, ..) in &other_languages {
         println!("{language} echo: {bytes} bytes; {} events per row", iterations / 20);
     }
     let mut means = std::collections::HashMap::new();
@@ -109,8 +115,11 @@ async fn main() -> anyhow::Result<()> {
         ("instantiate+handle (no send)", limited, &silent, 1, iterations),
         ("  no send, limits off", off, &silent, 1, iterations),
         ("  no send, 0.1 plugin", legacy, &silent, 1, iterations),
+        ("  no send, image copied", rust_copying, &silent, 1, iterations),
         ("  no send, TypeScript echo", ts, &silent, 1, iterations / 20),
         ("  no send, Python echo", py, &silent, 1, iterations / 20),
+        ("  no send, TypeScript, image copied", ts_copying, &silent, 1, iterations / 20),
+        ("  no send, Python, image copied", py_copying, &silent, 1, iterations / 20),
         ("instantiate+handle (send over HTTP)", limited, &talking, 1, iterations),
         ("  send, limits off", off, &talking, 1, iterations),
         ("  send, TypeScript echo", ts, &talking, 1, iterations / 20),
