@@ -1,7 +1,9 @@
 //! `switchboard new --lang LANG DIR`: a plugin project of its own, outside
 //! any checkout of Switchboard: the bot's source with an echo to start
 //! from, a README saying how to build, try and deploy it, a build script,
-//! and (Rust) the SDK vendored under `vendor/`, so it builds offline.
+//! a conversation test, and the SDK (with the WIT) vendored under
+//! `vendor/`, so it builds without a checkout of Switchboard (its
+//! toolchain's packages still come from crates.io, npm or PyPI).
 
 use std::path::{Path, PathBuf};
 
@@ -19,6 +21,23 @@ pub fn create(language: Language, dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
         anyhow::bail!("{} exists and is not empty; name a new directory", dir.display());
     }
     let name = project_name(dir)?;
+    // Names cargo would refuse for a package, or that clash with the SDK's.
+    const TAKEN: &[&str] = &[
+        "switchboard-plugin-sdk",
+        "switchboard_plugin",
+        "test",
+        "core",
+        "std",
+        "alloc",
+        "proc-macro",
+        "proc_macro",
+        "self",
+        "super",
+        "crate",
+    ];
+    if TAKEN.contains(&name.as_str()) {
+        anyhow::bail!("`{name}` cannot name a plugin project (a reserved or SDK name); choose another directory name");
+    }
     let files = match language {
         Language::Rust => rust(&name),
         Language::TypeScript => from_template(&name, sdk_files::TYPESCRIPT_TEMPLATE, sdk_files::TYPESCRIPT),

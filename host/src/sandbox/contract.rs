@@ -12,7 +12,7 @@ use wasmtime::Store;
 use super::bindings::EventResource;
 use super::bindings::{v0_1, v0_2};
 use super::event_model;
-use super::InvocationState;
+use super::{InvocationState, PluginInfo};
 use crate::model::InboundEvent;
 
 /// What the host does after a plugin handled an event.
@@ -31,13 +31,6 @@ pub struct HandleFailure {
     /// The plugin says a retry would fail the same way (0.2's
     /// `failure::permanent`); 0.1 cannot say so.
     pub permanent: bool,
-}
-
-/// What `describe()` returned.
-pub struct Description {
-    pub name: String,
-    pub version: String,
-    pub event_kinds: Vec<String>,
 }
 
 /// A component linked and checked against one version's world.
@@ -68,15 +61,15 @@ impl ContractPre {
         }
     }
 
-    pub async fn describe(&self, store: &mut Store<InvocationState>) -> wasmtime::Result<Description> {
+    pub async fn describe(&self, store: &mut Store<InvocationState>) -> wasmtime::Result<PluginInfo> {
         Ok(match self {
             ContractPre::V0_2(pre) => {
                 let info = pre.instantiate_async(&mut *store).await?.switchboard_plugin_handler().call_describe(&mut *store).await?;
-                Description { name: info.name, version: info.version, event_kinds: info.event_kinds }
+                PluginInfo { name: info.name, version: info.version, event_kinds: info.event_kinds }
             }
             ContractPre::V0_1(pre) => {
                 let info = pre.instantiate_async(&mut *store).await?.switchboard_plugin_handler().call_describe(&mut *store).await?;
-                Description { name: info.name, version: info.version, event_kinds: info.event_kinds }
+                PluginInfo { name: info.name, version: info.version, event_kinds: info.event_kinds }
             }
         })
     }

@@ -377,14 +377,7 @@ impl PluginRuntime {
                 bounds::ID_BYTES
             );
         }
-        Ok(CompiledPlugin {
-            path: path.to_path_buf(),
-            info: PluginInfo { name: info.name, version: info.version, event_kinds: info.event_kinds },
-            hash,
-            compilation,
-            loaded_at_ms: crate::model::now_ms(),
-            pre,
-        })
+        Ok(CompiledPlugin { path: path.to_path_buf(), info, hash, compilation, loaded_at_ms: crate::model::now_ms(), pre })
     }
 
     /// Runs `event` through `plugin` in a fresh instance.
