@@ -110,17 +110,12 @@ impl Conversation {
     /// Runs every step on `host`; the first step whose expectations fail
     /// ends the run, with what was expected and what happened.
     pub async fn run(&self, host: &mut LocalHost) -> anyhow::Result<()> {
-        let mut dead_letters = host.dead_letters().await?.len();
         for (n, step) in self.steps.iter().enumerate() {
             let what = step.describe();
             step.send(host).await.with_context(|| format!("step {} ({what})", n + 1))?;
-            host.settle().await.with_context(|| format!("step {} ({what})", n + 1))?;
-            let letters = host.dead_letters().await?;
-            let failed = letters.len() > dead_letters;
-            let failure = failed.then(|| letters.last().map(|l| l.error.clone()).unwrap_or_default());
-            dead_letters = letters.len();
-            let actions: Vec<Action> = host.new_calls().iter().filter_map(Action::of).collect();
-            step.check(host, &actions, failure).await.with_context(|| format!("step {} ({what})", n + 1))?;
+            let outcome = host.outcome().await.with_context(|| format!("step {} ({what})", n + 1))?;
+            let failure = outcome.failures.into_iter().next();
+            step.check(host, &outcome.actions, failure).await.with_context(|| format!("step {} ({what})", n + 1))?;
         }
         Ok(())
     }

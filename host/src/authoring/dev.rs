@@ -148,24 +148,24 @@ async fn chat(host: &mut LocalHost, user: &mut String, tappables: &[Tappable], l
 /// Prints what the bot did for the last input; returns what can be tapped
 /// now, if it replied.
 async fn show(host: &mut LocalHost) -> Option<Vec<Tappable>> {
-    let failed_before = host.dead_letters().await.map(|l| l.len()).unwrap_or(0);
-    if let Err(e) = host.settle().await {
-        println!("{e:#}");
-    }
-    let actions: Vec<Action> = host.new_calls().iter().filter_map(Action::of).collect();
+    let outcome = match host.outcome().await {
+        Ok(outcome) => outcome,
+        Err(e) => {
+            println!("{e:#}");
+            return None;
+        }
+    };
     let mut tappables = Vec::new();
-    for action in &actions {
+    for action in &outcome.actions {
         println!("{}", action.render(tappables.len()));
         if let Action::Message(reply) = action {
             tappables.extend(reply.tappables().cloned());
         }
     }
-    if let Ok(letters) = host.dead_letters().await {
-        for letter in letters.iter().skip(failed_before) {
-            println!("the plugin failed for good (a dead letter): {}", letter.error);
-        }
+    for failure in &outcome.failures {
+        println!("the plugin failed for good (a dead letter): {failure}");
     }
-    if actions.is_empty() {
+    if outcome.actions.is_empty() {
         println!("(no reply)");
         return None;
     }

@@ -11,12 +11,22 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use serde_json::{json, Value};
-use switchboard_fake_graph::{FakeGraph, RecordedCall};
+use switchboard_fake_graph::FakeGraph;
+
+use super::replies::Action;
 use tokio::sync::oneshot;
 
 use crate::config::Config;
 use crate::engine::dispatch::Dispatcher;
+use crate::engine::registry::PluginRegistry;
 use crate::store::Store;
+
+/// What the plugin did about some inputs.
+pub struct Outcome {
+    pub actions: Vec<Action>,
+    /// The errors of the events that ended as dead letters, in order.
+    pub failures: Vec<String>,
+}
 
 /// The local Page, its app and the person who writes to it, unless a test
 /// names another PSID.
@@ -38,11 +48,13 @@ pub struct LocalHost {
     url: String,
     http: reqwest::Client,
     dispatcher: Dispatcher,
+    registry: PluginRegistry,
     store: Store,
     /// The plugin file the config names; a new build is copied over it.
     live: PathBuf,
-    /// Graph calls already handed out by [`LocalHost::new_calls`].
-    seen: usize,
+    /// Graph calls and dead letters already reported by [`LocalHost::outcome`].
+    seen_calls: usize,
+    seen_dead_letters: usize,
     /// Makes every event's mid and timestamp unique and increasing.
     sequence: AtomicU64,
     stop: Option<oneshot::Sender<()>>,
@@ -116,9 +128,11 @@ plugins = [{{ id = "{PLUGIN_ID}", path = "plugin.wasm" }}]
             url,
             http: reqwest::Client::new(),
             dispatcher,
+            registry,
             store,
             live,
-            seen: 0,
+            seen_calls: 0,
+            seen_dead_letters: 0,
             sequence: AtomicU64::new(0),
             stop: Some(stop),
             task: Some(task),
@@ -126,29 +140,26 @@ plugins = [{{ id = "{PLUGIN_ID}", path = "plugin.wasm" }}]
     }
 
     /// Copies a new build over the live plugin file, as a deploy does, and
-    /// waits until the host serves it (hot reload).
+    /// waits until the host serves it (hot reload), or says why it refused it.
     pub async fn deploy(&self, wasm: &Path) -> anyhow::Result<()> {
         let hash = crate::sandbox::file_hash(&std::fs::read(wasm).with_context(|| format!("reading {}", wasm.display()))?);
+        let copied_at = crate::model::now_ms();
         std::fs::copy(wasm, &self.live).with_context(|| format!("copying over {}", self.live.display()))?;
         let deadline = Instant::now() + SETTLE_TIMEOUT;
         loop {
-            let report = self.admin("plugins").await?;
-            let plugins = &report["pages"][0]["plugins"];
-            if plugins[0]["hash"].as_str() == Some(hash.as_str()) {
-                return Ok(());
-            }
-            if let Some(rejected) = plugins[0]["health"]["rejected"].as_str().filter(|_| Instant::now() + SETTLE_TIMEOUT / 2 > deadline) {
-                anyhow::bail!("the host did not take the new build: {rejected}");
+            let routes = self.registry.snapshot();
+            if let Some(serving) = routes.pages.get(PAGE_ID).and_then(|route| route.plugins.first()) {
+                if serving.compiled.hash == hash {
+                    return Ok(());
+                }
+                let rejected = self.registry.health().report(PAGE_ID, PLUGIN_ID, &serving.compiled.path).last_rejected_file;
+                if let Some((error, _)) = rejected.filter(|(_, at)| *at >= copied_at) {
+                    anyhow::bail!("the host did not take the new build: {error}");
+                }
             }
             anyhow::ensure!(Instant::now() < deadline, "the host did not pick up the new build within {SETTLE_TIMEOUT:?}");
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-    }
-
-    /// `GET /admin/{what}` as JSON.
-    async fn admin(&self, what: &str) -> anyhow::Result<Value> {
-        let response = self.http.get(format!("{}/admin/{what}", self.url)).bearer_auth(API_TOKEN).send().await?;
-        Ok(response.json().await?)
     }
 
     /// A text message from `psid`.
@@ -217,7 +228,7 @@ plugins = [{{ id = "{PLUGIN_ID}", path = "plugin.wasm" }}]
 
     /// Waits until every event taken in is handled (replies sent, retries
     /// done or given up).
-    pub async fn settle(&self) -> anyhow::Result<()> {
+    async fn settle(&self) -> anyhow::Result<()> {
         let deadline = Instant::now() + SETTLE_TIMEOUT;
         // Let the event reach the queue before it is seen empty.
         tokio::time::sleep(Duration::from_millis(5)).await;
@@ -228,23 +239,26 @@ plugins = [{{ id = "{PLUGIN_ID}", path = "plugin.wasm" }}]
         Ok(())
     }
 
-    /// The Graph calls made since the last call of this.
-    pub fn new_calls(&mut self) -> Vec<RecordedCall> {
+    /// What the plugin did about the inputs sent since the last call: waits
+    /// until they are handled, then returns the Graph calls a person would
+    /// notice and the errors of the events that ended as dead letters.
+    pub async fn outcome(&mut self) -> anyhow::Result<Outcome> {
+        self.settle().await?;
         let calls = self.fake.calls();
-        let new = calls.get(self.seen..).unwrap_or_default().to_vec();
-        self.seen = calls.len();
-        new
+        let actions = calls.get(self.seen_calls..).unwrap_or_default().iter().filter_map(Action::of).collect();
+        self.seen_calls = calls.len();
+        // Newest first: the new ones lead.
+        let letters = self.store.read(|b| b.dead_letters(usize::MAX >> 1)).await?;
+        let new = letters.len().saturating_sub(self.seen_dead_letters);
+        self.seen_dead_letters = letters.len();
+        let failures = letters.into_iter().take(new).rev().map(|l| l.error).collect();
+        Ok(Outcome { actions, failures })
     }
 
     /// The plugin's KV value at `key`.
     pub async fn kv(&self, key: &str) -> anyhow::Result<Option<Vec<u8>>> {
         let key = key.to_string();
         self.store.read(move |b| b.kv_get(PAGE_ID, PLUGIN_ID, &key)).await
-    }
-
-    /// The events that ended as dead letters, oldest first.
-    pub async fn dead_letters(&self) -> anyhow::Result<Vec<crate::store::DeadLetter>> {
-        self.store.read(|b| b.dead_letters(1000)).await
     }
 
     pub async fn stop(mut self) -> anyhow::Result<()> {
