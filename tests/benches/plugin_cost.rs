@@ -20,6 +20,9 @@
 //!   without a send, on `ITERATIONS / 20` events; and without a send on a
 //!   runtime that copies the initial memory into each instance instead of
 //!   mapping it copy-on-write (`PluginRuntime::copying_memory_images`).
+//!
+//! `ROWS=TypeScript` runs only the rows whose label contains `TypeScript`
+//! (to profile one of them).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -111,6 +114,8 @@ async fn main() -> anyhow::Result<()> {
         println!("{language} echo: {bytes} bytes; {} events per row", iterations / 20);
     }
     let mut means = std::collections::HashMap::new();
+    // `ROWS=TypeScript` runs only the rows whose label contains it (for a profile).
+    let rows = std::env::var("ROWS").ok();
     for (label, (runtime, plugin), ev, workers, iterations) in [
         ("instantiate+handle (no send)", limited, &silent, 1, iterations),
         ("  no send, limits off", off, &silent, 1, iterations),
@@ -127,6 +132,9 @@ async fn main() -> anyhow::Result<()> {
         ("instantiate+handle (no send), 2 tasks", limited, &silent, 2, iterations),
         ("instantiate+handle (send), 2 tasks", limited, &talking, 2, iterations),
     ] {
+        if rows.as_deref().is_some_and(|rows| !label.contains(rows)) {
+            continue;
+        }
         // Warm-up: fill the pooling allocator's warm slots and the HTTP pool.
         for _ in 0..200.min(iterations) {
             let inv = Invocation { plugin: "echo".into(), event_id: "warm".into(), page: Some(page.clone()), ledger: None };
@@ -163,12 +171,13 @@ async fn main() -> anyhow::Result<()> {
             times.len() as f64 / wall.as_secs_f64()
         );
     }
-    let overhead = |on: &str, off: &str| (means[on].as_secs_f64() / means[off].as_secs_f64() - 1.0) * 100.0;
-    println!(
-        "\nlimits on vs off, per event: {:+.1}% without a send, {:+.1}% with one",
+    let overhead = |on: &str, off: &str| Some((means.get(on)?.as_secs_f64() / means.get(off)?.as_secs_f64() - 1.0) * 100.0);
+    if let (Some(silent), Some(sending)) = (
         overhead("instantiate+handle (no send)", "  no send, limits off"),
-        overhead("instantiate+handle (send over HTTP)", "  send, limits off")
-    );
+        overhead("instantiate+handle (send over HTTP)", "  send, limits off"),
+    ) {
+        println!("\nlimits on vs off, per event: {silent:+.1}% without a send, {sending:+.1}% with one");
+    }
     println!("\nsends recorded by the fake Graph API: {}", fake.sent_count());
     Ok(())
 }
