@@ -38,7 +38,7 @@ pub const TYPESCRIPT_TEMPLATE: &[(&str, &str)] = carried!("ts":
 
 /// The Python SDK package (`switchboard_plugin`).
 pub const PYTHON: &[(&str, &str)] = carried!("python":
-    "pyproject.toml", "README.md",
+    "pyproject.toml", "README.md", "build.sh",
     "src/switchboard_plugin/__init__.py", "src/switchboard_plugin/context.py", "src/switchboard_plugin/errors.py",
     "src/switchboard_plugin/kv.py", "src/switchboard_plugin/log.py", "src/switchboard_plugin/outgoing.py",
     "src/switchboard_plugin/plugin.py", "src/switchboard_plugin/py.typed",
@@ -128,7 +128,7 @@ mod tests {
         let py_ignored = ["src/switchboard_plugin/__pycache__", "template/.venv", "template/dist", "template/vendor"];
         assert_eq!(
             listed(&[super::PYTHON, super::PYTHON_TEMPLATE]),
-            on_disk("python", &["pyproject.toml", "README.md", "src", "template"], &py_ignored),
+            on_disk("python", &["pyproject.toml", "README.md", "build.sh", "src", "template"], &py_ignored),
             "{message}"
         );
     }
