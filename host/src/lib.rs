@@ -16,6 +16,7 @@ pub mod ingress;
 pub mod messenger;
 pub mod sandbox;
 pub mod store;
+pub mod telemetry;
 
 // Assembling and running the host.
 pub mod background;

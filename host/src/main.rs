@@ -16,6 +16,7 @@ use clap::{Parser, Subcommand};
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use anyhow::Context as _;
+use switchboard::config::LogFormat;
 use switchboard::{Config, Server};
 
 #[derive(Parser)]
@@ -104,9 +105,22 @@ fn main() -> ExitCode {
         _ => "info",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| default_filter.into());
-    match cli.command {
-        Command::Dev { .. } | Command::Test { .. } => tracing_subscriber::fmt().with_env_filter(filter).without_time().compact().init(),
-        _ => tracing_subscriber::fmt().with_env_filter(filter).init(),
+    // `[log] format` is read before anything logs; a config that does not
+    // load is reported by the command itself, in text.
+    let format = match &cli.command {
+        Command::Run { config } => Config::load(config).map(|c| c.log.format).unwrap_or_default(),
+        _ => LogFormat::Text,
+    };
+    match (&cli.command, format) {
+        (Command::Dev { .. } | Command::Test { .. }, _) => {
+            tracing_subscriber::fmt().with_env_filter(filter).without_time().compact().init()
+        }
+        // Fields at the top level, beside the message, so a log pipeline
+        // can filter on `page`, `plugin` or `event` without unnesting.
+        (_, LogFormat::Json) => {
+            tracing_subscriber::fmt().with_env_filter(filter).json().flatten_event(true).with_current_span(false).init()
+        }
+        (_, LogFormat::Text) => tracing_subscriber::fmt().with_env_filter(filter).init(),
     }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
@@ -322,7 +336,7 @@ async fn plugins(path: PathBuf, json: bool) -> anyhow::Result<()> {
 
 async fn dlq(path: PathBuf, action: DlqAction) -> anyhow::Result<()> {
     let config = Config::load(&path)?;
-    let store = switchboard::store::Store::open_sqlite(&config.store.path, config.store.commit_delay())?;
+    let store = switchboard::store::Store::open_sqlite(&config.store.path, config.store.commit_delay(), Default::default())?;
     match action {
         DlqAction::List { limit } => {
             let letters = store.read(move |b| b.dead_letters(limit)).await?;

@@ -28,7 +28,7 @@ use tokio::sync::oneshot;
 
 use crate::background::BackgroundTasks;
 use crate::config::{Config, PluginLimits, ServerConfig};
-use crate::engine::dispatch::{Dispatcher, QueuedEvent, RetryPolicy};
+use crate::engine::dispatch::{Capacity, Dispatcher, QueuedEvent, RetryPolicy};
 use crate::engine::plugin_health::PluginHealth;
 use crate::engine::registry::{PluginRegistry, Routes, SharedServices};
 use crate::engine::slots::ConversationSlots;
@@ -36,6 +36,7 @@ use crate::engine::worker_runtime::WorkerRuntime;
 use crate::ingress::api;
 use crate::ingress::api::ApiToken;
 use crate::ingress::connections;
+use crate::ingress::health;
 use crate::ingress::inbox::Inbox;
 use crate::ingress::webhook;
 use crate::ingress::webhook::WebhookApps;
@@ -46,6 +47,7 @@ use crate::messenger::profiles::UserProfiles;
 use crate::reload::{HotReload, LiveConfig};
 use crate::sandbox::PluginRuntime;
 use crate::store::{Store, WriteOp};
+use crate::telemetry::Metrics;
 
 pub struct Server {
     listener: TcpListener,
@@ -65,7 +67,8 @@ pub struct Server {
 
 impl Server {
     pub async fn build(config: Config) -> anyhow::Result<Server> {
-        let store = Store::open_sqlite(&config.store.path, config.store.commit_delay())?;
+        let metrics = if config.metrics.enabled { Metrics::enabled() } else { Metrics::default() };
+        let store = Store::open_sqlite(&config.store.path, config.store.commit_delay(), metrics.clone())?;
         let workers = WorkerRuntime::start(config.dispatch.worker_threads, config.dispatch.worker_nice)?;
         // Pool slots fit the largest memory any plugin may get.
         let pool_limits = PluginLimits { memory_mib: config.largest_memory_mib(), ..config.limits.clone() };
@@ -75,7 +78,8 @@ impl Server {
                 &config.graph_api_url,
                 Duration::from_secs(config.graph.request_timeout_secs),
                 config.graph.max_send_requests,
-            )?,
+            )?
+            .with_metrics(metrics.clone()),
             conversations: Conversations::new(
                 store.clone(),
                 MessagingPolicy {
@@ -85,6 +89,7 @@ impl Server {
             ),
             profiles: UserProfiles::new(Duration::from_secs(config.graph.profile_cache_secs), &config.graph.profile_fields),
             store: store.clone(),
+            metrics: metrics.clone(),
         };
         let registry = PluginRegistry::loading(PluginHealth::new(config.plugin_circuit.clone()));
         let (apps, api_token) = (WebhookApps::new(&config), ApiToken::new(&config));
@@ -100,9 +105,12 @@ impl Server {
             runtime.clone(),
             store.clone(),
             retry,
-            ConversationSlots::new(config.dispatch.max_concurrent_conversations, config.dispatch.conversations_per_page()),
-            config.dispatch.max_queued_events,
+            Capacity {
+                slots: ConversationSlots::new(config.dispatch.max_concurrent_conversations, config.dispatch.conversations_per_page()),
+                max_queued: config.dispatch.max_queued_events,
+            },
             workers.handle(),
+            metrics.clone(),
         );
         // Bound before any event is queued, so a start that fails here has
         // started no work.
@@ -115,15 +123,11 @@ impl Server {
         resume(&dispatcher, &tasks, pending.into_iter().map(|p| QueuedEvent::new(p.event, p.seq, p.attempts, true)).collect());
         spawn_maintenance(&tasks, store.clone(), dispatcher.clone(), Duration::from_secs(config.store.retention_hours * 3600));
         let plugins_failed = spawn_plugin_load(&tasks, config.clone(), runtime, services, registry.clone());
-        let inbox = Inbox::new(dispatcher.clone(), store.clone());
+        let inbox = Inbox::new(dispatcher.clone(), store.clone(), metrics.clone());
         let refused = webhook::RefusedEvents::default();
-        let app = webhook::router(&config, apps, inbox.clone(), refused.clone()).merge(api::router(
-            &config,
-            api_token,
-            registry.clone(),
-            inbox,
-            refused,
-        ));
+        let app = webhook::router(&config, apps, inbox.clone(), refused.clone(), metrics.clone())
+            .merge(api::router(&config, api_token, registry.clone(), inbox, refused))
+            .merge(health::router(store.clone(), registry.clone(), dispatcher.clone(), metrics));
         Ok(Server {
             listener,
             _watcher: watcher,

@@ -75,7 +75,7 @@ async fn main() -> anyhow::Result<()> {
     let unlimited = PluginRuntime::without_limits(PluginLimits::default())?;
     let unlimited_plugin = Arc::new(unlimited.load(&wasm).await?);
     let data = tempfile::tempdir()?;
-    let store = Store::open_sqlite(data.path(), std::time::Duration::ZERO)?;
+    let store = Store::open_sqlite(data.path(), std::time::Duration::ZERO, Default::default())?;
     let policy = MessagingPolicy { allowed_tags: vec!["HUMAN_AGENT".into()], ad_referral_window: Duration::from_secs(72 * 3600) };
     let gate = GatePolicy {
         rate_per_sec: 1e9,

@@ -26,7 +26,8 @@
 //! due together share Batch API requests whatever its value.
 //! `COMMIT_DELAY_US` for the host's `store.commit_delay_us` (unset: the
 //! host's default, 300). `WORKER_NICE` for the host's
-//! `dispatch.worker_nice` (unset: the host's default, 5).
+//! `dispatch.worker_nice` (unset: the host's default, 5). `METRICS=off`
+//! for `[metrics] enabled = false` (what the metrics cost, side by side).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -105,6 +106,7 @@ async fn main() -> anyhow::Result<()> {
     let commit_delay = commit_delay_us.map(|us| format!("commit_delay_us = {us}\n")).unwrap_or_default();
     let worker_nice: Option<i32> = env_knob("WORKER_NICE", "a nice value (0 to 19)")?;
     let worker_nice_line = worker_nice.map(|nice| format!("worker_nice = {nice}\n")).unwrap_or_default();
+    let metrics_on = std::env::var("METRICS").map(|m| m != "off").unwrap_or(true);
 
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
     let binary = switchboard_tests::bench_host_binary()?;
@@ -134,7 +136,7 @@ async fn main() -> anyhow::Result<()> {
         &config,
         format!(
             "listen = \"127.0.0.1:{port}\"\ngraph_api_url = \"{}\"\n[store]\npath = \"data\"\n{commit_delay}[dispatch]\nmax_queued_events = 1000000\n{worker_nice_line}\
-             [graph]\nmax_send_requests = {send_requests}\n\
+             [graph]\nmax_send_requests = {send_requests}\n[metrics]\nenabled = {metrics_on}\n\
              [[apps]]\nid = \"1234\"\nsecret = \"{SECRET}\"\nverify_token = \"v\"\n{page_tables}",
             fake.base_url(),
         ),
@@ -196,7 +198,8 @@ async fn main() -> anyhow::Result<()> {
         (true, None) => "echo plugin".to_string(),
         (true, Some(rounds)) => format!("probe plugin, {rounds} rounds of work per event"),
     };
-    println!("switchboard throughput ({chain}): {events} events in {requests} signed webhooks ({batch}/webhook), {users} users, {connections} connections");
+    let metrics = if metrics_on { "metrics on" } else { "metrics off" };
+    println!("switchboard throughput ({chain}, {metrics}): {events} events in {requests} signed webhooks ({batch}/webhook), {users} users, {connections} connections");
     println!(
         "  durability: SQLite WAL, synchronous=FULL, group commit (commit_delay_us = {}); worker_nice = {}; load generator and fake Graph API on the same 2 cores",
         commit_delay_us.map_or("default".to_string(), |us| us.to_string()),

@@ -29,7 +29,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 
@@ -43,6 +43,7 @@ use crate::sandbox::capabilities::Invocation;
 use crate::sandbox::Verdict;
 use crate::sandbox::{Disposition, PluginFailure, PluginRuntime};
 use crate::store::{InboxSeq, Store, WriteOp};
+use crate::telemetry::{CpuTimed, EventOutcome, Metrics};
 
 /// The queue is full, or the host is shutting down: try again later.
 #[derive(Debug, thiserror::Error)]
@@ -66,11 +67,13 @@ pub struct QueuedEvent {
     pub replay: bool,
     /// Its place in the queue, from the [`Room`] it was submitted with.
     room: Option<OwnedSemaphorePermit>,
+    /// When it was queued (in this process): its latency runs from here.
+    queued_at: Instant,
 }
 
 impl QueuedEvent {
     pub fn new(event: InboundEvent, seq: InboxSeq, attempts: u32, replay: bool) -> Self {
-        QueuedEvent { event: Arc::new(event), seq, attempts, replay, room: None }
+        QueuedEvent { event: Arc::new(event), seq, attempts, replay, room: None, queued_at: Instant::now() }
     }
 }
 
@@ -86,6 +89,13 @@ impl RetryPolicy {
         let factor = 1u32 << attempts.saturating_sub(1).min(16);
         (self.first_backoff * factor).min(Duration::from_secs(60))
     }
+}
+
+/// How many events may wait, and how many conversations run at once.
+pub struct Capacity {
+    pub slots: ConversationSlots,
+    /// `dispatch.max_queued_events`: past it, webhooks get 503.
+    pub max_queued: usize,
 }
 
 #[derive(Clone)]
@@ -105,6 +115,7 @@ struct Inner {
     runtime: PluginRuntime,
     store: Store,
     retry: RetryPolicy,
+    metrics: Metrics,
     /// Where conversation workers run: the worker runtime, below the
     /// webhook's priority.
     workers: tokio::runtime::Handle,
@@ -116,10 +127,11 @@ impl Dispatcher {
         runtime: PluginRuntime,
         store: Store,
         retry: RetryPolicy,
-        slots: ConversationSlots,
-        max_queued: usize,
+        capacity: Capacity,
         workers: tokio::runtime::Handle,
+        metrics: Metrics,
     ) -> Self {
+        let Capacity { slots, max_queued } = capacity;
         Dispatcher {
             inner: Arc::new(Inner {
                 conversations: Mutex::new(HashMap::new()),
@@ -133,6 +145,7 @@ impl Dispatcher {
                 runtime,
                 store,
                 retry,
+                metrics,
                 workers,
             }),
         }
@@ -245,6 +258,7 @@ impl Dispatcher {
         let mut attempts = queued.attempts;
         let mut replay = queued.replay;
         let store = &self.inner.store;
+        let done = |outcome| self.inner.metrics.event_done(page_id, outcome, queued.queued_at.elapsed());
         loop {
             let outbox = EventOutbox::new(store.clone(), page_id, event_id, replay);
             let Err(failure) = self.run_chain(event, &outbox).await else {
@@ -258,6 +272,7 @@ impl Dispatcher {
                 } else {
                     store.write_later(complete);
                 }
+                done(EventOutcome::Complete);
                 return;
             };
             if let Err(e) = outbox.write_unwritten().await {
@@ -271,12 +286,14 @@ impl Dispatcher {
                     tracing::warn!(page = %page_id, event = %event_id, class = failure.class(), %error,
                         "event finished without a retry: the host or Meta refused a plugin's call for a reason retrying cannot fix");
                     store.write_later(WriteOp::Finish { seq, outcome: error });
+                    done(EventOutcome::Finished);
                     return;
                 }
                 Disposition::DeadLetter => {
                     tracing::error!(page = %page_id, event = %event_id, attempts, %error,
                         "event failed in a way a retry would repeat; moved to the dead letters (`switchboard dlq retry` once the plugin is fixed)");
                     store.write_later(WriteOp::DeadLetter { seq, attempts, error });
+                    done(EventOutcome::DeadLetter);
                     return;
                 }
             }
@@ -284,8 +301,10 @@ impl Dispatcher {
                 tracing::error!(page = %page_id, event = %event_id, attempts, %error,
                     "event failed for good; moved to the dead letters (`switchboard dlq list`)");
                 store.write_later(WriteOp::DeadLetter { seq, attempts, error });
+                done(EventOutcome::DeadLetter);
                 return;
             }
+            self.inner.metrics.event_retried(page_id);
             if !self.inner.accepting.load(Ordering::Acquire) {
                 // Shutting down: leave it pending in the store for the next run.
                 store.write_later(WriteOp::Retry { seq, attempts, error });
@@ -344,7 +363,10 @@ impl Dispatcher {
                 page: Some(route.access.clone()),
                 ledger: Some(SendLedger::new(outbox.clone(), position)),
             };
-            let result = self.inner.runtime.invoke(plugin, event, invocation, &link.limits).await;
+            let started = Instant::now();
+            let (result, cpu) = CpuTimed::new(self.inner.runtime.invoke(plugin, event, invocation, &link.limits)).await;
+            let outcome = result.as_ref().err().map_or("ok", PluginFailure::class);
+            self.inner.metrics.plugin_invoked(&event.page_id, id, outcome, started.elapsed(), cpu);
             health.record(&event.page_id, id, plugin, &event.id, result.as_ref().err());
             match result {
                 Ok(Verdict::Continue) => {}

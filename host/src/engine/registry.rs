@@ -25,6 +25,7 @@ use crate::messenger::page_gate::{GatePolicy, PageGate};
 use crate::messenger::profiles::UserProfiles;
 use crate::sandbox::{CompiledPlugin, PluginRuntime};
 use crate::store::{Store, WriteOp, WriteResult};
+use crate::telemetry::Metrics;
 
 /// A Page and its plugin chain, in configured order.
 pub struct PageRoute {
@@ -54,6 +55,7 @@ pub struct SharedServices {
     pub conversations: Conversations,
     pub profiles: UserProfiles,
     pub store: Store,
+    pub metrics: Metrics,
 }
 
 /// Every configured Page, by Page id.
@@ -118,7 +120,7 @@ impl Routes {
                     }
                     gate
                 }
-                None => Arc::new(PageGate::new(&page.id, policy)),
+                None => Arc::new(PageGate::new(&page.id, policy).with_metrics(services.metrics.clone())),
             };
             let access = Arc::new(PageAccess {
                 page_id: page.id.clone(),

@@ -10,11 +10,13 @@
 use crate::engine::dispatch::{Busy, Dispatcher, QueuedEvent};
 use crate::model::InboundEvent;
 use crate::store::Store;
+use crate::telemetry::Metrics;
 
 #[derive(Clone)]
 pub struct Inbox {
     dispatcher: Dispatcher,
     store: Store,
+    metrics: Metrics,
 }
 
 /// Why events were not accepted; the caller should send them again later.
@@ -27,8 +29,8 @@ pub enum Refused {
 }
 
 impl Inbox {
-    pub fn new(dispatcher: Dispatcher, store: Store) -> Self {
-        Inbox { dispatcher, store }
+    pub fn new(dispatcher: Dispatcher, store: Store, metrics: Metrics) -> Self {
+        Inbox { dispatcher, store, metrics }
     }
 
     /// Stores and queues `events`; returns, per event, whether it was new
@@ -40,6 +42,7 @@ impl Inbox {
         let queued = appended
             .into_iter()
             .filter_map(|(event, seq)| {
+                self.metrics.event_stored(&event.page_id, seq.is_some());
                 if seq.is_none() {
                     tracing::debug!(page = %event.page_id, event = %event.id, "redelivered event ignored");
                 }

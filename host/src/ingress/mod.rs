@@ -1,10 +1,12 @@
-//! HTTP in: connections (bounded, with timeouts), the webhook (verify the signature, parse, store, acknowledge),
+//! HTTP in: connections (bounded, with timeouts), health and metrics
+//! endpoints, the webhook (verify the signature, parse, store, acknowledge),
 //! the business-events and admin API, and the inbox every accepted event
 //! goes through (room in the queue, then the durable append, then the
 //! hand-off to the dispatcher).
 
 pub mod api;
 pub mod connections;
+pub mod health;
 pub mod inbox;
 pub mod webhook;
 

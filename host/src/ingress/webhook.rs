@@ -8,6 +8,9 @@
 //!   later, so they can never delay the acknowledgement; the 200 goes out
 //!   only once the events are on disk.
 //!
+//! Every POST is counted in the metrics by how it ended
+//! ([`WebhookOutcome`]), with the time to its answer.
+//!
 //! Status codes: 200 accepted (or ignored: another `object`, unknown Pages,
 //! redeliveries); 400 a signed body that is not a webhook envelope; 401 no
 //! signature; 403 wrong signature or verify token; 404 unknown app; 413 body
@@ -17,8 +20,10 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -28,6 +33,7 @@ use axum::Router;
 use crate::config::{Config, Secret};
 use crate::ingress::inbox::{Inbox, Refused};
 use crate::ingress::signature::{SignatureError, SignatureVerifier, SHA1_HEADER, SHA256_HEADER};
+use crate::telemetry::{Metrics, WebhookOutcome};
 
 struct App {
     verifier: SignatureVerifier,
@@ -103,18 +109,18 @@ struct WebhookState {
     apps: WebhookApps,
     inbox: Inbox,
     refused: RefusedEvents,
+    metrics: Metrics,
     /// `store.retention_hours`: how long the inbox remembers an event for
     /// de-duplication, and so the oldest event it can take in.
     retention_ms: u64,
 }
 
-pub fn router(config: &Config, apps: WebhookApps, inbox: Inbox, refused: RefusedEvents) -> Router {
+pub fn router(config: &Config, apps: WebhookApps, inbox: Inbox, refused: RefusedEvents, metrics: Metrics) -> Router {
     let retention_ms = config.store.retention_hours.saturating_mul(3_600_000);
-    let state = Arc::new(WebhookState { apps, inbox, refused, retention_ms });
+    let state = Arc::new(WebhookState { apps, inbox, refused, metrics, retention_ms });
     Router::new()
         .route("/webhook", get(verify_any).post(receive_default))
         .route("/webhook/{app_id}", get(verify_app).post(receive_app))
-        .route("/healthz", get(|| async { "ok" }))
         .layer(DefaultBodyLimit::max(config.webhook.max_body_bytes))
         .with_state(state)
 }
@@ -147,40 +153,69 @@ fn handshake(q: &HashMap<String, String>, token_ok: bool) -> Response {
     }
 }
 
-async fn receive_default(State(state): State<Arc<WebhookState>>, headers: HeaderMap, body: Bytes) -> Response {
+/// The body, or why it could not be read (413 past the size limit).
+type Body = Result<Bytes, BytesRejection>;
+
+async fn receive_default(State(state): State<Arc<WebhookState>>, headers: HeaderMap, body: Body) -> Response {
     let only_app = state.apps.current().only_app.clone();
     match only_app {
-        Some(app_id) => receive(&state, &app_id, &headers, &body).await,
-        None => (StatusCode::NOT_FOUND, "several apps are configured: point each app's callback URL at /webhook/{app_id}").into_response(),
+        Some(app_id) => counted(&state, &app_id, &headers, body).await,
+        None => {
+            state.metrics.webhook(WebhookOutcome::UnknownApp, Duration::ZERO);
+            (StatusCode::NOT_FOUND, "several apps are configured: point each app's callback URL at /webhook/{app_id}").into_response()
+        }
     }
 }
 
-async fn receive_app(State(state): State<Arc<WebhookState>>, Path(app_id): Path<String>, headers: HeaderMap, body: Bytes) -> Response {
-    receive(&state, &app_id, &headers, &body).await
+async fn receive_app(State(state): State<Arc<WebhookState>>, Path(app_id): Path<String>, headers: HeaderMap, body: Body) -> Response {
+    counted(&state, &app_id, &headers, body).await
 }
 
-async fn receive(state: &WebhookState, app_id: &str, headers: &HeaderMap, body: &[u8]) -> Response {
+/// [`receive`], with its outcome and time recorded.
+async fn counted(state: &WebhookState, app_id: &str, headers: &HeaderMap, body: Body) -> Response {
+    let started = Instant::now();
+    let (outcome, response) = match body {
+        Ok(body) => receive(state, app_id, headers, &body).await,
+        Err(rejection) => {
+            tracing::warn!(app = app_id, error = %rejection, "webhook body not read");
+            let outcome = match rejection.status() {
+                StatusCode::PAYLOAD_TOO_LARGE => WebhookOutcome::TooLarge,
+                _ => WebhookOutcome::Malformed,
+            };
+            (outcome, rejection.into_response())
+        }
+    };
+    state.metrics.webhook(outcome, started.elapsed());
+    response
+}
+
+async fn receive(state: &WebhookState, app_id: &str, headers: &HeaderMap, body: &[u8]) -> (WebhookOutcome, Response) {
     let apps = state.apps.current();
     let Some(app) = apps.by_id.get(app_id) else {
         tracing::warn!(app = app_id, "webhook for an app that is not configured");
-        return (StatusCode::NOT_FOUND, "unknown app id").into_response();
+        return (WebhookOutcome::UnknownApp, (StatusCode::NOT_FOUND, "unknown app id").into_response());
     };
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     if let Err(e) = app.verifier.verify(body, header(SHA256_HEADER), header(SHA1_HEADER)) {
         tracing::warn!(app = app_id, error = %e, bytes = body.len(), "webhook refused");
-        let status = if e == SignatureError::Missing { StatusCode::UNAUTHORIZED } else { StatusCode::FORBIDDEN };
-        return (status, e.to_string()).into_response();
+        let (status, outcome) = if e == SignatureError::Missing {
+            (StatusCode::UNAUTHORIZED, WebhookOutcome::Unsigned)
+        } else {
+            (StatusCode::FORBIDDEN, WebhookOutcome::BadSignature)
+        };
+        return (outcome, (status, e.to_string()).into_response());
     }
     let parsed = match crate::ingress::envelope::parse(body) {
         Ok(p) => p,
         Err(e) => {
             tracing::warn!(app = app_id, error = %e, "signed webhook body refused");
-            return (StatusCode::BAD_REQUEST, e.to_string()).into_response();
+            return (WebhookOutcome::Malformed, (StatusCode::BAD_REQUEST, e.to_string()).into_response());
         }
     };
+    let received = || (WebhookOutcome::Accepted, (StatusCode::OK, "EVENT_RECEIVED").into_response());
     if let Some(object) = parsed.ignored_object {
         tracing::debug!(app = app_id, object, "webhook for another object type ignored");
-        return (StatusCode::OK, "EVENT_RECEIVED").into_response();
+        return received();
     }
     for why in &parsed.skipped {
         tracing::warn!(app = app_id, "webhook item skipped: {why}");
@@ -193,12 +228,14 @@ async fn receive(state: &WebhookState, app_id: &str, headers: &HeaderMap, body: 
         Some(page_app) if page_app == app_id => true,
         Some(page_app) => {
             state.refused.0.other_app.fetch_add(1, Ordering::Relaxed);
+            state.metrics.event_refused("page_of_another_app");
             tracing::warn!(app = app_id, page = %e.page_id, page_app = %page_app, event = %e.id,
                 "event for a Page of another app, signed with this app's secret; dropped");
             false
         }
         None => {
             state.refused.0.unknown_page.fetch_add(1, Ordering::Relaxed);
+            state.metrics.event_refused("unknown_page");
             tracing::warn!(page = %e.page_id, event = %e.id, "event for a Page this host does not serve; dropped");
             false
         }
@@ -212,6 +249,7 @@ async fn receive(state: &WebhookState, app_id: &str, headers: &HeaderMap, body: 
             return true;
         }
         state.refused.0.older_than_retention.fetch_add(1, Ordering::Relaxed);
+        state.metrics.event_refused("older_than_retention");
         tracing::warn!(app = app_id, page = %e.page_id, event = %e.id, timestamp = e.timestamp,
             "event older than store.retention_hours, past what de-duplication remembers (a replayed body?); dropped");
         false
@@ -220,20 +258,19 @@ async fn receive(state: &WebhookState, app_id: &str, headers: &HeaderMap, body: 
     // equal timestamps keep their order in the body.
     events.sort_by_key(|e| e.timestamp);
     if events.is_empty() {
-        return (StatusCode::OK, "EVENT_RECEIVED").into_response();
+        return received();
     }
     match state.inbox.accept(events).await {
-        Ok(_) => {}
+        Ok(_) => received(),
         Err(Refused::Busy(busy)) => {
             tracing::warn!(app = app_id, "{busy}");
-            return (StatusCode::SERVICE_UNAVAILABLE, busy.to_string()).into_response();
+            (WebhookOutcome::Busy, (StatusCode::SERVICE_UNAVAILABLE, busy.to_string()).into_response())
         }
         Err(Refused::Store(e)) => {
             tracing::error!(app = app_id, error = %e, "could not store a webhook; Messenger will redeliver it");
-            return (StatusCode::INTERNAL_SERVER_ERROR, "could not store the events").into_response();
+            (WebhookOutcome::StoreFailed, (StatusCode::INTERNAL_SERVER_ERROR, "could not store the events").into_response())
         }
     }
-    (StatusCode::OK, "EVENT_RECEIVED").into_response()
 }
 
 pub(crate) fn constant_time_eq(a: &str, b: &str) -> bool {

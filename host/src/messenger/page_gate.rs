@@ -24,6 +24,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::messenger::graph::{classify, ErrorClass, GraphError};
+use crate::telemetry::{GraphOutcome, Metrics};
 
 /// Why a gated call did not succeed.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -56,6 +57,7 @@ pub struct PageGate {
     next_start: Mutex<Instant>,
     circuit: Mutex<Circuit>,
     recipients: RecipientLocks,
+    metrics: Metrics,
 }
 
 #[derive(Default)]
@@ -74,7 +76,14 @@ impl PageGate {
             next_start: Mutex::new(Instant::now()),
             circuit: Mutex::new(Circuit::default()),
             recipients: RecipientLocks::default(),
+            metrics: Metrics::default(),
         }
+    }
+
+    /// Counts each attempt's outcome in `metrics`.
+    pub fn with_metrics(mut self, metrics: Metrics) -> Self {
+        self.metrics = metrics;
+        self
     }
 
     fn policy(&self) -> GatePolicy {
@@ -120,6 +129,7 @@ impl PageGate {
             self.pace().await;
             let error = match call().await {
                 Ok(value) => {
+                    self.metrics.graph_call(&self.page_id, GraphOutcome::Ok, None);
                     ticket.settle();
                     self.record_success();
                     return Ok(value);
@@ -128,6 +138,10 @@ impl PageGate {
             };
             ticket.settle();
             let class = classify(&error);
+            match &error {
+                GraphError::Api { code, .. } => self.metrics.graph_call(&self.page_id, GraphOutcome::Error(class.label()), Some(*code)),
+                GraphError::Unavailable(_) => self.metrics.graph_call(&self.page_id, GraphOutcome::Unavailable, None),
+            }
             if class.trips_circuit() {
                 self.trip(&error, class);
                 return Err(error.into());

@@ -40,6 +40,7 @@ use std::time::Duration;
 use tokio::sync::oneshot;
 
 use crate::model::InboundEvent;
+use crate::telemetry::Metrics;
 
 /// A one-time-notification token the host has seen in an opt-in.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -238,8 +239,9 @@ impl Store {
     /// Starts the writer thread over `writer`, and the reader thread over
     /// `reader`.
     /// `commit_delay`: while writes keep arriving, how long the writer waits
-    /// before taking the next group (see the module doc).
-    pub fn new(mut writer: Box<dyn Backend>, reader: Box<dyn Backend>, commit_delay: Duration) -> anyhow::Result<Store> {
+    /// before taking the next group (see the module doc). Each commit's
+    /// time and size go to `metrics`.
+    pub fn new(mut writer: Box<dyn Backend>, reader: Box<dyn Backend>, commit_delay: Duration, metrics: Metrics) -> anyhow::Result<Store> {
         let (tx, rx) = mpsc::channel::<Request>();
         thread::Builder::new().name("store-writer".into()).spawn(move || {
             // Take the first request (blocking only when none is queued), then
@@ -272,8 +274,10 @@ impl Store {
                 }
                 busy = group.len() > 1;
                 let (ops, replies): (Vec<WriteOp>, Vec<_>) = group.into_iter().unzip();
+                let started = std::time::Instant::now();
                 let written = writer.write_batch(&ops);
                 let writes = ops.len();
+                metrics.store_commit(writes, started.elapsed());
                 // Released before anyone is told, so an appender gets sole
                 // ownership of its events back.
                 drop(ops);
@@ -310,9 +314,9 @@ impl Store {
     }
 
     /// Opens the embedded SQLite store in `dir`.
-    pub fn open_sqlite(dir: &std::path::Path, commit_delay: Duration) -> anyhow::Result<Store> {
+    pub fn open_sqlite(dir: &std::path::Path, commit_delay: Duration, metrics: Metrics) -> anyhow::Result<Store> {
         let (writer, reader) = sqlite::SqliteBackend::open_pair(dir)?;
-        Store::new(Box::new(writer), Box::new(reader), commit_delay)
+        Store::new(Box::new(writer), Box::new(reader), commit_delay, metrics)
     }
 
     /// Queues a write and waits until it is durable.

@@ -168,8 +168,14 @@ async fn an_author_writes_tests_chats_builds_and_deploys(lang: &str, source: &st
             .await
             .expect("json");
         assert_eq!(report["plugins_loaded"], false, "the webhook was taken in {listening:?} after start, before the plugin compiled");
+        let ready = client.get(format!("http://127.0.0.1:{port}/readyz")).send().await.expect("readyz answers");
+        assert_eq!(ready.status(), 503, "not ready while the plugin compiles");
+        let ready: serde_json::Value = ready.json().await.expect("json");
+        assert_eq!((&ready["plugins_loaded"], &ready["store"]["ok"]), (&false.into(), &true.into()), "{ready}");
     }
     assert_eq!(wait_texts(&fake, "u1", 1, Duration::from_secs(120)).await, ["mybot v2: hi"]);
+    let ready = client.get(format!("http://127.0.0.1:{port}/readyz")).send().await.expect("readyz answers");
+    assert_eq!(ready.status(), 200, "ready once the plugin serves");
 
     // A new version, copied over the live file with a plain copy (cp).
     edit(&source, "mybot v2: ", "mybot v3: ");

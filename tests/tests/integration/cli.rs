@@ -128,7 +128,8 @@ async fn the_messenger_profile_is_applied_at_start_only_when_it_changed() {
     // The host records what it applied just after the Graph API answers; a
     // kill before that record re-applies (harmlessly) on the next start, so
     // wait for the record before killing.
-    let store = switchboard::store::Store::open_sqlite(&fx.dir.path().join("data"), std::time::Duration::ZERO).expect("store opens");
+    let store = switchboard::store::Store::open_sqlite(&fx.dir.path().join("data"), std::time::Duration::ZERO, Default::default())
+        .expect("store opens");
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     while store.read(|b| b.page_state_get("1001", "messenger_profile")).await.expect("page state read").is_none() {
         assert!(tokio::time::Instant::now() < deadline, "the host never recorded the applied profile");

@@ -230,7 +230,7 @@ pub fn text_messages(messages: &[(&str, &str, &str, &str)]) -> String {
 /// Waits (up to 20 s) until the store in `dir` holds `n` dead letters, as
 /// a running host (router or binary) writes them; returns them.
 pub async fn wait_dead_letters_in(dir: &std::path::Path, n: usize) -> Vec<switchboard::store::DeadLetter> {
-    let store = switchboard::store::Store::open_sqlite(dir, std::time::Duration::ZERO).expect("store opens");
+    let store = switchboard::store::Store::open_sqlite(dir, std::time::Duration::ZERO, Default::default()).expect("store opens");
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     loop {
         let letters = store.read(|b| b.dead_letters(1000)).await.expect("dead letters read");

@@ -283,7 +283,7 @@ async fn key_value_state_kept_under_a_declared_name_moves_to_the_plugins_id_once
     let data = tempfile::tempdir().expect("temp dir");
     {
         use switchboard::store::{KvOp, KvWrite, Store, WriteOp};
-        let old = Store::open_sqlite(data.path(), Duration::ZERO).expect("store opens");
+        let old = Store::open_sqlite(data.path(), Duration::ZERO, Default::default()).expect("store opens");
         let op = KvOp::Set { value: b"hello".to_vec(), ttl_ms: None };
         let write = KvWrite { page_id: "1001".into(), plugin: "probe".into(), key: "greeting".into(), op, namespace_limit: 1 << 20 };
         old.write(WriteOp::Kv(write)).await.expect("an old host's write");

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 /// The layers, lowest first; each may use only the ones before it. The
 /// first four are `switchboard-formats` (`host/formats`), re-exported: a
 /// crate of its own cannot use the host at all.
-const LAYERS: &[&str] = &["model", "config", "bounds", "send_api", "store", "messenger", "sandbox", "engine", "ingress"];
+const LAYERS: &[&str] = &["model", "config", "bounds", "send_api", "telemetry", "store", "messenger", "sandbox", "engine", "ingress"];
 /// Assembling and running the host: above every layer.
 const TOP: &[&str] = &["background", "reload", "server", "authoring", "main", "lib"];
 

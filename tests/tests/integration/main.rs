@@ -16,6 +16,7 @@ mod fake_graph;
 mod isolation;
 mod layers;
 mod messenger_rules;
+mod operations;
 mod plugin_state;
 mod plugins;
 mod reload;

@@ -21,7 +21,9 @@ mod sections;
 pub use limits::{CircuitMode, LimitOverrides, Network, PluginCircuitConfig, PluginLimits};
 pub use messenger_profile::{MenuItem, MessengerProfileConfig};
 pub use pages::{AppConfig, PageConfig, PluginEntry};
-pub use sections::{ApiConfig, DispatchConfig, GraphConfig, MessagingConfig, ServerConfig, StoreConfig, WebhookConfig};
+pub use sections::{
+    ApiConfig, DispatchConfig, GraphConfig, LogConfig, LogFormat, MessagingConfig, MetricsConfig, ServerConfig, StoreConfig, WebhookConfig,
+};
 
 /// A value that must never reach a log line.
 #[derive(Clone, Deserialize, PartialEq, Eq)]
@@ -73,6 +75,10 @@ pub struct Config {
     pub messaging: MessagingConfig,
     #[serde(default)]
     pub api: ApiConfig,
+    #[serde(default)]
+    pub metrics: MetricsConfig,
+    #[serde(default)]
+    pub log: LogConfig,
     #[serde(default)]
     pub plugin_circuit: PluginCircuitConfig,
     /// Limits for one plugin (by its id) on every Page.
@@ -352,6 +358,8 @@ fn deserialize(text: &str) -> Result<Config, Vec<String>> {
             "store" => check::<StoreConfig>(key, value, &mut problems),
             "messaging" => check::<MessagingConfig>(key, value, &mut problems),
             "api" => check::<ApiConfig>(key, value, &mut problems),
+            "metrics" => check::<MetricsConfig>(key, value, &mut problems),
+            "log" => check::<LogConfig>(key, value, &mut problems),
             "plugin_circuit" => check::<PluginCircuitConfig>(key, value, &mut problems),
             "plugin_limits" => check::<std::collections::BTreeMap<String, LimitOverrides>>(key, value, &mut problems),
             _ => problems.push(format!("unknown field `{key}` at the top level")),

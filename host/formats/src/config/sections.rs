@@ -288,3 +288,35 @@ impl Default for ApiConfig {
         ApiConfig { token: None, max_body_bytes: 64 * 1024 }
     }
 }
+
+/// `[metrics]`: `GET /metrics` in the Prometheus text format.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    /// Off: nothing is recorded and `/metrics` answers 404.
+    pub enabled: bool,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        MetricsConfig { enabled: true }
+    }
+}
+
+/// `[log]`: how the host writes its log lines (to stdout), read at start.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    pub format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// One readable line per record.
+    #[default]
+    Text,
+    /// One JSON object per line: `timestamp`, `level`, `target`, the
+    /// message and every field (`page`, `plugin`, `event`...) at the top level.
+    Json,
+}

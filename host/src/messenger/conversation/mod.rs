@@ -393,8 +393,13 @@ mod tests {
     #[tokio::test]
     async fn a_failed_read_fails_and_never_overwrites() {
         let writes = Arc::new(Mutex::new(Vec::new()));
-        let store = Store::new(Box::new(Unreadable(writes.clone())), Box::new(Unreadable(writes.clone())), std::time::Duration::ZERO)
-            .expect("store");
+        let store = Store::new(
+            Box::new(Unreadable(writes.clone())),
+            Box::new(Unreadable(writes.clone())),
+            std::time::Duration::ZERO,
+            Default::default(),
+        )
+        .expect("store");
         let conversations =
             Conversations::new(store.clone(), MessagingPolicy { allowed_tags: Vec::new(), ad_referral_window: std::time::Duration::ZERO });
         let changed = conversations.update("P", "u", |s| {

@@ -206,6 +206,7 @@ async fn drain(graph: GraphClient, batch: Vec<Waiting>) {
 }
 
 async fn send_batch(graph: &GraphClient, mut items: Vec<Waiting>) {
+    graph.metrics.send_request(items.len());
     if items.len() == 1 {
         if let Some(mut item) = items.pop() {
             // Alone, the request is its caller's, as a direct call would be:

@@ -27,6 +27,17 @@ pub enum ErrorClass {
 }
 
 impl ErrorClass {
+    /// The class as a metric label.
+    pub fn label(self) -> &'static str {
+        match self {
+            ErrorClass::Transient => "transient",
+            ErrorClass::RateLimited => "rate_limited",
+            ErrorClass::Permanent => "permanent",
+            ErrorClass::Auth => "auth",
+            ErrorClass::PageRestricted => "page_restricted",
+        }
+    }
+
     pub fn retryable(self) -> bool {
         matches!(self, ErrorClass::Transient | ErrorClass::RateLimited)
     }

@@ -21,6 +21,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::config::Secret;
+use crate::telemetry::Metrics;
 
 /// A failed Graph call.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -68,6 +69,7 @@ pub struct GraphClient {
     /// Parsed once: every call extends it instead of parsing a string.
     base: reqwest::Url,
     sends: Arc<batch::SendQueue>,
+    metrics: Metrics,
 }
 
 impl GraphClient {
@@ -84,7 +86,14 @@ impl GraphClient {
         let base = reqwest::Url::parse(base_url)
             .map_err(|e| anyhow::anyhow!("graph_api_url {base_url:?} is not a URL ({e}); use e.g. https://graph.facebook.com/v21.0"))?;
         anyhow::ensure!(!base.cannot_be_a_base(), "graph_api_url {base_url:?} cannot have paths under it");
-        Ok(GraphClient { http, base, sends: Arc::new(batch::SendQueue::new(max_send_requests)) })
+        let sends = Arc::new(batch::SendQueue::new(max_send_requests));
+        Ok(GraphClient { http, base, sends, metrics: Metrics::default() })
+    }
+
+    /// Records how many sends each Send API request carries in `metrics`.
+    pub fn with_metrics(mut self, metrics: Metrics) -> Self {
+        self.metrics = metrics;
+        self
     }
 
     /// `POST {base}/me/messages` with `body`, alone or in a batch request

@@ -352,7 +352,7 @@ mod tests {
     use crate::store::Store;
 
     fn ledger(dir: &std::path::Path) -> SendLedger {
-        let store = Store::open_sqlite(dir, Duration::ZERO).expect("store");
+        let store = Store::open_sqlite(dir, Duration::ZERO, Default::default()).expect("store");
         SendLedger::new(EventOutbox::new(store, "P", "e", false), 0)
     }
 
