@@ -8,7 +8,9 @@
 //! Gauges of state others own (queue depth, circuits, plugins loaded) are
 //! set by `ingress::health` at each scrape, from their owners.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use prometheus_client::encoding::EncodeLabelSet;
@@ -128,8 +130,40 @@ fn run_time() -> Histogram {
     Histogram::new(exponential_buckets(0.00001, 2.0, 19))
 }
 
+/// One Page's series on the path every event takes, found by the Page id
+/// without allocating: a family lookup needs its labels owned, and would
+/// build the Strings on every event.
+struct PageSeries {
+    accepted: Counter,
+    duplicate: Counter,
+    complete: Counter,
+    latency: Histogram,
+    graph_ok: Counter,
+    /// By plugin id.
+    plugins: RwLock<HashMap<String, Arc<PluginSeries>>>,
+}
+
+/// One plugin's series on one Page, for calls that succeed.
+struct PluginSeries {
+    ok: Counter,
+    wall: Histogram,
+    cpu: Counter<f64, AtomicU64>,
+}
+
+/// The entry for `key`, made by `make` the first time.
+fn series<T>(map: &RwLock<HashMap<String, Arc<T>>>, key: &str, make: impl FnOnce() -> T) -> Arc<T> {
+    if let Some(found) = map.read().unwrap_or_else(|p| p.into_inner()).get(key) {
+        return found.clone();
+    }
+    let mut map = map.write().unwrap_or_else(|p| p.into_inner());
+    map.entry(key.to_string()).or_insert_with(|| Arc::new(make())).clone()
+}
+
 struct Families {
     registry: Registry,
+    /// By Page id: only configured Pages get here (events of others are
+    /// dropped before they are stored), so the map is bounded.
+    pages: RwLock<HashMap<String, Arc<PageSeries>>>,
     webhooks: Family<WebhookLabels, Counter>,
     ack: Histogram,
     events_refused: Family<ReasonLabels, Counter>,
@@ -143,7 +177,7 @@ struct Families {
     plugins_loaded: Gauge,
     invocations: Family<PluginOutcomeLabels, Counter>,
     plugin_wall: Histograms<PluginLabels>,
-    plugin_cpu: Family<PluginLabels, Counter<f64, std::sync::atomic::AtomicU64>>,
+    plugin_cpu: Family<PluginLabels, Counter<f64, AtomicU64>>,
     plugin_circuit: Gauges<PluginLabels>,
     graph_calls: Family<GraphLabels, Counter>,
     batch_fill: Histogram,
@@ -157,11 +191,42 @@ struct Families {
 #[derive(Clone, Default)]
 pub struct Metrics(Option<Arc<Families>>);
 
+impl Families {
+    fn page(&self, page: &str) -> Arc<PageSeries> {
+        series(&self.pages, page, || {
+            let labels = PageLabels { page: page.to_string() };
+            let ended = |outcome| PageOutcomeLabels { page: page.to_string(), outcome };
+            let graph_ok = GraphLabels { page: page.to_string(), outcome: "ok", code: String::new() };
+            PageSeries {
+                accepted: self.events_accepted.get_or_create(&labels).clone(),
+                duplicate: self.events_duplicate.get_or_create(&labels).clone(),
+                complete: self.events_done.get_or_create(&ended("complete")).clone(),
+                latency: self.event_latency.get_or_create(&labels).clone(),
+                graph_ok: self.graph_calls.get_or_create(&graph_ok).clone(),
+                plugins: RwLock::default(),
+            }
+        })
+    }
+
+    fn plugin(&self, page: &str, plugin: &str) -> Arc<PluginSeries> {
+        series(&self.page(page).plugins, plugin, || {
+            let labels = PluginLabels { page: page.to_string(), plugin: plugin.to_string() };
+            let ok = PluginOutcomeLabels { page: page.to_string(), plugin: plugin.to_string(), outcome: "ok" };
+            PluginSeries {
+                ok: self.invocations.get_or_create(&ok).clone(),
+                wall: self.plugin_wall.get_or_create(&labels).clone(),
+                cpu: self.plugin_cpu.get_or_create(&labels).clone(),
+            }
+        })
+    }
+}
+
 impl Metrics {
     /// A registry with every family the host records.
     pub fn enabled() -> Metrics {
         let mut registry = Registry::with_prefix("switchboard");
         let f = Families {
+            pages: RwLock::default(),
             webhooks: Family::default(),
             ack: latency(),
             events_refused: Family::default(),
@@ -254,20 +319,24 @@ impl Metrics {
     /// An event appended to the inbox: `fresh` or a redelivery.
     pub fn event_stored(&self, page: &str, fresh: bool) {
         if let Some(f) = &self.0 {
-            let family = if fresh { &f.events_accepted } else { &f.events_duplicate };
-            family.get_or_create(&PageLabels { page: page.to_string() }).inc();
+            let series = f.page(page);
+            if fresh { &series.accepted } else { &series.duplicate }.inc();
         }
     }
 
     pub fn event_done(&self, page: &str, outcome: EventOutcome, since_queued: Duration) {
         if let Some(f) = &self.0 {
+            let series = f.page(page);
+            series.latency.observe(since_queued.as_secs_f64());
             let outcome = match outcome {
-                EventOutcome::Complete => "complete",
+                EventOutcome::Complete => {
+                    series.complete.inc();
+                    return;
+                }
                 EventOutcome::Finished => "finished",
                 EventOutcome::DeadLetter => "dead_letter",
             };
             f.events_done.get_or_create(&PageOutcomeLabels { page: page.to_string(), outcome }).inc();
-            f.event_latency.get_or_create(&PageLabels { page: page.to_string() }).observe(since_queued.as_secs_f64());
         }
     }
 
@@ -280,10 +349,15 @@ impl Metrics {
     /// A plugin call ended: `outcome` is `ok` or its failure class.
     pub fn plugin_invoked(&self, page: &str, plugin: &str, outcome: &'static str, wall: Duration, cpu: Duration) {
         if let Some(f) = &self.0 {
-            let labels = PluginLabels { page: page.to_string(), plugin: plugin.to_string() };
-            f.invocations.get_or_create(&PluginOutcomeLabels { page: labels.page.clone(), plugin: labels.plugin.clone(), outcome }).inc();
-            f.plugin_wall.get_or_create(&labels).observe(wall.as_secs_f64());
-            f.plugin_cpu.get_or_create(&labels).inc_by(cpu.as_secs_f64());
+            let series = f.plugin(page, plugin);
+            series.wall.observe(wall.as_secs_f64());
+            series.cpu.inc_by(cpu.as_secs_f64());
+            if outcome == "ok" {
+                series.ok.inc();
+            } else {
+                let labels = PluginOutcomeLabels { page: page.to_string(), plugin: plugin.to_string(), outcome };
+                f.invocations.get_or_create(&labels).inc();
+            }
         }
     }
 
@@ -291,7 +365,10 @@ impl Metrics {
     pub fn graph_call(&self, page: &str, outcome: GraphOutcome, code: Option<i32>) {
         if let Some(f) = &self.0 {
             let outcome = match outcome {
-                GraphOutcome::Ok => "ok",
+                GraphOutcome::Ok => {
+                    f.page(page).graph_ok.inc();
+                    return;
+                }
                 GraphOutcome::Error(class) => class,
                 GraphOutcome::Unavailable => "unavailable",
             };
