@@ -127,7 +127,7 @@ impl Server {
         let refused = webhook::RefusedEvents::default();
         let app = webhook::router(&config, apps, inbox.clone(), refused.clone(), metrics.clone())
             .merge(api::router(&config, api_token, registry.clone(), inbox, refused))
-            .merge(health::router(store.clone(), registry.clone(), dispatcher.clone(), metrics));
+            .merge(health::router(store.clone(), registry.clone(), dispatcher.clone(), metrics, config.metrics.token.clone()));
         Ok(Server {
             listener,
             _watcher: watcher,

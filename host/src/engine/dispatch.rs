@@ -203,6 +203,12 @@ impl Dispatcher {
         }
     }
 
+    /// Whether an event could be taken in now: accepting, with a place
+    /// free in the queue (what [`Dispatcher::reserve`] would find).
+    pub fn has_room(&self) -> bool {
+        self.inner.accepting.load(Ordering::Acquire) && self.inner.room.available_permits() > 0
+    }
+
     /// Events accepted and not yet handled.
     pub fn queued(&self) -> usize {
         self.inner.queued.load(Ordering::Acquire)
@@ -364,7 +370,8 @@ impl Dispatcher {
                 ledger: Some(SendLedger::new(outbox.clone(), position)),
             };
             let started = Instant::now();
-            let (result, cpu) = CpuTimed::new(self.inner.runtime.invoke(plugin, event, invocation, &link.limits)).await;
+            let (result, cpu) =
+                CpuTimed::new(self.inner.runtime.invoke(plugin, event, invocation, &link.limits), self.inner.metrics.is_enabled()).await;
             let outcome = result.as_ref().err().map_or("ok", PluginFailure::class);
             self.inner.metrics.plugin_invoked(&event.page_id, id, outcome, started.elapsed(), cpu);
             health.record(&event.page_id, id, plugin, &event.id, result.as_ref().err());

@@ -20,7 +20,7 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -157,11 +157,12 @@ fn handshake(q: &HashMap<String, String>, token_ok: bool) -> Response {
 type Body = Result<Bytes, BytesRejection>;
 
 async fn receive_default(State(state): State<Arc<WebhookState>>, headers: HeaderMap, body: Body) -> Response {
+    let started = Instant::now();
     let only_app = state.apps.current().only_app.clone();
     match only_app {
         Some(app_id) => counted(&state, &app_id, &headers, body).await,
         None => {
-            state.metrics.webhook(WebhookOutcome::UnknownApp, Duration::ZERO);
+            state.metrics.webhook(WebhookOutcome::UnknownApp, started.elapsed());
             (StatusCode::NOT_FOUND, "several apps are configured: point each app's callback URL at /webhook/{app_id}").into_response()
         }
     }
@@ -180,7 +181,7 @@ async fn counted(state: &WebhookState, app_id: &str, headers: &HeaderMap, body: 
             tracing::warn!(app = app_id, error = %rejection, "webhook body not read");
             let outcome = match rejection.status() {
                 StatusCode::PAYLOAD_TOO_LARGE => WebhookOutcome::TooLarge,
-                _ => WebhookOutcome::Malformed,
+                _ => WebhookOutcome::BodyUnread,
             };
             (outcome, rejection.into_response())
         }

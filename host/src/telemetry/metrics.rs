@@ -34,6 +34,8 @@ pub enum WebhookOutcome {
     TooLarge,
     /// Signed, but not a webhook envelope (400).
     Malformed,
+    /// The body could not be read (the client stopped, or too slow).
+    BodyUnread,
     /// The queue was full or the host stopping (503).
     Busy,
     /// The store failed (500).
@@ -49,6 +51,7 @@ impl WebhookOutcome {
             WebhookOutcome::UnknownApp => "unknown_app",
             WebhookOutcome::TooLarge => "too_large",
             WebhookOutcome::Malformed => "malformed",
+            WebhookOutcome::BodyUnread => "body_unread",
             WebhookOutcome::Busy => "busy",
             WebhookOutcome::StoreFailed => "store_failed",
         }
@@ -117,17 +120,24 @@ struct GraphLabels {
     code: String,
 }
 
+/// Graph error codes kept as label values (the Send API's, handover's,
+/// tokens' and rate limits'); any other is `other`.
+const GRAPH_CODES: &[i32] =
+    &[1, 2, 4, 9, 10, 17, 32, 100, 102, 190, 200, 230, 341, 368, 551, 613, 1200, 2018001, 2018108, 2018278, 2018300, 2018321];
+
 type Histograms<L> = Family<L, Histogram, fn() -> Histogram>;
 type Gauges<L> = Family<L, Gauge>;
 
-/// Latencies from 100 µs to about 26 s.
+/// Latencies from 100 µs to about 105 s (an event's includes its retries'
+/// backoff).
 fn latency() -> Histogram {
-    Histogram::new(exponential_buckets(0.0001, 2.0, 19))
+    Histogram::new(exponential_buckets(0.0001, 2.0, 21))
 }
 
-/// Plugin run times from 10 µs to about 2.6 s.
+/// Plugin run times from 10 µs to about 84 s (`limits.wall_ms` is 30 s by
+/// default).
 fn run_time() -> Histogram {
-    Histogram::new(exponential_buckets(0.00001, 2.0, 19))
+    Histogram::new(exponential_buckets(0.00001, 2.0, 24))
 }
 
 /// One Page's series on the path every event takes, found by the Page id
@@ -273,7 +283,7 @@ impl Metrics {
         r.register("plugin_invocations", "Plugin calls (instantiate + handle), by outcome: ok or the failure class", f.invocations.clone());
         r.register_with_unit("plugin_duration", "Wall time of a plugin call", Unit::Seconds, f.plugin_wall.clone());
         r.register_with_unit("plugin_cpu", "CPU time spent in plugin calls", Unit::Seconds, f.plugin_cpu.clone());
-        r.register("plugin_circuit_open", "1 while a plugin's circuit is open on a Page", f.plugin_circuit.clone());
+        r.register("plugin_circuit_open", "1 while a plugin's circuit is open or half-open on a Page", f.plugin_circuit.clone());
         r.register(
             "graph_calls",
             "Graph API calls (each attempt), by outcome (ok, an error class, unavailable) and Graph error code",
@@ -372,7 +382,13 @@ impl Metrics {
                 GraphOutcome::Error(class) => class,
                 GraphOutcome::Unavailable => "unavailable",
             };
-            let code = code.map(|c| c.to_string()).unwrap_or_default();
+            // Only codes Meta documents for the calls the host makes: a code
+            // is the answer's to choose, and each new one would be a series.
+            let code = match code {
+                None => String::new(),
+                Some(c) if GRAPH_CODES.contains(&c) => c.to_string(),
+                Some(_) => "other".to_string(),
+            };
             f.graph_calls.get_or_create(&GraphLabels { page: page.to_string(), outcome, code }).inc();
         }
     }
@@ -398,6 +414,15 @@ impl Metrics {
             f.queue_depth.set(depth as i64);
             f.queue_capacity.set(capacity as i64);
             f.plugins_loaded.set(i64::from(plugins_loaded));
+        }
+    }
+
+    /// Before the scrape-time circuit gauges are set again: Pages and
+    /// plugins removed by a reload must not keep their last value.
+    pub fn clear_circuits(&self) {
+        if let Some(f) = &self.0 {
+            f.page_circuit.clear();
+            f.plugin_circuit.clear();
         }
     }
 

@@ -201,6 +201,16 @@ async fn plugins_shows_what_the_running_host_loaded_and_how_it_is_doing() {
     drop(host);
     // The second start compiled nothing: the plugin came from the cache.
     let _host = fx.start().await;
+    // It listens before its plugins are in: wait until it says it is ready.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let ready = client.get(format!("http://127.0.0.1:{}/readyz", fx.port)).send().await.map(|r| r.status().as_u16());
+        if matches!(ready, Ok(200)) {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "not ready within 20 s: {ready:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let (ok, out) = plugins();
     assert!(ok && out.contains("(from cache)"), "{out}");
 }

@@ -74,6 +74,8 @@ async fn metrics_count_webhooks_events_plugins_graph_calls_and_commits_by_page_n
     let text = scrape_until(&host, |t| {
         sample(t, "switchboard_events_processed_total", &[("page", "1002"), ("outcome", "dead_letter")]) == Some(1.0)
             && sample(t, "switchboard_graph_calls_total", &[("code", "551")]).is_some()
+            && total(t, "switchboard_events_processed_total", &[("page", "1001")]) == 2.0
+            && sample(t, "switchboard_queue_depth", &[]) == Some(0.0)
     })
     .await;
     let value =
@@ -105,6 +107,18 @@ async fn metrics_count_webhooks_events_plugins_graph_calls_and_commits_by_page_n
     assert_eq!(value("switchboard_page_circuit_open", &[("page", "1001")]), 0.0);
     assert_eq!(value("switchboard_plugin_circuit_open", &[("page", "1002"), ("plugin", "faulty")]), 0.0);
     assert!(!text.contains(person), "a person's id must never label a series:\n{text}");
+    host.stop().await;
+}
+
+#[tokio::test]
+async fn metrics_ask_for_the_token_when_one_is_set() {
+    let host = TestHost::start_with(vec![page("1001", "tok-1001", &["echo"])], "\n[metrics]\ntoken = \"metrics-token-0123456789\"\n").await;
+    let url = format!("{}/metrics", host.url);
+    assert_eq!(host.http.get(&url).send().await.expect("answers").status(), 401);
+    assert_eq!(host.http.get(&url).bearer_auth("wrong-token-0123456789").send().await.expect("answers").status(), 401);
+    let ok = host.http.get(&url).bearer_auth("metrics-token-0123456789").send().await.expect("answers");
+    assert_eq!(ok.status(), 200);
+    assert!(ok.text().await.expect("body").contains("switchboard_queue_depth"));
     host.stop().await;
 }
 

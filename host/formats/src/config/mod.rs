@@ -255,6 +255,7 @@ impl Config {
         self.webhook.validate(problems);
         self.graph.validate(problems);
         self.messaging.validate(problems);
+        self.metrics.validate(problems);
         self.api.validate(problems);
         if self.graph.retry_deadline_secs * 1000 >= self.limits.wall_ms {
             problems.push(format!(

@@ -295,11 +295,22 @@ impl Default for ApiConfig {
 pub struct MetricsConfig {
     /// Off: nothing is recorded and `/metrics` answers 404.
     pub enabled: bool,
+    /// When set, `/metrics` asks for `Authorization: Bearer <token>` (the
+    /// webhook's listener is public: Meta must reach it). Read at start.
+    pub token: Option<Secret>,
+}
+
+impl MetricsConfig {
+    pub(super) fn validate(&self, problems: &mut Vec<String>) {
+        if self.token.as_ref().is_some_and(|t| t.expose().len() < 16) {
+            problems.push("metrics.token must be at least 16 characters; generate one with `openssl rand -hex 32`".into());
+        }
+    }
 }
 
 impl Default for MetricsConfig {
     fn default() -> Self {
-        MetricsConfig { enabled: true }
+        MetricsConfig { enabled: true, token: None }
     }
 }
 
