@@ -39,6 +39,14 @@ impl Secret {
     }
 }
 
+/// Why `token`, the value of `key`, is too easy to guess for a bearer
+/// token, if it is.
+fn weak_token(key: &str, token: Option<&Secret>) -> Option<String> {
+    token
+        .filter(|t| t.expose().len() < 16)
+        .map(|_| format!("{key} must be at least 16 characters; generate one with `openssl rand -hex 32`"))
+}
+
 impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("Secret(***)")

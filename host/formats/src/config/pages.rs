@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use super::{LimitOverrides, MessengerProfileConfig, Secret};
+use super::{weak_token, LimitOverrides, MessengerProfileConfig, Secret};
 
 /// A Facebook app: the webhook's signing secret and verify token.
 #[derive(Debug, Clone, Deserialize)]
@@ -131,8 +131,8 @@ impl PageConfig {
         if self.access_token.expose().is_empty() {
             problem("access_token is empty".into());
         }
-        if self.api_token.as_ref().is_some_and(|t| t.expose().len() < 16) {
-            problem("api_token must be at least 16 characters; generate one with `openssl rand -hex 32`".into());
+        if let Some(weak) = weak_token("api_token", self.api_token.as_ref()) {
+            problem(weak);
         }
         if self.send_rate_per_sec.is_some_and(|r| !(r > 0.0 && r <= 300.0)) {
             problem("send_rate_per_sec must be above 0 and at most 300 (the Send API's limit per Page)".into());

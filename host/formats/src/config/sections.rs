@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
-use super::Secret;
+use super::{weak_token, Secret};
 
 /// How the HTTP server treats connections, whoever opens them.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -277,9 +277,7 @@ pub struct ApiConfig {
 
 impl ApiConfig {
     pub(super) fn validate(&self, problems: &mut Vec<String>) {
-        if self.token.as_ref().is_some_and(|t| t.expose().len() < 16) {
-            problems.push("api.token must be at least 16 characters; generate one with `openssl rand -hex 32`".into());
-        }
+        problems.extend(weak_token("api.token", self.token.as_ref()));
     }
 }
 
@@ -302,9 +300,7 @@ pub struct MetricsConfig {
 
 impl MetricsConfig {
     pub(super) fn validate(&self, problems: &mut Vec<String>) {
-        if self.token.as_ref().is_some_and(|t| t.expose().len() < 16) {
-            problems.push("metrics.token must be at least 16 characters; generate one with `openssl rand -hex 32`".into());
-        }
+        problems.extend(weak_token("metrics.token", self.token.as_ref()));
     }
 }
 
