@@ -1,6 +1,6 @@
 //! The `switchboard` command: `run` a host, `check` a configuration, ask a
 //! running host which `plugins` it has loaded, and handle dead letters
-//! (`dlq`); for plugin authors, scaffold a plugin project (`new`) and
+//! (`dlq`), read the recent problems (`errors`); for plugin authors, scaffold a plugin project (`new`) and
 //! `build` one.
 
 use std::path::PathBuf;
@@ -17,6 +17,7 @@ use clap::{Parser, Subcommand};
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use anyhow::Context as _;
 use switchboard::config::LogFormat;
+use switchboard::store::Backend as _;
 use switchboard::{Config, Server};
 
 #[derive(Parser)]
@@ -63,6 +64,48 @@ enum Command {
     /// Build DIR's plugin and run its conversation tests (tests/*.toml),
     /// each on a fresh local host against a fake Graph API.
     Test { dir: PathBuf },
+    /// Show the recent problems: refused webhooks, plugin failures, Graph
+    /// API errors, dead letters, circuits opened (oldest first).
+    Errors {
+        #[arg(long, short)]
+        config: PathBuf,
+        /// Only this Page's (`host`: the host's own, such as forged webhooks).
+        #[arg(long)]
+        page: Option<String>,
+        /// Only those since: an age (15m, 2h, 3days), an RFC 3339 time or
+        /// epoch milliseconds.
+        #[arg(long)]
+        since: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        /// Keep printing new problems as they are recorded.
+        #[arg(long, short)]
+        follow: bool,
+        /// One JSON object per line instead of a summary.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the people a Page has talked with: last interaction, window,
+    /// thread owner, account link, open one-time-notification tokens.
+    People {
+        #[arg(long, short)]
+        config: PathBuf,
+        page: String,
+        /// Only those whose messaging window is open now.
+        #[arg(long)]
+        window_open: bool,
+        /// Only those holding an open one-time-notification token for TOPIC.
+        #[arg(long)]
+        topic: Option<String>,
+        /// Start after this PSID (the `next:` line of a previous page).
+        #[arg(long, default_value = "")]
+        after: String,
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+        /// The admin endpoint's JSON instead of a summary.
+        #[arg(long)]
+        json: bool,
+    },
     /// Inspect and replay events that failed for good (dead letters).
     Dlq {
         #[arg(long, short, global = true)]
@@ -138,6 +181,13 @@ fn main() -> ExitCode {
             Command::Build { dir } => build_plugin(dir).await,
             Command::Dev { dir } => switchboard::authoring::dev::dev(&dir).await,
             Command::Test { dir } => test_plugin(dir).await,
+            Command::Errors { config, page, since, limit, follow, json } => {
+                errors(config, ErrorsView { page, since, limit, follow, json }).await
+            }
+            Command::People { config, page, window_open, topic, after, limit, json } => {
+                let query = switchboard::messenger::conversation::people::PeopleQuery { window_open, topic, after, limit };
+                people(config, page, query, json).await
+            }
             Command::Dlq { config: Some(config), action } => dlq(config, action).await,
             Command::Dlq { config: None, .. } => Err(anyhow::anyhow!("dlq needs --config FILE to find the store")),
         }
@@ -332,6 +382,129 @@ async fn plugins(path: PathBuf, json: bool) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Reads a Page's people from the store.
+async fn people(
+    path: PathBuf,
+    page_id: String,
+    query: switchboard::messenger::conversation::people::PeopleQuery,
+    json: bool,
+) -> anyhow::Result<()> {
+    use switchboard::messenger::conversation::{people, MessagingPolicy};
+    let config = Config::load(&path)?;
+    let page = config.pages.iter().find(|p| p.id == page_id).ok_or_else(|| anyhow::anyhow!("{} has no Page {page_id}", path.display()))?;
+    anyhow::ensure!((1..=people::MOST_PEOPLE).contains(&query.limit), "--limit must be between 1 and {}", people::MOST_PEOPLE);
+    let (app_id, policy) = (page.app.clone(), MessagingPolicy::from_config(&config.messaging));
+    let mut store = switchboard::store::sqlite::SqliteBackend::open_read_only(&config.store.path)?;
+    let now = switchboard::model::now_ms();
+    let listed = people::list(&mut store, &page_id, &app_id, &policy, &query, now)?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&listed)?);
+        return Ok(());
+    }
+    if listed.people.is_empty() {
+        println!("nobody{}", if listed.next_after.is_some() { " in this part (see next:)" } else { "" });
+    }
+    let ago = |ms: u64| humantime::format_duration(std::time::Duration::from_secs(now.saturating_sub(ms) / 1000)).to_string();
+    for p in &listed.people {
+        let last = match (p.last_interaction_ms, p.last_interaction) {
+            (Some(at), Some(source)) => format!("last {} ago ({})", ago(at), serde_json::json!(source).as_str().unwrap_or("?")),
+            _ => "no interaction seen".into(),
+        };
+        let window = match p.window_open_until_ms {
+            Some(until) if p.window_open => {
+                format!("window open {} more", humantime::format_duration(std::time::Duration::from_secs((until - now) / 1000)))
+            }
+            _ => "window closed".into(),
+        };
+        let tokens: Vec<String> = p.tokens.iter().map(|t| t.topic.clone().unwrap_or_else(|| "(no topic)".into())).collect();
+        println!(
+            "{}  {last}  {window}  owner {}  account {}  tokens: {}",
+            p.psid,
+            p.thread_owner,
+            serde_json::json!(p.account_link).as_str().unwrap_or("?"),
+            if tokens.is_empty() { "none".into() } else { tokens.join(", ") }
+        );
+    }
+    if let Some(next) = &listed.next_after {
+        println!("next: --after {next}");
+    }
+    Ok(())
+}
+
+struct ErrorsView {
+    page: Option<String>,
+    since: Option<String>,
+    limit: usize,
+    follow: bool,
+    json: bool,
+}
+
+/// Reads the recent problems from the store, read-only (beside a running
+/// host, whose writer it never holds up).
+async fn errors(path: PathBuf, view: ErrorsView) -> anyhow::Result<()> {
+    use switchboard::store::problems::ProblemQuery;
+    let config = Config::load(&path)?;
+    let mut store = switchboard::store::sqlite::SqliteBackend::open_read_only(&config.store.path)?;
+    let since_ms = match &view.since {
+        Some(since) => ProblemQuery::parse_since(since, switchboard::model::now_ms()).map_err(|e| anyhow::anyhow!(e))?,
+        None => 0,
+    };
+    let mut query = ProblemQuery {
+        page_id: view.page.map(|p| if p == "host" { String::new() } else { p }),
+        after_id: 0,
+        since_ms,
+        limit: view.limit.max(1),
+    };
+    let mut printed_any = false;
+    loop {
+        let problems = store.problems(&query)?;
+        for p in &problems {
+            printed_any = true;
+            if view.json {
+                let mut item = serde_json::json!(p);
+                item["at"] = serde_json::json!(p.at());
+                println!("{item}");
+            } else {
+                println!("{}", describe_problem(p));
+            }
+        }
+        query.after_id = problems.iter().map(|p| p.id).fold(query.after_id, i64::max);
+        if !view.follow {
+            if !printed_any && !view.json {
+                println!("no problems recorded{}", if view.since.is_some() { " in that time" } else { "" });
+            }
+            return Ok(());
+        }
+        // Everything new, however much, from here on.
+        query.limit = 1000;
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    }
+}
+
+/// One problem on one line: when, where, what, then the details.
+fn describe_problem(p: &switchboard::store::problems::RecordedProblem) -> String {
+    let q = &p.problem;
+    let mut line =
+        format!("{}  {}  {}", p.at(), q.page_id.as_deref().map_or("host".to_string(), |id| format!("page {id}")), q.kind.as_str());
+    if let Some(class) = &q.class {
+        line.push_str(&format!(" ({class})"));
+    }
+    if let Some(plugin) = &q.plugin {
+        line.push_str(&format!("  plugin {plugin}"));
+    }
+    if let Some(event) = &q.event_id {
+        line.push_str(&format!("  event {event}"));
+    }
+    line.push_str(&format!("  {}", q.message));
+    if let Some(trace) = &q.fbtrace_id {
+        line.push_str(&format!("  fbtrace_id {trace}"));
+    }
+    if p.repeated > 0 {
+        line.push_str(&format!("  (and {} like it before, not recorded one by one)", p.repeated));
+    }
+    line
 }
 
 async fn dlq(path: PathBuf, action: DlqAction) -> anyhow::Result<()> {

@@ -46,6 +46,7 @@ use crate::messenger::messenger_profile;
 use crate::messenger::profiles::UserProfiles;
 use crate::reload::{HotReload, LiveConfig};
 use crate::sandbox::PluginRuntime;
+use crate::store::problems::ProblemLog;
 use crate::store::{Store, WriteOp};
 use crate::telemetry::Metrics;
 
@@ -70,6 +71,9 @@ impl Server {
         let metrics = if config.metrics.enabled { Metrics::enabled() } else { Metrics::default() };
         let store = Store::open_sqlite(&config.store.path, config.store.commit_delay(), metrics.clone())?;
         let workers = WorkerRuntime::start(config.dispatch.worker_threads, config.dispatch.worker_nice)?;
+        let tasks = BackgroundTasks::new(workers.handle());
+        let (problems, record_problems) = ProblemLog::start(store.clone());
+        tasks.spawn_here(record_problems);
         // Pool slots fit the largest memory any plugin may get.
         let pool_limits = PluginLimits { memory_mib: config.largest_memory_mib(), ..config.limits.clone() };
         let runtime = PluginRuntime::new(pool_limits)?.with_compile_cache(&config.store.compile_cache_dir())?;
@@ -80,20 +84,14 @@ impl Server {
                 config.graph.max_send_requests,
             )?
             .with_metrics(metrics.clone()),
-            conversations: Conversations::new(
-                store.clone(),
-                MessagingPolicy {
-                    allowed_tags: config.messaging.allowed_tags.clone(),
-                    ad_referral_window: Duration::from_secs(config.messaging.ad_referral_window_hours * 3600),
-                },
-            ),
+            conversations: Conversations::new(store.clone(), MessagingPolicy::from_config(&config.messaging)),
             profiles: UserProfiles::new(Duration::from_secs(config.graph.profile_cache_secs), &config.graph.profile_fields),
             store: store.clone(),
             metrics: metrics.clone(),
+            problems: problems.clone(),
         };
-        let registry = PluginRegistry::loading(PluginHealth::new(config.plugin_circuit.clone()));
+        let registry = PluginRegistry::loading(PluginHealth::new(config.plugin_circuit.clone(), problems.clone()));
         let (apps, api_token) = (WebhookApps::new(&config), ApiToken::new(&config));
-        let tasks = BackgroundTasks::new(workers.handle());
         let live = LiveConfig { services: services.clone(), apps: apps.clone(), api_token: api_token.clone(), tasks: tasks.clone() };
         let watcher = HotReload::spawn(config.clone(), runtime.clone(), registry.clone(), live)?;
         let retry = RetryPolicy {
@@ -125,8 +123,9 @@ impl Server {
         let plugins_failed = spawn_plugin_load(&tasks, config.clone(), runtime, services, registry.clone());
         let inbox = Inbox::new(dispatcher.clone(), store.clone(), metrics.clone());
         let refused = webhook::RefusedEvents::default();
-        let app = webhook::router(&config, apps, inbox.clone(), refused.clone(), metrics.clone())
-            .merge(api::router(&config, api_token, registry.clone(), inbox, refused))
+        let reporting = webhook::Reporting { refused: refused.clone(), metrics: metrics.clone(), problems };
+        let app = webhook::router(&config, apps, inbox.clone(), reporting)
+            .merge(api::router(&config, api_token, registry.clone(), inbox, refused, store.clone()))
             .merge(health::router(store.clone(), registry.clone(), dispatcher.clone(), metrics, config.metrics.token.clone()));
         Ok(Server {
             listener,

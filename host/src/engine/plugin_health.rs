@@ -38,6 +38,7 @@ use serde::Serialize;
 use crate::config::{CircuitMode, PluginCircuitConfig};
 use crate::model::now_ms;
 use crate::sandbox::{CompiledPlugin, PluginFailure};
+use crate::store::problems::{Problem, ProblemKind, ProblemLog};
 
 /// Whether to call a plugin now.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -90,11 +91,13 @@ pub struct PluginHealth {
     plugins: Arc<Mutex<HashMap<(String, String), Health>>>,
     /// The last new file rejected at each path (hot reload), and when.
     rejected: Arc<Mutex<HashMap<PathBuf, (String, u64)>>>,
+    /// Where failures and opened circuits are filed for the operator.
+    problems: ProblemLog,
 }
 
 impl PluginHealth {
-    pub fn new(policy: PluginCircuitConfig) -> Self {
-        PluginHealth { policy, plugins: Arc::default(), rejected: Arc::default() }
+    pub fn new(policy: PluginCircuitConfig, problems: ProblemLog) -> Self {
+        PluginHealth { policy, plugins: Arc::default(), rejected: Arc::default(), problems }
     }
 
     fn with<T>(&self, page_id: &str, id: &str, plugin: &CompiledPlugin, f: impl FnOnce(&mut Health) -> T) -> T {
@@ -136,6 +139,12 @@ impl PluginHealth {
         self.with(page_id, id, plugin, |h| {
             h.report.invocations += 1;
             if let Some(failure) = failure {
+                self.problems.record(
+                    Problem::new(Some(page_id), ProblemKind::PluginFailed, failure.to_string())
+                        .class(failure.class())
+                        .plugin(id)
+                        .event(event_id),
+                );
                 // Every failure is counted and shown to the operator.
                 *h.report.failures.entry(failure.class()).or_default() += 1;
                 h.report.last_failure = Some(LastFailure {
@@ -162,6 +171,16 @@ impl PluginHealth {
                 h.probing = false;
                 h.open_until = Some(Instant::now() + open);
                 h.report.circuit_trips += 1;
+                self.problems.record(
+                    Problem::new(
+                        Some(page_id),
+                        ProblemKind::PluginCircuitOpened,
+                        format!("{} failures in a row (last: {failure}); not called for {open:?}", h.report.consecutive_failures),
+                    )
+                    .class(failure.class())
+                    .plugin(id)
+                    .event(event_id),
+                );
                 tracing::error!(
                     page = page_id, plugin = id, version = %plugin.info.version, path = %plugin.path.display(),
                     consecutive_failures = h.report.consecutive_failures, last = %failure,

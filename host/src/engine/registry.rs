@@ -24,6 +24,7 @@ use crate::messenger::page::PageAccess;
 use crate::messenger::page_gate::{GatePolicy, PageGate};
 use crate::messenger::profiles::UserProfiles;
 use crate::sandbox::{CompiledPlugin, PluginRuntime};
+use crate::store::problems::ProblemLog;
 use crate::store::{Store, WriteOp, WriteResult};
 use crate::telemetry::Metrics;
 
@@ -56,6 +57,7 @@ pub struct SharedServices {
     pub profiles: UserProfiles,
     pub store: Store,
     pub metrics: Metrics,
+    pub problems: ProblemLog,
 }
 
 /// Every configured Page, by Page id.
@@ -120,7 +122,7 @@ impl Routes {
                     }
                     gate
                 }
-                None => Arc::new(PageGate::new(&page.id, policy).with_metrics(services.metrics.clone())),
+                None => Arc::new(PageGate::new(&page.id, policy).reporting_to(services.metrics.clone(), services.problems.clone())),
             };
             let access = Arc::new(PageAccess {
                 page_id: page.id.clone(),

@@ -23,6 +23,19 @@
 //! with version, hash, load time, and each plugin's health (invocations,
 //! failures by class, circuit, last failure, last rejected file). This is
 //! what `switchboard plugins` prints.
+//!
+//! `GET /admin/pages/{page_id}/people` (same token): the people the Page
+//! has talked with (see [`crate::messenger::conversation::people`]):
+//! `?window=open`, `?topic=` (holds an open one-time-notification token for
+//! it), `?after=` a PSID (the previous answer's `next_after`), `?limit=`
+//! (default 100, at most 1000). What `switchboard people` prints.
+//!
+//! `GET /admin/errors` (same token): the recent problems (see
+//! [`crate::store::problems`]), oldest first: `?page=` one Page's (`host`
+//! for the host's own), `?since=` an age (`15m`), an RFC 3339 time or
+//! epoch milliseconds, `?after=` an id (what reached the store since a previous
+//! answer's `next_after`), `?limit=` (default 100, at most 1000). What `switchboard
+//! errors` prints.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -39,8 +52,11 @@ use crate::config::{Config, Secret};
 use crate::engine::registry::PluginRegistry;
 use crate::ingress::inbox::{Inbox, Refused};
 use crate::ingress::webhook::{constant_time_eq, RefusedEvents};
+use crate::messenger::conversation::people::{self, PeopleQuery};
 use crate::model::now_ms;
 use crate::model::InboundEvent;
+use crate::store::problems::ProblemQuery;
+use crate::store::Store;
 
 /// The API's bearer tokens: `[api] token`, and the Pages this host serves
 /// with their own business-events token if they have one. From the config
@@ -82,13 +98,16 @@ struct ApiState {
     registry: PluginRegistry,
     inbox: Inbox,
     refused: RefusedEvents,
+    store: Store,
 }
 
-pub fn router(config: &Config, token: ApiToken, registry: PluginRegistry, inbox: Inbox, refused: RefusedEvents) -> Router {
-    let state = Arc::new(ApiState { token, registry, inbox, refused });
+pub fn router(config: &Config, token: ApiToken, registry: PluginRegistry, inbox: Inbox, refused: RefusedEvents, store: Store) -> Router {
+    let state = Arc::new(ApiState { token, registry, inbox, refused, store });
     Router::new()
         .route("/api/pages/{page_id}/events", post(business_event))
         .route("/admin/plugins", axum::routing::get(admin_plugins))
+        .route("/admin/errors", axum::routing::get(admin_errors))
+        .route("/admin/pages/{page_id}/people", axum::routing::get(admin_people))
         .layer(DefaultBodyLimit::max(config.api.max_body_bytes))
         .with_state(state)
 }
@@ -172,6 +191,102 @@ async fn admin_plugins(State(state): State<Arc<ApiState>>, headers: HeaderMap) -
     let mut report = plugins_report(&state.registry);
     report["refused_events"] = state.refused.report();
     Json(report).into_response()
+}
+
+/// The largest `?limit=` of `GET /admin/errors`.
+const MOST_ERRORS: usize = 1000;
+
+async fn admin_errors(State(state): State<Arc<ApiState>>, headers: HeaderMap, Query(q): Query<HashMap<String, String>>) -> Response {
+    if let Err(refused) = authorize(&state, &headers, "admin request") {
+        return refused.into_response();
+    }
+    let query = match errors_query(&q) {
+        Ok(query) => query,
+        Err(e) => return refuse(StatusCode::BAD_REQUEST, e),
+    };
+    let after = query.after_id;
+    match state.store.read(move |b| b.problems(&query)).await {
+        Ok(problems) => {
+            let next_after = problems.iter().map(|p| p.id).max().unwrap_or(after).max(after);
+            let errors: Vec<Value> = problems
+                .iter()
+                .map(|p| {
+                    let mut item = json!(p);
+                    item["at"] = json!(p.at());
+                    item
+                })
+                .collect();
+            Json(json!({ "errors": errors, "next_after": next_after })).into_response()
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "could not read the recent problems");
+            refuse(StatusCode::INTERNAL_SERVER_ERROR, "could not read the store")
+        }
+    }
+}
+
+async fn admin_people(
+    State(state): State<Arc<ApiState>>,
+    Path(page_id): Path<String>,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    if let Err(refused) = authorize(&state, &headers, "admin request") {
+        return refused.into_response();
+    }
+    let routes = state.registry.snapshot();
+    let Some(route) = routes.pages.get(&page_id) else {
+        if !state.registry.is_loaded() {
+            return refuse(StatusCode::SERVICE_UNAVAILABLE, "the plugins are still loading; ask again in a moment");
+        }
+        return refuse(StatusCode::NOT_FOUND, format!("this host does not serve Page {page_id}"));
+    };
+    let query = match people_query(&q) {
+        Ok(query) => query,
+        Err(e) => return refuse(StatusCode::BAD_REQUEST, e),
+    };
+    let app_id = route.access.app_id.clone();
+    let policy = route.access.conversations.policy().clone();
+    let listed = state.store.read(move |b| people::list(b, &page_id, &app_id, &policy, &query, now_ms())).await;
+    match listed {
+        Ok(people) => Json(json!(people)).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "could not list a Page's people");
+            refuse(StatusCode::INTERNAL_SERVER_ERROR, "could not read the store")
+        }
+    }
+}
+
+fn people_query(q: &HashMap<String, String>) -> Result<PeopleQuery, String> {
+    let limit = match q.get("limit") {
+        Some(v) => v.trim().parse::<usize>().map_err(|_| format!("limit must be a number, not `{v}`"))?,
+        None => 100,
+    };
+    if !(1..=people::MOST_PEOPLE).contains(&limit) {
+        return Err(format!("limit must be between 1 and {}", people::MOST_PEOPLE));
+    }
+    let window_open = match q.get("window").map(String::as_str) {
+        None => false,
+        Some("open") => true,
+        Some(other) => return Err(format!("window can only be `open`, not `{other}`")),
+    };
+    Ok(PeopleQuery { window_open, topic: q.get("topic").cloned(), after: q.get("after").cloned().unwrap_or_default(), limit })
+}
+
+fn errors_query(q: &HashMap<String, String>) -> Result<ProblemQuery, String> {
+    let number = |name: &str| -> Result<Option<i64>, String> {
+        q.get(name).map(|v| v.trim().parse::<i64>().map_err(|_| format!("{name} must be a number, not `{v}`"))).transpose()
+    };
+    let limit = number("limit")?.unwrap_or(100);
+    if !(1..=MOST_ERRORS as i64).contains(&limit) {
+        return Err(format!("limit must be between 1 and {MOST_ERRORS}"));
+    }
+    Ok(ProblemQuery {
+        page_id: q.get("page").map(|p| if p == "host" { String::new() } else { p.clone() }),
+        after_id: number("after")?.unwrap_or(0),
+        since_ms: q.get("since").map(|s| ProblemQuery::parse_since(s, now_ms())).transpose()?.unwrap_or(0),
+        limit: limit as usize,
+    })
 }
 
 async fn business_event(

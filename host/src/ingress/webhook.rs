@@ -33,6 +33,7 @@ use axum::Router;
 use crate::config::{Config, Secret};
 use crate::ingress::inbox::{Inbox, Refused};
 use crate::ingress::signature::{SignatureError, SignatureVerifier, SHA1_HEADER, SHA256_HEADER};
+use crate::store::problems::{Problem, ProblemKind, ProblemLog};
 use crate::telemetry::{Metrics, WebhookOutcome};
 
 struct App {
@@ -110,14 +111,23 @@ struct WebhookState {
     inbox: Inbox,
     refused: RefusedEvents,
     metrics: Metrics,
+    problems: ProblemLog,
     /// `store.retention_hours`: how long the inbox remembers an event for
     /// de-duplication, and so the oldest event it can take in.
     retention_ms: u64,
 }
 
-pub fn router(config: &Config, apps: WebhookApps, inbox: Inbox, refused: RefusedEvents, metrics: Metrics) -> Router {
+/// What the webhook reports to: counters, and the record of problems.
+pub struct Reporting {
+    pub refused: RefusedEvents,
+    pub metrics: Metrics,
+    pub problems: ProblemLog,
+}
+
+pub fn router(config: &Config, apps: WebhookApps, inbox: Inbox, reporting: Reporting) -> Router {
     let retention_ms = config.store.retention_hours.saturating_mul(3_600_000);
-    let state = Arc::new(WebhookState { apps, inbox, refused, metrics, retention_ms });
+    let Reporting { refused, metrics, problems } = reporting;
+    let state = Arc::new(WebhookState { apps, inbox, refused, metrics, problems, retention_ms });
     Router::new()
         .route("/webhook", get(verify_any).post(receive_default))
         .route("/webhook/{app_id}", get(verify_app).post(receive_app))
@@ -163,6 +173,14 @@ async fn receive_default(State(state): State<Arc<WebhookState>>, headers: Header
         Some(app_id) => counted(&state, &app_id, &headers, body).await,
         None => {
             state.metrics.webhook(WebhookOutcome::UnknownApp, started.elapsed());
+            state.problems.record(
+                Problem::new(
+                    None,
+                    ProblemKind::WebhookRefused,
+                    "POST /webhook answered 404: several apps are configured; point each app's callback URL at /webhook/{app_id}",
+                )
+                .class(WebhookOutcome::UnknownApp.label()),
+            );
             (StatusCode::NOT_FOUND, "several apps are configured: point each app's callback URL at /webhook/{app_id}").into_response()
         }
     }
@@ -187,7 +205,30 @@ async fn counted(state: &WebhookState, app_id: &str, headers: &HeaderMap, body: 
         }
     };
     state.metrics.webhook(outcome, started.elapsed());
+    if outcome != WebhookOutcome::Accepted {
+        state.problems.record(refused_webhook(app_id, outcome, response.status()));
+    }
     response
+}
+
+/// A refused webhook, for the record of problems. Filed as the host's own:
+/// nothing in a body that was refused can be trusted to name a Page. The
+/// app id comes from the URL, so it is cut short.
+fn refused_webhook(app_id: &str, outcome: WebhookOutcome, status: StatusCode) -> Problem {
+    let app: String = app_id.chars().take(40).collect();
+    let why = match outcome {
+        WebhookOutcome::Unsigned => "no X-Hub-Signature-256 header",
+        WebhookOutcome::BadSignature => "the signature does not match the app secret (a forged body, or the wrong secret in the config)",
+        WebhookOutcome::UnknownApp => "no such app in the config",
+        WebhookOutcome::TooLarge => "the body is over webhook.max_body_bytes",
+        WebhookOutcome::BodyUnread => "the body could not be read",
+        WebhookOutcome::Malformed => "a signed body that is not a webhook envelope",
+        WebhookOutcome::Busy => "the queue is full (dispatch.max_queued_events) or the host is stopping; Messenger redelivers",
+        WebhookOutcome::StoreFailed => "the store could not write the events; Messenger redelivers",
+        WebhookOutcome::Accepted => "accepted",
+    };
+    Problem::new(None, ProblemKind::WebhookRefused, format!("webhook for app {app} answered {}: {why}", status.as_u16()))
+        .class(outcome.label())
 }
 
 async fn receive(state: &WebhookState, app_id: &str, headers: &HeaderMap, body: &[u8]) -> (WebhookOutcome, Response) {
@@ -230,6 +271,15 @@ async fn receive(state: &WebhookState, app_id: &str, headers: &HeaderMap, body: 
         Some(page_app) => {
             state.refused.0.other_app.fetch_add(1, Ordering::Relaxed);
             state.metrics.event_refused("page_of_another_app");
+            state.problems.record(
+                Problem::new(
+                    Some(&e.page_id),
+                    ProblemKind::WebhookRefused,
+                    format!("event signed by app {app_id}, but the Page is configured under app {page_app}; dropped"),
+                )
+                .class("page_of_another_app")
+                .event(&e.id),
+            );
             tracing::warn!(app = app_id, page = %e.page_id, page_app = %page_app, event = %e.id,
                 "event for a Page of another app, signed with this app's secret; dropped");
             false
@@ -237,6 +287,15 @@ async fn receive(state: &WebhookState, app_id: &str, headers: &HeaderMap, body: 
         None => {
             state.refused.0.unknown_page.fetch_add(1, Ordering::Relaxed);
             state.metrics.event_refused("unknown_page");
+            let page: String = e.page_id.chars().take(40).collect();
+            state.problems.record(
+                Problem::new(
+                    None,
+                    ProblemKind::WebhookRefused,
+                    format!("event for Page {page}, which this host does not serve; dropped (add it to the config?)"),
+                )
+                .class("unknown_page"),
+            );
             tracing::warn!(page = %e.page_id, event = %e.id, "event for a Page this host does not serve; dropped");
             false
         }
@@ -251,6 +310,15 @@ async fn receive(state: &WebhookState, app_id: &str, headers: &HeaderMap, body: 
         }
         state.refused.0.older_than_retention.fetch_add(1, Ordering::Relaxed);
         state.metrics.event_refused("older_than_retention");
+        state.problems.record(
+            Problem::new(
+                Some(&e.page_id),
+                ProblemKind::WebhookRefused,
+                format!("event from {} ms since the epoch is older than store.retention_hours (a replayed body?); dropped", e.timestamp),
+            )
+            .class("older_than_retention")
+            .event(&e.id),
+        );
         tracing::warn!(app = app_id, page = %e.page_id, event = %e.id, timestamp = e.timestamp,
             "event older than store.retention_hours, past what de-duplication remembers (a replayed body?); dropped");
         false

@@ -24,6 +24,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::messenger::graph::{classify, ErrorClass, GraphError};
+use crate::store::problems::{Problem, ProblemKind, ProblemLog};
 use crate::telemetry::{GraphOutcome, Metrics};
 
 /// Why a gated call did not succeed.
@@ -49,6 +50,17 @@ pub struct GatePolicy {
     pub circuit_open: Duration,
 }
 
+/// A Graph API refusal as the operator's record of problems keeps it.
+fn graph_problem(page_id: &str, error: &GraphError, class: ErrorClass) -> Problem {
+    let problem = Problem::new(Some(page_id), ProblemKind::GraphError, error.to_string()).class(class.label());
+    match error {
+        GraphError::Api { code, subcode, fbtrace_id, .. } => {
+            Problem { code: Some(i64::from(*code)), subcode: subcode.map(i64::from), fbtrace_id: fbtrace_id.clone(), ..problem }
+        }
+        GraphError::Unavailable(_) => problem,
+    }
+}
+
 pub struct PageGate {
     page_id: String,
     /// Replaced in place by a config reload (the gate itself outlives it).
@@ -58,6 +70,7 @@ pub struct PageGate {
     circuit: Mutex<Circuit>,
     recipients: RecipientLocks,
     metrics: Metrics,
+    problems: ProblemLog,
 }
 
 #[derive(Default)]
@@ -77,12 +90,15 @@ impl PageGate {
             circuit: Mutex::new(Circuit::default()),
             recipients: RecipientLocks::default(),
             metrics: Metrics::default(),
+            problems: ProblemLog::default(),
         }
     }
 
-    /// Counts each attempt's outcome in `metrics`.
-    pub fn with_metrics(mut self, metrics: Metrics) -> Self {
+    /// Counts each attempt's outcome in `metrics`, and files each refusal
+    /// and opened circuit in `problems`.
+    pub fn reporting_to(mut self, metrics: Metrics, problems: ProblemLog) -> Self {
         self.metrics = metrics;
+        self.problems = problems;
         self
     }
 
@@ -142,6 +158,7 @@ impl PageGate {
                 GraphError::Api { code, .. } => self.metrics.graph_call(&self.page_id, GraphOutcome::Error(class.label()), Some(*code)),
                 GraphError::Unavailable(_) => self.metrics.graph_call(&self.page_id, GraphOutcome::Unavailable, None),
             }
+            self.problems.record(graph_problem(&self.page_id, &error, class));
             if class.trips_circuit() {
                 self.trip(&error, class);
                 return Err(error.into());
@@ -203,6 +220,10 @@ impl PageGate {
         tracing::error!(page = %self.page_id, %error, open_for_secs = secs,
             "circuit opened: no Graph calls for this Page until it cools down{}",
             if class == ErrorClass::Auth { "; put a valid Page access token in the config" } else { "" });
+        self.problems.record(
+            Problem::new(Some(&self.page_id), ProblemKind::PageCircuitOpened, format!("{why}; no Graph calls for {secs} s"))
+                .class(class.label()),
+        );
         circuit.open = Some((Instant::now() + circuit_open, why));
         circuit.probing = false;
     }

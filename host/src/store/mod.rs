@@ -1,5 +1,5 @@
 //! Durable state: the inbox (accepted events), the outbox (sends done), the
-//! dead letters, what the host knows of conversations (their state and
+//! dead letters, the recent problems, what the host knows of conversations (their state and
 //! one-time-notification tokens) and Pages, and plugins' key-value state.
 //!
 //! [`Store`] is the one handle the rest of the host uses. Writes go through a
@@ -30,7 +30,10 @@
 //!   Page and id) is recognised and not handled again.
 //! * An event leaves the pending state only through `complete` or
 //!   `dead_letter`, written after its outbox rows (one FIFO writer).
+//! * Every dead letter is in the recent problems (written in the same
+//!   transaction).
 
+pub mod problems;
 pub mod sqlite;
 
 use std::sync::mpsc;
@@ -89,6 +92,9 @@ pub enum WriteOp {
     /// name a plugin declares, now by its id). The result is
     /// [`WriteResult::Adopted`].
     KvAdopt { page_id: String, moves: Vec<(String, String)> },
+    /// Problems for the recent-problems ring, each with how many similar
+    /// ones were not recorded before it (see [`problems`]).
+    Problems(Vec<(problems::Problem, u32)>),
 }
 
 /// Where the inbox keeps an event: its arrival number, given by `Append`.
@@ -177,6 +183,15 @@ pub struct PendingEvent {
     pub attempts: u32,
 }
 
+/// One conversation's stored state, for listing a Page's people.
+#[derive(Debug, Clone)]
+pub struct ConversationRow {
+    pub psid: String,
+    /// The conversation state's JSON.
+    pub state: String,
+    pub updated_ms: i64,
+}
+
 /// A dead letter, for `switchboard dlq`.
 #[derive(Debug, Clone)]
 pub struct DeadLetter {
@@ -210,6 +225,8 @@ pub trait Backend: Send + 'static {
     fn drop_dead_letter(&mut self, page_id: &str, event_id: &str) -> anyhow::Result<bool>;
     /// A conversation's state JSON, if the host has seen the person.
     fn conversation_get(&mut self, page_id: &str, psid: &str) -> anyhow::Result<Option<String>>;
+    /// A Page's conversations with a PSID after `after_psid`, in PSID order.
+    fn conversations(&mut self, page_id: &str, after_psid: &str, limit: usize) -> anyhow::Result<Vec<ConversationRow>>;
     fn page_state_get(&mut self, page_id: &str, key: &str) -> anyhow::Result<Option<String>>;
     /// One-time-notification tokens of a Page, used ones included.
     fn tokens(&mut self, page_id: &str, query: &TokenQuery) -> anyhow::Result<Vec<NotificationToken>>;
@@ -217,6 +234,8 @@ pub trait Backend: Send + 'static {
     fn kv_get(&mut self, page_id: &str, plugin: &str, key: &str) -> anyhow::Result<Option<Vec<u8>>>;
     /// A plugin's live keys starting with `prefix`, in byte order.
     fn kv_keys(&mut self, page_id: &str, plugin: &str, prefix: &str, limit: usize) -> anyhow::Result<Vec<String>>;
+    /// Recent problems matching `query`, oldest first.
+    fn problems(&mut self, query: &problems::ProblemQuery) -> anyhow::Result<Vec<problems::RecordedProblem>>;
 }
 
 /// Writes waiting for the writer thread, with their reply channels.

@@ -43,7 +43,7 @@ pub enum WebhookOutcome {
 }
 
 impl WebhookOutcome {
-    fn label(self) -> &'static str {
+    pub fn label(self) -> &'static str {
         match self {
             WebhookOutcome::Accepted => "accepted",
             WebhookOutcome::Unsigned => "unsigned",

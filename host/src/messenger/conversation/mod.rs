@@ -23,10 +23,13 @@
 //! in-memory cache, the window can then close up to that much early, never
 //! late.
 //!
+//! [`people`] lists a Page's conversations for operators, from the store.
+//!
 //! Reads are served from a bounded in-memory cache of recently used
 //! conversations (two generations: the older one is dropped when the newer
 //! fills), loaded from the store on a miss.
 
+pub mod people;
 pub mod rules;
 
 use std::collections::HashMap;
@@ -374,6 +377,9 @@ mod tests {
         fn conversation_get(&mut self, _: &str, _: &str) -> anyhow::Result<Option<String>> {
             Err(anyhow::anyhow!("disk I/O error"))
         }
+        fn conversations(&mut self, _: &str, _: &str, _: usize) -> anyhow::Result<Vec<crate::store::ConversationRow>> {
+            Err(anyhow::anyhow!("disk I/O error"))
+        }
         fn page_state_get(&mut self, _: &str, _: &str) -> anyhow::Result<Option<String>> {
             Ok(None)
         }
@@ -384,6 +390,9 @@ mod tests {
             Ok(None)
         }
         fn kv_keys(&mut self, _: &str, _: &str, _: &str, _: usize) -> anyhow::Result<Vec<String>> {
+            Ok(Vec::new())
+        }
+        fn problems(&mut self, _: &crate::store::problems::ProblemQuery) -> anyhow::Result<Vec<crate::store::problems::RecordedProblem>> {
             Ok(Vec::new())
         }
     }

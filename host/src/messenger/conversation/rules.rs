@@ -81,6 +81,15 @@ pub struct MessagingPolicy {
     pub ad_referral_window: Duration,
 }
 
+impl MessagingPolicy {
+    pub fn from_config(messaging: &crate::config::MessagingConfig) -> Self {
+        MessagingPolicy {
+            allowed_tags: messaging.allowed_tags.clone(),
+            ad_referral_window: Duration::from_secs(messaging.ad_referral_window_hours * 3600),
+        }
+    }
+}
+
 /// Why the host refused a send without calling the Graph API.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Refusal {

@@ -9,7 +9,7 @@
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 
 use crate::store::NotificationToken;
-use crate::store::{TokenQuery, WriteOp, WriteResult};
+use crate::store::{ConversationRow, TokenQuery, WriteOp, WriteResult};
 
 pub const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS conversations (
@@ -81,6 +81,15 @@ pub fn conversation_get(conn: &Connection, page_id: &str, psid: &str) -> anyhow:
         .prepare_cached("SELECT state FROM conversations WHERE page_id = ?1 AND psid = ?2")?
         .query_row(params![page_id, psid], |r| r.get(0))
         .optional()?)
+}
+
+pub fn conversations(conn: &Connection, page_id: &str, after_psid: &str, limit: usize) -> anyhow::Result<Vec<ConversationRow>> {
+    let mut stmt =
+        conn.prepare_cached("SELECT psid, state, updated_ms FROM conversations WHERE page_id = ?1 AND psid > ?2 ORDER BY psid LIMIT ?3")?;
+    let rows = stmt.query_map(params![page_id, after_psid, limit as i64], |r| {
+        Ok(ConversationRow { psid: r.get(0)?, state: r.get(1)?, updated_ms: r.get(2)? })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
 }
 
 pub fn page_state_get(conn: &Connection, page_id: &str, key: &str) -> anyhow::Result<Option<String>> {

@@ -11,6 +11,7 @@
 //! * `conversations`, `page_state`, `notification_tokens`: see
 //!   [`conversations`].
 //! * `kv`: plugins' key-value state, see [`kv`].
+//! * `problems`: the recent problems, see [`problems`].
 
 use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -20,6 +21,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 
 mod conversations;
 mod kv;
+mod problems;
 
 use super::{Backend, DeadLetter, InboxSeq, PendingEvent, TokenQuery, WriteOp, WriteResult};
 use crate::model;
@@ -156,8 +158,21 @@ impl SqliteBackend {
         writer.conn.pragma_update(None, "user_version", INBOX_VERSION)?;
         writer.conn.execute_batch(conversations::SCHEMA).context("creating the store schema")?;
         writer.conn.execute_batch(kv::SCHEMA).context("creating the store schema")?;
+        writer.conn.execute_batch(problems::SCHEMA).context("creating the store schema")?;
         let reader = open()?;
         Ok((writer, reader))
+    }
+
+    /// Opens `dir/switchboard.db` for reading only, beside a running host
+    /// (the tools that show what it keeps): no schema is created, nothing
+    /// is written, and a directory without a store is an error.
+    pub fn open_read_only(dir: &Path) -> anyhow::Result<SqliteBackend> {
+        let path = dir.join("switchboard.db");
+        anyhow::ensure!(path.exists(), "no store at {}: has a host run with this config?", path.display());
+        let conn = Connection::open_with_flags(&path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .with_context(|| format!("cannot open {}", path.display()))?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        Ok(SqliteBackend { conn })
     }
 
     fn apply(tx: &rusqlite::Transaction<'_>, op: &WriteOp) -> rusqlite::Result<WriteResult> {
@@ -193,10 +208,14 @@ impl SqliteBackend {
                 WriteResult::Done
             }
             WriteOp::DeadLetter { seq, attempts, error } => {
-                tx.prepare_cached(
-                    "UPDATE inbox SET state = ?1, attempts = ?2, last_error = ?3, finished_ms = ?4 WHERE seq = ?5 AND state = 0",
-                )?
-                .execute(params![DEAD, attempts, error, now, seq.0])?;
+                let n = tx
+                    .prepare_cached(
+                        "UPDATE inbox SET state = ?1, attempts = ?2, last_error = ?3, finished_ms = ?4 WHERE seq = ?5 AND state = 0",
+                    )?
+                    .execute(params![DEAD, attempts, error, now, seq.0])?;
+                if n == 1 {
+                    problems::record_dead_letter(tx, seq.0, error)?;
+                }
                 WriteResult::Done
             }
             WriteOp::OutboxSent { page_id, event_id, slot, response } => {
@@ -217,6 +236,10 @@ impl SqliteBackend {
             }
             WriteOp::Kv(write) => kv::apply(tx, write, now)?,
             WriteOp::KvAdopt { page_id, moves } => kv::adopt(tx, page_id, moves)?,
+            WriteOp::Problems(recorded) => {
+                problems::record(tx, recorded)?;
+                WriteResult::Done
+            }
         })
     }
 }
@@ -278,7 +301,11 @@ fn select_events(conn: &Connection, query: &str) -> anyhow::Result<Vec<PendingEv
 
 impl Backend for SqliteBackend {
     fn write_batch(&mut self, ops: &[WriteOp]) -> anyhow::Result<Vec<WriteResult>> {
-        let tx = self.conn.transaction()?;
+        // Immediate: the write lock is taken (waiting out the busy timeout)
+        // before anything is read. A deferred transaction that read first
+        // fails at once with SQLITE_BUSY when another connection (a
+        // `switchboard dlq` beside the host) committed meanwhile.
+        let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let mut results = Vec::with_capacity(ops.len());
         for op in ops {
             results.push(Self::apply(&tx, op)?);
@@ -356,12 +383,20 @@ impl Backend for SqliteBackend {
         conversations::conversation_get(&self.conn, page_id, psid)
     }
 
+    fn conversations(&mut self, page_id: &str, after_psid: &str, limit: usize) -> anyhow::Result<Vec<crate::store::ConversationRow>> {
+        conversations::conversations(&self.conn, page_id, after_psid, limit)
+    }
+
     fn page_state_get(&mut self, page_id: &str, key: &str) -> anyhow::Result<Option<String>> {
         conversations::page_state_get(&self.conn, page_id, key)
     }
 
     fn tokens(&mut self, page_id: &str, query: &TokenQuery) -> anyhow::Result<Vec<NotificationToken>> {
         conversations::tokens(&self.conn, page_id, query)
+    }
+
+    fn problems(&mut self, query: &crate::store::problems::ProblemQuery) -> anyhow::Result<Vec<crate::store::problems::RecordedProblem>> {
+        problems::select(&self.conn, query)
     }
 }
 
