@@ -459,7 +459,9 @@ async fn errors(path: PathBuf, view: ErrorsView) -> anyhow::Result<()> {
     };
     let mut printed_any = false;
     loop {
-        let problems = store.problems(&query)?;
+        let problems = store
+            .problems(&query)
+            .context("reading the recent problems (a store from before they were recorded has none until its host starts once)")?;
         for p in &problems {
             printed_any = true;
             if view.json {
@@ -504,7 +506,8 @@ fn describe_problem(p: &switchboard::store::problems::RecordedProblem) -> String
     if p.repeated > 0 {
         line.push_str(&format!("  (and {} like it before, not recorded one by one)", p.repeated));
     }
-    line
+    // Event ids and Graph trace ids come from outside too.
+    line.chars().map(|c| if c.is_control() { '\u{FFFD}' } else { c }).collect()
 }
 
 async fn dlq(path: PathBuf, action: DlqAction) -> anyhow::Result<()> {

@@ -271,14 +271,16 @@ async fn receive(state: &WebhookState, app_id: &str, headers: &HeaderMap, body: 
         Some(page_app) => {
             state.refused.0.other_app.fetch_add(1, Ordering::Relaxed);
             state.metrics.event_refused("page_of_another_app");
+            // The host's own: one app's signature cannot file problems
+            // under another app's Page.
+            let page: String = e.page_id.chars().take(40).collect();
             state.problems.record(
                 Problem::new(
-                    Some(&e.page_id),
+                    None,
                     ProblemKind::WebhookRefused,
-                    format!("event signed by app {app_id}, but the Page is configured under app {page_app}; dropped"),
+                    format!("event for Page {page} signed by app {app_id}, but the Page is configured under app {page_app}; dropped"),
                 )
-                .class("page_of_another_app")
-                .event(&e.id),
+                .class("page_of_another_app"),
             );
             tracing::warn!(app = app_id, page = %e.page_id, page_app = %page_app, event = %e.id,
                 "event for a Page of another app, signed with this app's secret; dropped");

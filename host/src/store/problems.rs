@@ -5,13 +5,14 @@
 //! errors` read it.
 //!
 //! [`ProblemLog`] is the sending side every layer above the store holds.
-//! Recording never waits: a problem goes into a bounded queue (dropped, and
-//! counted in the log, when it is full) that one task drains into the
-//! store, a batch per group commit. A flood of one problem (a stream of
-//! forged webhooks, a plugin failing on every event) is recorded at most
-//! [`PER_SECOND`] times a second per Page and kind, the rest counted in the
-//! next record's `repeated`, so it cannot push every other problem out of
-//! the ring. The store keeps the last [`KEPT_PER_PAGE`] per Page, and as
+//! Recording never waits: a problem goes into a bounded queue (dropped,
+//! with a debug line in the log, when it is full) that one task drains
+//! into the store, a batch per group commit. A flood of one problem (a
+//! stream of forged webhooks, a plugin failing on every event) is recorded
+//! at most [`PER_SECOND`] times a second per Page, kind, class and plugin,
+//! the rest counted in the next record's `repeated`: the store is not
+//! flooded, and other problems still get their records. A problem that
+//! lasts for minutes does push a Page's older problems out of its ring. The store keeps the last [`KEPT_PER_PAGE`] per Page, and as
 //! many for the host's own (a refused webhook names no Page it can be
 //! trusted with).
 //!
@@ -34,6 +35,27 @@ pub const PER_SECOND: u32 = 5;
 pub const MESSAGE_LIMIT: usize = 1024;
 /// Problems waiting for the store; more are dropped.
 const QUEUE: usize = 4096;
+
+/// `message` cut to at most [`MESSAGE_LIMIT`] bytes (ending in `…` if
+/// cut), with control characters (a terminal's escapes, a forged line
+/// break) replaced: problems are printed to operators' terminals, and some
+/// text in them comes from outside (a URL's app id, a plugin's error).
+pub fn capped(message: String) -> String {
+    let mut message = if message.chars().any(char::is_control) {
+        message.chars().map(|c| if c.is_control() { '\u{FFFD}' } else { c }).collect()
+    } else {
+        message
+    };
+    if message.len() > MESSAGE_LIMIT {
+        let mut end = MESSAGE_LIMIT - '…'.len_utf8();
+        while !message.is_char_boundary(end) {
+            end -= 1;
+        }
+        message.truncate(end);
+        message.push('…');
+    }
+    message
+}
 
 /// What went wrong.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -106,15 +128,7 @@ pub struct Problem {
 
 impl Problem {
     pub fn new(page_id: Option<&str>, kind: ProblemKind, message: impl Into<String>) -> Problem {
-        let mut message = message.into();
-        if message.len() > MESSAGE_LIMIT {
-            let mut end = MESSAGE_LIMIT;
-            while !message.is_char_boundary(end) {
-                end -= 1;
-            }
-            message.truncate(end);
-            message.push('…');
-        }
+        let message = capped(message.into());
         Problem {
             at_us: now_us(),
             page_id: page_id.map(str::to_string),
@@ -237,7 +251,9 @@ struct Window {
     held: Option<(Problem, u32)>,
 }
 
-type WindowKey = (Option<String>, ProblemKind);
+/// Page, kind, class and plugin: one failing plugin, or one flood of
+/// forgeries, does not hide another's problems.
+type WindowKey = (Option<String>, ProblemKind, Option<String>, Option<String>);
 
 async fn drain(mut rx: mpsc::Receiver<Problem>, store: Store) {
     let mut windows: HashMap<WindowKey, Window> = HashMap::new();
@@ -265,7 +281,7 @@ async fn drain(mut rx: mpsc::Receiver<Problem>, store: Store) {
 }
 
 fn admit(windows: &mut HashMap<WindowKey, Window>, problem: Problem, now: Instant, out: &mut Vec<(Problem, u32)>) {
-    let key = (problem.page_id.clone(), problem.kind);
+    let key = (problem.page_id.clone(), problem.kind, problem.class.clone(), problem.plugin.clone());
     let window = windows.entry(key).or_insert(Window { started: now, recorded: 0, held: None });
     if now.duration_since(window.started) >= Duration::from_secs(1) {
         if let Some(held) = window.held.take() {
@@ -342,7 +358,9 @@ mod tests {
     #[test]
     fn long_messages_are_cut_on_a_character_boundary() {
         let p = Problem::new(None, ProblemKind::PluginFailed, "é".repeat(MESSAGE_LIMIT));
-        assert!(p.message.len() <= MESSAGE_LIMIT + '…'.len_utf8());
+        assert!(p.message.len() <= MESSAGE_LIMIT);
         assert!(p.message.ends_with('…'));
+        let escaped = Problem::new(None, ProblemKind::WebhookRefused, "app \u{1b}[2J\nforged line");
+        assert!(!escaped.message.chars().any(char::is_control), "{:?}", escaped.message);
     }
 }

@@ -85,6 +85,9 @@ pub fn list(
         let rows = backend.conversations(page_id, &after, 500)?;
         let exhausted = rows.len() < 500;
         for row in rows {
+            if scanned == SCAN_LIMIT {
+                return Ok(People { people, next_after: Some(after) });
+            }
             scanned += 1;
             after = row.psid.clone();
             // A row that does not parse is shown as what is known: nothing.
@@ -116,7 +119,7 @@ pub fn list(
                 tokens: tokens.into_iter().map(|t| OpenToken { topic: t.topic, expires_ms: t.expires_ms }).collect(),
                 updated_ms: row.updated_ms,
             });
-            if people.len() == limit || scanned == SCAN_LIMIT {
+            if people.len() == limit {
                 return Ok(People { people, next_after: Some(after) });
             }
         }

@@ -5,7 +5,7 @@
 
 use rusqlite::{params, Connection, Transaction};
 
-use crate::store::problems::{now_us, Problem, ProblemKind, ProblemQuery, RecordedProblem, KEPT_PER_PAGE, MESSAGE_LIMIT};
+use crate::store::problems::{capped, now_us, Problem, ProblemKind, ProblemQuery, RecordedProblem, KEPT_PER_PAGE};
 
 pub const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS problems (
@@ -32,13 +32,17 @@ const INSERT: &str = "INSERT INTO problems (at_us, page_id, kind, class, plugin,
      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)";
 /// The event's own Page and id, read from the inbox row being made dead.
 const INSERT_DEAD_LETTER: &str = "INSERT INTO problems (at_us, page_id, kind, event_id, message)
-     SELECT ?1, page_id, 'dead_letter', event_id, substr(?2, 1, ?3) FROM inbox WHERE seq = ?4";
+     SELECT ?1, page_id, 'dead_letter', event_id, ?2 FROM inbox WHERE seq = ?3";
 const PAGE_OF: &str = "SELECT page_id FROM inbox WHERE seq = ?1";
 /// Deletes a Page's rows older than its `KEPT_PER_PAGE` newest.
 const TRIM: &str = "DELETE FROM problems WHERE page_id = ?1
      AND id < (SELECT id FROM problems WHERE page_id = ?1 ORDER BY id DESC LIMIT 1 OFFSET ?2)";
-const SELECT: &str = "SELECT id, at_us, page_id, kind, class, plugin, event_id, message, code, subcode, fbtrace_id, repeated
-     FROM problems WHERE (?1 IS NULL OR page_id = ?1) AND id > ?2 AND at_us >= ?3 ORDER BY at_us DESC, id DESC LIMIT ?4";
+const COLUMNS: &str = "id, at_us, page_id, kind, class, plugin, event_id, message, code, subcode, fbtrace_id, repeated";
+/// Without a cursor: the newest, by when they happened.
+const NEWEST: &str = "FROM problems WHERE (?1 IS NULL OR page_id = ?1) AND id > ?2 AND at_us >= ?3 ORDER BY at_us DESC, id DESC LIMIT ?4";
+/// After a cursor: the next ones in the order they reached the store, so
+/// a poller that asks again from the last id misses none.
+const NEXT: &str = "FROM problems WHERE (?1 IS NULL OR page_id = ?1) AND id > ?2 AND at_us >= ?3 ORDER BY id LIMIT ?4";
 
 pub fn record(tx: &Transaction<'_>, problems: &[(Problem, u32)]) -> rusqlite::Result<()> {
     let mut insert = tx.prepare_cached(INSERT)?;
@@ -70,7 +74,7 @@ pub fn record(tx: &Transaction<'_>, problems: &[(Problem, u32)]) -> rusqlite::Re
 
 /// Records the dead letter the inbox row `seq` just became.
 pub fn record_dead_letter(tx: &Transaction<'_>, seq: i64, error: &str) -> rusqlite::Result<()> {
-    tx.prepare_cached(INSERT_DEAD_LETTER)?.execute(params![now_us(), error, MESSAGE_LIMIT as i64, seq])?;
+    tx.prepare_cached(INSERT_DEAD_LETTER)?.execute(params![now_us(), capped(error.to_string()), seq])?;
     let page: String = tx.prepare_cached(PAGE_OF)?.query_row(params![seq], |r| r.get(0))?;
     trim(tx, &page)
 }
@@ -81,7 +85,8 @@ fn trim(tx: &Transaction<'_>, page: &str) -> rusqlite::Result<()> {
 }
 
 pub fn select(conn: &Connection, query: &ProblemQuery) -> anyhow::Result<Vec<RecordedProblem>> {
-    let mut stmt = conn.prepare_cached(SELECT)?;
+    let next = query.after_id > 0;
+    let mut stmt = conn.prepare_cached(&format!("SELECT {COLUMNS} {}", if next { NEXT } else { NEWEST }))?;
     let rows = stmt.query_map(params![query.page_id, query.after_id, query.since_ms.saturating_mul(1000), query.limit as i64], |r| {
         let page: String = r.get(2)?;
         let kind: String = r.get(3)?;
@@ -106,7 +111,9 @@ pub fn select(conn: &Connection, query: &ProblemQuery) -> anyhow::Result<Vec<Rec
         })
     })?;
     let mut out: Vec<RecordedProblem> = rows.collect::<Result<_, _>>()?;
-    out.reverse();
+    if !next {
+        out.reverse();
+    }
     Ok(out)
 }
 
@@ -141,6 +148,27 @@ mod tests {
         assert_eq!(newer.iter().map(|n| n.problem.message.as_str()).collect::<Vec<_>>(), ["p599"]);
     }
 
+    /// A poller reading from a cursor gets every new problem, however many
+    /// arrived since, a page at a time.
+    #[test]
+    fn reading_after_a_cursor_misses_none() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let (mut w, mut r) = SqliteBackend::open_pair(dir.path()).expect("opens");
+        w.write_batch(&[WriteOp::Problems(vec![(Problem::new(Some("P"), ProblemKind::GraphError, "first"), 0)])]).expect("writes");
+        let cursor = r.problems(&query(None)).expect("reads")[0].id;
+        let burst: Vec<(Problem, u32)> = (0..150).map(|n| (Problem::new(Some("P"), ProblemKind::GraphError, format!("b{n}")), 0)).collect();
+        w.write_batch(&[WriteOp::Problems(burst)]).expect("writes");
+        let mut seen = Vec::new();
+        let mut after = cursor;
+        loop {
+            let page = r.problems(&ProblemQuery { after_id: after, limit: 100, ..query(None) }).expect("reads");
+            let Some(last) = page.last() else { break };
+            after = last.id;
+            seen.extend(page.into_iter().map(|p| p.problem.message));
+        }
+        assert_eq!(seen, (0..150).map(|n| format!("b{n}")).collect::<Vec<_>>());
+    }
+
     #[test]
     fn a_dead_letter_is_recorded_with_the_event_that_died() {
         let dir = tempfile::tempdir().expect("tmp");
@@ -155,6 +183,7 @@ mod tests {
         let problems = r.problems(&query(Some("P"))).expect("reads");
         assert_eq!(problems.len(), 1);
         let p = &problems[0].problem;
-        assert_eq!((p.kind, p.event_id.as_deref(), p.message.len()), (ProblemKind::DeadLetter, Some("messaging:message:m1"), 1024));
+        assert_eq!((p.kind, p.event_id.as_deref()), (ProblemKind::DeadLetter, Some("messaging:message:m1")));
+        assert!(p.message.len() <= crate::store::problems::MESSAGE_LIMIT && p.message.ends_with('…'), "{}", p.message.len());
     }
 }
