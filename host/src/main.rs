@@ -394,7 +394,7 @@ async fn people(
     use switchboard::messenger::conversation::{people, MessagingPolicy};
     let config = Config::load(&path)?;
     let page = config.pages.iter().find(|p| p.id == page_id).ok_or_else(|| anyhow::anyhow!("{} has no Page {page_id}", path.display()))?;
-    anyhow::ensure!((1..=people::MOST_PEOPLE).contains(&query.limit), "--limit must be between 1 and {}", people::MOST_PEOPLE);
+    people::check_limit(query.limit).map_err(|e| anyhow::anyhow!("--{e}"))?;
     let (app_id, policy) = (page.app.clone(), MessagingPolicy::from_config(&config.messaging));
     let mut store = switchboard::store::sqlite::SqliteBackend::open_read_only(&config.store.path)?;
     let now = switchboard::model::now_ms();
@@ -451,12 +451,8 @@ async fn errors(path: PathBuf, view: ErrorsView) -> anyhow::Result<()> {
         Some(since) => ProblemQuery::parse_since(since, switchboard::model::now_ms()).map_err(|e| anyhow::anyhow!(e))?,
         None => 0,
     };
-    let mut query = ProblemQuery {
-        page_id: view.page.map(|p| if p == "host" { String::new() } else { p }),
-        after_id: 0,
-        since_ms,
-        limit: view.limit.max(1),
-    };
+    let mut query =
+        ProblemQuery { page_id: view.page.as_deref().map(ProblemQuery::page_key), after_id: 0, since_ms, limit: view.limit.max(1) };
     let mut printed_any = false;
     loop {
         let problems = store
@@ -465,9 +461,7 @@ async fn errors(path: PathBuf, view: ErrorsView) -> anyhow::Result<()> {
         for p in &problems {
             printed_any = true;
             if view.json {
-                let mut item = serde_json::json!(p);
-                item["at"] = serde_json::json!(p.at());
-                println!("{item}");
+                println!("{}", p.to_json());
             } else {
                 println!("{}", describe_problem(p));
             }

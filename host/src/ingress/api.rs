@@ -55,7 +55,7 @@ use crate::ingress::webhook::{constant_time_eq, RefusedEvents};
 use crate::messenger::conversation::people::{self, PeopleQuery};
 use crate::model::now_ms;
 use crate::model::InboundEvent;
-use crate::store::problems::ProblemQuery;
+use crate::store::problems::{ProblemQuery, RecordedProblem};
 use crate::store::Store;
 
 /// The API's bearer tokens: `[api] token`, and the Pages this host serves
@@ -208,14 +208,7 @@ async fn admin_errors(State(state): State<Arc<ApiState>>, headers: HeaderMap, Qu
     match state.store.read(move |b| b.problems(&query)).await {
         Ok(problems) => {
             let next_after = problems.iter().map(|p| p.id).max().unwrap_or(after).max(after);
-            let errors: Vec<Value> = problems
-                .iter()
-                .map(|p| {
-                    let mut item = json!(p);
-                    item["at"] = json!(p.at());
-                    item
-                })
-                .collect();
+            let errors: Vec<Value> = problems.iter().map(RecordedProblem::to_json).collect();
             Json(json!({ "errors": errors, "next_after": next_after })).into_response()
         }
         Err(e) => {
@@ -262,9 +255,7 @@ fn people_query(q: &HashMap<String, String>) -> Result<PeopleQuery, String> {
         Some(v) => v.trim().parse::<usize>().map_err(|_| format!("limit must be a number, not `{v}`"))?,
         None => 100,
     };
-    if !(1..=people::MOST_PEOPLE).contains(&limit) {
-        return Err(format!("limit must be between 1 and {}", people::MOST_PEOPLE));
-    }
+    let limit = people::check_limit(limit)?;
     let window_open = match q.get("window").map(String::as_str) {
         None => false,
         Some("open") => true,
@@ -282,7 +273,7 @@ fn errors_query(q: &HashMap<String, String>) -> Result<ProblemQuery, String> {
         return Err(format!("limit must be between 1 and {MOST_ERRORS}"));
     }
     Ok(ProblemQuery {
-        page_id: q.get("page").map(|p| if p == "host" { String::new() } else { p.clone() }),
+        page_id: q.get("page").map(|p| ProblemQuery::page_key(p)),
         after_id: number("after")?.unwrap_or(0),
         since_ms: q.get("since").map(|s| ProblemQuery::parse_since(s, now_ms())).transpose()?.unwrap_or(0),
         limit: limit as usize,

@@ -193,6 +193,16 @@ pub struct ProblemQuery {
 }
 
 impl ProblemQuery {
+    /// The page filter for what an operator wrote: a Page id, or `host` for
+    /// the host's own problems (kept under the empty id).
+    pub fn page_key(page: &str) -> String {
+        if page == "host" {
+            String::new()
+        } else {
+            page.to_string()
+        }
+    }
+
     /// Reads `since` as a time: an age (`90s`, `15m`, `2h`, `3days`), an
     /// RFC 3339 time (`2026-12-03T10:00:00Z`) or milliseconds since the
     /// epoch; gives the earliest time in milliseconds since the epoch.
@@ -218,6 +228,14 @@ impl RecordedProblem {
     pub fn at(&self) -> String {
         let at = std::time::UNIX_EPOCH + Duration::from_millis(self.at_ms.max(0) as u64);
         humantime::format_rfc3339_seconds(at).to_string()
+    }
+
+    /// As `GET /admin/errors` and `switchboard errors --json` show it: its
+    /// fields, and `at`.
+    pub fn to_json(&self) -> serde_json::Value {
+        let mut item = serde_json::json!(self);
+        item["at"] = serde_json::json!(self.at());
+        item
     }
 }
 

@@ -360,6 +360,24 @@ impl BinaryFixture {
     pub async fn start(&self) -> RunningHost {
         RunningHost::start(&self.config, self.port).await
     }
+
+    /// `switchboard <subcommand> --config <dir>/switchboard.toml`, run from
+    /// the fixture directory's parent with the config's relative path, as
+    /// an operator in another directory types it.
+    pub fn command_from_parent(&self, subcommand: &str) -> std::process::Command {
+        let parent = self.dir.path().parent().expect("temp dirs have a parent");
+        let relative = self.config.strip_prefix(parent).expect("the config is under its parent");
+        let mut command = std::process::Command::new(host_binary());
+        command.arg(subcommand).arg("--config").arg(relative).current_dir(parent);
+        command
+    }
+
+    /// Runs [`Self::command_from_parent`] with `args`: whether it succeeded,
+    /// and its stdout then stderr.
+    pub fn run_from_parent(&self, subcommand: &str, args: &[&str]) -> (bool, String) {
+        let out = self.command_from_parent(subcommand).args(args).output().expect("the binary runs");
+        (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr))
+    }
 }
 
 /// Whether a Send API body is addressed to `to`: a PSID, a `user_ref` or a

@@ -2,7 +2,6 @@
 //! their window, thread owner, account link and open tokens, at `GET
 //! /admin/pages/{page}/people` and in `switchboard people`.
 
-use std::process::Command;
 use std::time::Duration;
 
 use crate::harness::*;
@@ -105,19 +104,7 @@ async fn switchboard_people_lists_them_from_another_directory() {
     );
     assert_eq!(host.post_signed(&client, &body).await, Some(200));
     fx.fake.wait_for_calls("/messages", 1, Duration::from_secs(10)).await;
-    let parent = fx.dir.path().parent().expect("a parent").to_path_buf();
-    let relative = fx.config.strip_prefix(&parent).expect("under it").to_path_buf();
-    let run = |args: &[&str]| {
-        let out = Command::new(host_binary())
-            .arg("people")
-            .arg("--config")
-            .arg(&relative)
-            .args(args)
-            .current_dir(&parent)
-            .output()
-            .expect("runs");
-        (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr))
-    };
+    let run = |args: &[&str]| fx.run_from_parent("people", args);
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     let out = loop {
         let (ok, out) = run(&["1001"]);

@@ -3,7 +3,7 @@
 //! the real host and its binary.
 
 use std::io::BufRead as _;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
 use crate::harness::*;
@@ -152,19 +152,7 @@ async fn a_flood_of_forged_webhooks_is_counted_without_pushing_out_the_pages_pro
 #[tokio::test]
 async fn switchboard_errors_prints_and_follows_the_recent_problems() {
     let fx = BinaryFixture::new(&["faulty"], "\n[dispatch]\nretry_backoff_ms = 10\nmax_attempts = 3\n").await;
-    let parent = fx.dir.path().parent().expect("temp dirs have a parent").to_path_buf();
-    let relative = fx.config.strip_prefix(&parent).expect("under its parent").to_path_buf();
-    let errors = |args: &[&str]| {
-        let out = Command::new(host_binary())
-            .arg("errors")
-            .arg("--config")
-            .arg(&relative)
-            .args(args)
-            .current_dir(&parent)
-            .output()
-            .expect("runs");
-        (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr))
-    };
+    let errors = |args: &[&str]| fx.run_from_parent("errors", args);
     let host = fx.start().await;
     let client = reqwest::Client::new();
     assert_eq!(host.post_signed(&client, &text_messages(&[("1001", "u1", "m1", "err")])).await, Some(200));
@@ -188,13 +176,7 @@ async fn switchboard_errors_prints_and_follows_the_recent_problems() {
     let (ok, bad) = errors(&["--since", "soon"]);
     assert!(!ok && bad.contains("neither an age"), "{bad}");
 
-    let mut follow = Command::new(host_binary())
-        .args(["errors", "--follow", "--since", "1s", "--config"])
-        .arg(&relative)
-        .current_dir(&parent)
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("runs");
+    let mut follow = fx.command_from_parent("errors").args(["--follow", "--since", "1s"]).stdout(Stdio::piped()).spawn().expect("runs");
     let stdout = follow.stdout.take().expect("piped");
     let (lines_tx, lines_rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {

@@ -24,6 +24,15 @@ pub const SCAN_LIMIT: usize = 5000;
 /// The most people one page lists.
 pub const MOST_PEOPLE: usize = 1000;
 
+/// `limit` if a page may hold that many people.
+pub fn check_limit(limit: usize) -> Result<usize, String> {
+    if (1..=MOST_PEOPLE).contains(&limit) {
+        Ok(limit)
+    } else {
+        Err(format!("limit must be between 1 and {MOST_PEOPLE}"))
+    }
+}
+
 /// Which people to list.
 #[derive(Debug, Clone, Default)]
 pub struct PeopleQuery {
