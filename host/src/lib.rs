@@ -23,8 +23,10 @@ pub mod background;
 pub mod reload;
 pub mod server;
 
-// Tools for plugin authors (`switchboard new`, `build`): above every layer.
+// Tools for plugin authors (`switchboard new`, `build`) and for operators
+// (`switchboard people`): above every layer.
 pub mod authoring;
+pub mod tools;
 
 pub use config::Config;
 pub use ingress::signature;

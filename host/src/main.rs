@@ -1,6 +1,7 @@
 //! The `switchboard` command: `run` a host, `check` a configuration, ask a
 //! running host which `plugins` it has loaded, and handle dead letters
-//! (`dlq`), read the recent problems (`errors`); for plugin authors, scaffold a plugin project (`new`) and
+//! (`dlq`), read the recent problems (`errors`), list, export and erase a
+//! Page's `people`; for plugin authors, scaffold a plugin project (`new`) and
 //! `build` one.
 
 use std::path::PathBuf;
@@ -85,12 +86,17 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// List the people a Page has talked with: last interaction, window,
-    /// thread owner, account link, open one-time-notification tokens.
+    /// List the people a Page has talked with (last interaction, window,
+    /// thread owner, account link, open one-time-notification tokens), or
+    /// export or erase one of them.
+    #[command(subcommand_negates_reqs = true)]
     People {
-        #[arg(long, short)]
-        config: PathBuf,
-        page: String,
+        #[arg(long, short, global = true)]
+        config: Option<PathBuf>,
+        #[command(subcommand)]
+        action: Option<PeopleAction>,
+        #[arg(required = true)]
+        page: Option<String>,
         /// Only those whose messaging window is open now.
         #[arg(long)]
         window_open: bool,
@@ -112,6 +118,29 @@ enum Command {
         config: Option<PathBuf>,
         #[command(subcommand)]
         action: DlqAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum PeopleAction {
+    /// Write everything the host keeps about a person as JSON (their
+    /// events, the replies sent, conversation state, tokens, problems).
+    Export {
+        page: String,
+        psid: String,
+        /// Write to FILE instead of stdout.
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+    },
+    /// Erase everything the host keeps about a person, through the running
+    /// host (which tells the Page's plugins, `person-erased`), and print
+    /// what went.
+    Erase {
+        page: String,
+        psid: String,
+        /// Seconds to wait for the erasure to be done.
+        #[arg(long, default_value_t = 30)]
+        wait: u64,
     },
 }
 
@@ -184,9 +213,19 @@ fn main() -> ExitCode {
             Command::Errors { config, page, since, limit, follow, json } => {
                 errors(config, ErrorsView { page, since, limit, follow, json }).await
             }
-            Command::People { config, page, window_open, topic, after, limit, json } => {
-                let query = switchboard::messenger::conversation::people::PeopleQuery { window_open, topic, after, limit };
-                people(config, page, query, json).await
+            Command::People { config: None, .. } => Err(anyhow::anyhow!("people needs --config FILE")),
+            Command::People { config: Some(config), action, page, window_open, topic, after, limit, json } => {
+                use switchboard::tools::people;
+                match action {
+                    Some(PeopleAction::Export { page, psid, output }) => people::export(&config, &page, &psid, output.as_deref()),
+                    Some(PeopleAction::Erase { page, psid, wait }) => {
+                        people::erase(&config, &page, &psid, std::time::Duration::from_secs(wait)).await
+                    }
+                    None => {
+                        let query = switchboard::messenger::conversation::people::PeopleQuery { window_open, topic, after, limit };
+                        people::list(&config, page.as_deref().unwrap_or_default(), query, json)
+                    }
+                }
             }
             Command::Dlq { config: Some(config), action } => dlq(config, action).await,
             Command::Dlq { config: None, .. } => Err(anyhow::anyhow!("dlq needs --config FILE to find the store")),
@@ -316,23 +355,7 @@ async fn test_plugin(dir: PathBuf) -> anyhow::Result<()> {
 /// Asks the host running with this config (`GET /admin/plugins`).
 async fn plugins(path: PathBuf, json: bool) -> anyhow::Result<()> {
     let config = Config::load(&path)?;
-    let token =
-        config.api.token.as_ref().ok_or_else(|| {
-            anyhow::anyhow!("`switchboard plugins` asks the running host, which needs `[api] token` in {}", path.display())
-        })?;
-    // A host listening on all interfaces is reachable on loopback.
-    let addr = config.listen.replace("0.0.0.0", "127.0.0.1").replace("[::]", "[::1]");
-    let url = format!("http://{addr}/admin/plugins");
-    let response = reqwest::Client::new()
-        .get(&url)
-        .bearer_auth(token.expose())
-        .timeout(std::time::Duration::from_secs(10))
-        .send()
-        .await
-        .with_context(|| format!("no host answers at {url}: start it with `switchboard run --config {}`", path.display()))?;
-    let status = response.status();
-    let report: serde_json::Value = response.json().await.with_context(|| format!("{url} answered {status} without JSON"))?;
-    anyhow::ensure!(status.is_success(), "{url} answered {status}: {}", report["error"].as_str().unwrap_or("?"));
+    let report = switchboard::tools::HostApi::from_config(&config, &path, "plugins")?.get_ok("/admin/plugins").await?;
     if json {
         println!("{}", serde_json::to_string_pretty(&report)?);
         return Ok(());
@@ -380,55 +403,6 @@ async fn plugins(path: PathBuf, json: bool) -> anyhow::Result<()> {
                 println!("    last rejected file: {}", r.first().and_then(|e| e.as_str()).unwrap_or("?"));
             }
         }
-    }
-    Ok(())
-}
-
-/// Reads a Page's people from the store.
-async fn people(
-    path: PathBuf,
-    page_id: String,
-    query: switchboard::messenger::conversation::people::PeopleQuery,
-    json: bool,
-) -> anyhow::Result<()> {
-    use switchboard::messenger::conversation::{people, MessagingPolicy};
-    let config = Config::load(&path)?;
-    let page = config.pages.iter().find(|p| p.id == page_id).ok_or_else(|| anyhow::anyhow!("{} has no Page {page_id}", path.display()))?;
-    people::check_limit(query.limit).map_err(|e| anyhow::anyhow!("--{e}"))?;
-    let (app_id, policy) = (page.app.clone(), MessagingPolicy::from_config(&config.messaging));
-    let mut store = switchboard::store::sqlite::SqliteBackend::open_read_only(&config.store.path)?;
-    let now = switchboard::model::now_ms();
-    let listed = people::list(&mut store, &page_id, &app_id, &policy, &query, now)?;
-    if json {
-        println!("{}", serde_json::to_string_pretty(&listed)?);
-        return Ok(());
-    }
-    if listed.people.is_empty() {
-        println!("nobody{}", if listed.next_after.is_some() { " in this part (see next:)" } else { "" });
-    }
-    let ago = |ms: u64| humantime::format_duration(std::time::Duration::from_secs(now.saturating_sub(ms) / 1000)).to_string();
-    for p in &listed.people {
-        let last = match (p.last_interaction_ms, p.last_interaction) {
-            (Some(at), Some(source)) => format!("last {} ago ({})", ago(at), serde_json::json!(source).as_str().unwrap_or("?")),
-            _ => "no interaction seen".into(),
-        };
-        let window = match p.window_open_until_ms {
-            Some(until) if p.window_open => {
-                format!("window open {} more", humantime::format_duration(std::time::Duration::from_secs((until - now) / 1000)))
-            }
-            _ => "window closed".into(),
-        };
-        let tokens: Vec<String> = p.tokens.iter().map(|t| t.topic.clone().unwrap_or_else(|| "(no topic)".into())).collect();
-        println!(
-            "{}  {last}  {window}  owner {}  account {}  tokens: {}",
-            p.psid,
-            p.thread_owner,
-            serde_json::json!(p.account_link).as_str().unwrap_or("?"),
-            if tokens.is_empty() { "none".into() } else { tokens.join(", ") }
-        );
-    }
-    if let Some(next) = &listed.next_after {
-        println!("next: --after {next}");
     }
     Ok(())
 }

@@ -14,8 +14,9 @@
 //! plugin files and the config file are watched and hot-reloaded meanwhile
 //! (see [`crate::reload`]);
 //! what is left stays pending in the store for the next run. Two background
-//! tasks run alongside: retention pruning and picking up dead letters an
-//! operator marked for retry.
+//! tasks run alongside: retention pruning (events, and conversations not
+//! changed for `conversation_retention_days`) and picking up dead letters
+//! an operator marked for retry.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -36,6 +37,7 @@ use crate::engine::worker_runtime::WorkerRuntime;
 use crate::ingress::api;
 use crate::ingress::api::ApiToken;
 use crate::ingress::connections;
+use crate::ingress::data_deletion::{self, DeletionResolver};
 use crate::ingress::health;
 use crate::ingress::inbox::Inbox;
 use crate::ingress::webhook;
@@ -119,12 +121,20 @@ impl Server {
             tracing::info!(events = pending.len(), "resuming events a previous run left unfinished");
         }
         resume(&dispatcher, &tasks, pending.into_iter().map(|p| QueuedEvent::new(p.event, p.seq, p.attempts, true)).collect());
-        spawn_maintenance(&tasks, store.clone(), dispatcher.clone(), Duration::from_secs(config.store.retention_hours * 3600));
+        let retention = Retention {
+            events: Duration::from_secs(config.store.retention_hours * 3600),
+            conversations: Duration::from_secs(config.store.conversation_retention_days * 86_400),
+        };
+        spawn_maintenance(&tasks, store.clone(), dispatcher.clone(), retention);
+        let graph = services.graph.clone();
         let plugins_failed = spawn_plugin_load(&tasks, config.clone(), runtime, services, registry.clone());
         let inbox = Inbox::new(dispatcher.clone(), store.clone(), metrics.clone());
         let refused = webhook::RefusedEvents::default();
         let reporting = webhook::Reporting { refused: refused.clone(), metrics: metrics.clone(), problems };
+        let deletions = DeletionResolver::new(apps.clone(), store.clone(), inbox.clone(), registry.clone(), graph);
+        tasks.spawn_on_workers(deletions.clone().run());
         let app = webhook::router(&config, apps, inbox.clone(), reporting)
+            .merge(data_deletion::router(deletions))
             .merge(api::router(&config, api_token, registry.clone(), inbox, refused, store.clone()))
             .merge(health::router(store.clone(), registry.clone(), dispatcher.clone(), metrics, config.metrics.token.clone()));
         Ok(Server {
@@ -259,7 +269,14 @@ fn resume(dispatcher: &Dispatcher, tasks: &BackgroundTasks, mut pending: Vec<Que
 /// Retention pruning (every minute) and dead letters marked for retry
 /// (every two seconds), on the worker runtime: it stops with the workers
 /// it hands events to.
-fn spawn_maintenance(tasks: &BackgroundTasks, store: Store, dispatcher: Dispatcher, retention: Duration) {
+/// How long finished events, and conversations since their last change,
+/// are kept (zero: conversations are kept).
+struct Retention {
+    events: Duration,
+    conversations: Duration,
+}
+
+fn spawn_maintenance(tasks: &BackgroundTasks, store: Store, dispatcher: Dispatcher, retention: Retention) {
     tasks.spawn_on_workers(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(2));
         let mut n: u64 = 0;
@@ -282,8 +299,10 @@ fn spawn_maintenance(tasks: &BackgroundTasks, store: Store, dispatcher: Dispatch
             }
             if n % 30 == 1 {
                 let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-                let before_ms = now.saturating_sub(retention).as_millis() as i64;
-                match store.write(WriteOp::Prune { before_ms }).await {
+                let before_ms = now.saturating_sub(retention.events).as_millis() as i64;
+                let conversations_before_ms =
+                    if retention.conversations.is_zero() { 0 } else { now.saturating_sub(retention.conversations).as_millis() as i64 };
+                match store.write(WriteOp::Prune { before_ms, conversations_before_ms }).await {
                     Ok(result) => tracing::debug!(?result, "pruned finished events past retention"),
                     Err(e) => tracing::error!(error = %e, "pruning failed"),
                 }

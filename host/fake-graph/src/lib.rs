@@ -88,6 +88,8 @@ struct State {
     profiles: HashMap<String, Value>,
     /// page → messenger profile properties
     messenger_profiles: HashMap<String, serde_json::Map<String, Value>>,
+    /// app-scoped user id → (page, PSID), for `/{user}/ids_for_pages`.
+    page_scoped_ids: HashMap<String, Vec<(String, String)>>,
     next_id: u64,
 }
 
@@ -175,6 +177,13 @@ impl FakeGraph {
 
     pub fn set_secondary_receivers(&self, apps: &[(&str, &str)]) {
         self.lock().secondary_receivers = apps.iter().map(|(i, n)| (i.to_string(), n.to_string())).collect();
+    }
+
+    /// What `GET /{user_id}/ids_for_pages` answers (the ID-matching API):
+    /// the person's PSID on each Page, of those registered under the
+    /// calling app.
+    pub fn set_page_scoped_ids(&self, user_id: &str, ids: &[(&str, &str)]) {
+        self.lock().page_scoped_ids.insert(user_id.into(), ids.iter().map(|(p, s)| (p.to_string(), s.to_string())).collect());
     }
 
     pub fn set_user_profile(&self, psid: &str, profile: Value) {

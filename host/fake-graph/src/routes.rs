@@ -133,6 +133,9 @@ pub(super) fn answer(
             &trace,
         );
     };
+    if let Some(user) = path.strip_suffix("/ids_for_pages") {
+        return ids_for_pages(&s, user.trim_matches('/'), token, query, &trace);
+    }
     let Some(page) = s.tokens.get(token).cloned() else {
         return Answer::error(&GraphErrorSpec::new(400, 190, None, "Invalid OAuth access token - Cannot parse access token"), &trace);
     };
@@ -275,6 +278,28 @@ pub(super) fn answer(
             &trace,
         ),
     }
+}
+
+/// The ID-matching API, as Meta answers it: an app access token
+/// (`{app}|{secret}`) with its `appsecret_proof`; the person's ids on the
+/// Pages of that app.
+fn ids_for_pages(s: &super::State, user: &str, token: &str, query: &BTreeMap<String, String>, trace: &str) -> Answer {
+    let Some((app_id, _secret)) = token.split_once('|') else {
+        return Answer::error(&GraphErrorSpec::new(400, 190, None, "(#190) This method must be called with an app access token."), trace);
+    };
+    if !query.contains_key("appsecret_proof") {
+        return Answer::invalid("API calls from the server require an appsecret_proof argument", None, trace);
+    }
+    let app_pages: Vec<&str> = s.tokens.values().filter(|p| p.app_id == app_id).map(|p| p.id.as_str()).collect();
+    let data: Vec<Value> = s
+        .page_scoped_ids
+        .get(user)
+        .into_iter()
+        .flatten()
+        .filter(|(page, _)| app_pages.contains(&page.as_str()))
+        .map(|(page, psid)| json!({ "id": psid, "page": { "id": page, "name": format!("Page {page}") } }))
+        .collect();
+    Answer::ok(json!({ "data": data }))
 }
 
 pub(crate) fn id_text(v: &Value) -> Option<String> {

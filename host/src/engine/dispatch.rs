@@ -337,9 +337,16 @@ impl Dispatcher {
                 event.page_id
             )));
         };
+        if event.kind == EventKind::PersonErased {
+            // Erased before the plugins hear of it, so what they do then
+            // (delete their own state) comes after the host's part.
+            match route.access.conversations.erase(event).await {
+                Ok(erased) => tracing::info!(page = %event.page_id, event = %event.id, ?erased, "person erased"),
+                Err(e) => return Err(PluginFailure::HostUnavailable { cause: "the store".into(), message: format!("{e:#}") }),
+            }
         // The host learns from the event before any plugin acts on it, so
         // a reply to this message sees the window it opened.
-        if let Err(e) = route.access.conversations.observe(event, &route.access.app_id).await {
+        } else if let Err(e) = route.access.conversations.observe(event, &route.access.app_id).await {
             // Without the state, the rules cannot be applied: try later.
             return Err(PluginFailure::HostUnavailable { cause: "the store".into(), message: format!("{e:#}") });
         }

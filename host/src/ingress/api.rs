@@ -30,6 +30,19 @@
 //! it), `?after=` a PSID (the previous answer's `next_after`), `?limit=`
 //! (default 100, at most 1000). What `switchboard people` prints.
 //!
+//! `GET /admin/pages/{page_id}/people/{psid}` (same token): everything the
+//! host keeps about that person on the Page, as JSON (an export: events,
+//! sends, conversation state, tokens, problems). What `switchboard people
+//! export` prints.
+//!
+//! `DELETE /admin/pages/{page_id}/people/{psid}` (same token): erases the
+//! person. Answers 202 `{"request": ..., "id": ...}` once a person-erased
+//! event is in the inbox; handled in the person's conversation (after what
+//! they sent before), it deletes their rows, then the Page's plugins get it
+//! to delete theirs. `GET /admin/pages/{page_id}/erasures/{request}`
+//! answers 200 with what went once it is done, 404 before. What
+//! `switchboard people erase` does.
+//!
 //! `GET /admin/errors` (same token): the recent problems (see
 //! [`crate::store::problems`]), oldest first: `?page=` one Page's (`host`
 //! for the host's own), `?since=` an age (`15m`), an RFC 3339 time or
@@ -108,6 +121,8 @@ pub fn router(config: &Config, token: ApiToken, registry: PluginRegistry, inbox:
         .route("/admin/plugins", axum::routing::get(admin_plugins))
         .route("/admin/errors", axum::routing::get(admin_errors))
         .route("/admin/pages/{page_id}/people", axum::routing::get(admin_people))
+        .route("/admin/pages/{page_id}/people/{psid}", axum::routing::get(admin_person).delete(admin_erase_person))
+        .route("/admin/pages/{page_id}/erasures/{request}", axum::routing::get(admin_erasure))
         .layer(DefaultBodyLimit::max(config.api.max_body_bytes))
         .with_state(state)
 }
@@ -250,6 +265,91 @@ async fn admin_people(
     }
 }
 
+/// A PSID from a URL or a query: digits and letters only.
+fn valid_psid(psid: &str) -> bool {
+    !psid.is_empty() && psid.len() <= 64 && psid.bytes().all(|b| b.is_ascii_alphanumeric())
+}
+
+/// The checks of the admin calls about one person: the token, a Page this
+/// host serves (by its config: plugins need not be loaded), a valid PSID.
+/// The refusal, if one fails.
+fn person_call_refused(state: &ApiState, headers: &HeaderMap, page_id: &str, psid: &str) -> Option<Response> {
+    if let Err(refused) = authorize(state, headers, "admin request") {
+        return Some(refused.into_response());
+    }
+    if !state.token.tokens().pages.contains_key(page_id) {
+        return Some(refuse(StatusCode::NOT_FOUND, format!("this host does not serve Page {page_id}")));
+    }
+    if !valid_psid(psid) {
+        return Some(refuse(StatusCode::BAD_REQUEST, "psid must be a page-scoped user id (digits)"));
+    }
+    None
+}
+
+async fn admin_person(State(state): State<Arc<ApiState>>, Path((page_id, psid)): Path<(String, String)>, headers: HeaderMap) -> Response {
+    if let Some(refused) = person_call_refused(&state, &headers, &page_id, &psid) {
+        return refused;
+    }
+    match state.store.read(move |b| b.person(&page_id, &psid)).await {
+        Ok(record) => Json(record).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "could not read a person's records");
+            refuse(StatusCode::INTERNAL_SERVER_ERROR, "could not read the store")
+        }
+    }
+}
+
+async fn admin_erase_person(
+    State(state): State<Arc<ApiState>>,
+    Path((page_id, psid)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    if let Some(refused) = person_call_refused(&state, &headers, &page_id, &psid) {
+        return refused;
+    }
+    let request = format!("op-{}-{:08x}", now_ms(), fastrand::u32(..));
+    queue_erasure(&state.inbox, &page_id, &psid, &request).await
+}
+
+/// Queues the erasure of `psid` on `page_id` as a person-erased event;
+/// 202 once it is durable.
+pub async fn queue_erasure(inbox: &Inbox, page_id: &str, psid: &str, request: &str) -> Response {
+    let event = match InboundEvent::person_erased(page_id, psid, request, now_ms()) {
+        Ok(e) => e,
+        Err(e) => return refuse(StatusCode::BAD_REQUEST, e),
+    };
+    let id = event.id.clone();
+    match inbox.accept(vec![event]).await {
+        Ok(_) => {
+            tracing::info!(page = %page_id, event = %id, "erasure of a person queued");
+            (StatusCode::ACCEPTED, Json(json!({ "request": request, "id": id }))).into_response()
+        }
+        Err(Refused::Busy(busy)) => refuse(StatusCode::SERVICE_UNAVAILABLE, busy.to_string()),
+        Err(Refused::Store(e)) => {
+            tracing::error!(page = %page_id, error = %e, "could not store an erasure");
+            refuse(StatusCode::INTERNAL_SERVER_ERROR, "could not store the erasure; try again")
+        }
+    }
+}
+
+async fn admin_erasure(
+    State(state): State<Arc<ApiState>>,
+    Path((page_id, request)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    if let Err(refused) = authorize(&state, &headers, "admin request") {
+        return refused.into_response();
+    }
+    match state.store.read(move |b| b.erasure(&request, &page_id)).await {
+        Ok(Some(done)) => Json(json!({ "page_id": done.page_id, "erased_ms": done.erased_ms, "erased": done.erased })).into_response(),
+        Ok(None) => refuse(StatusCode::NOT_FOUND, "not erased yet (or no such erasure)"),
+        Err(e) => {
+            tracing::error!(error = %e, "could not read an erasure");
+            refuse(StatusCode::INTERNAL_SERVER_ERROR, "could not read the store")
+        }
+    }
+}
+
 fn people_query(q: &HashMap<String, String>) -> Result<PeopleQuery, String> {
     let limit = match q.get("limit") {
         Some(v) => v.trim().parse::<usize>().map_err(|_| format!("limit must be a number, not `{v}`"))?,
@@ -303,7 +403,7 @@ async fn business_event(
         Err(e) => return refuse(StatusCode::BAD_REQUEST, format!("the body is not JSON: {e}")),
     };
     let psid = query.get("psid").map(String::as_str);
-    if psid.is_some_and(|p| p.is_empty() || !p.bytes().all(|b| b.is_ascii_alphanumeric())) {
+    if psid.is_some_and(|p| !valid_psid(p)) {
         return refuse(StatusCode::BAD_REQUEST, "psid must be a page-scoped user id (digits)");
     }
     let key = headers.get("idempotency-key").and_then(|v| v.to_str().ok()).map(str::trim).filter(|k| !k.is_empty());

@@ -39,6 +39,9 @@ use crate::telemetry::{Metrics, WebhookOutcome};
 struct App {
     verifier: SignatureVerifier,
     verify_token: Secret,
+    /// For the app access token (`{id}|{secret}`) of the data deletion
+    /// callback's ID-matching call.
+    secret: Secret,
 }
 
 /// The configured apps, with their secrets, and which app each Page is
@@ -66,7 +69,16 @@ impl WebhookApps {
         let by_id: HashMap<String, App> = config
             .apps
             .iter()
-            .map(|a| (a.id.clone(), App { verifier: SignatureVerifier::new(a.secret.clone()), verify_token: a.verify_token.clone() }))
+            .map(|a| {
+                (
+                    a.id.clone(),
+                    App {
+                        verifier: SignatureVerifier::new(a.secret.clone()),
+                        verify_token: a.verify_token.clone(),
+                        secret: a.secret.clone(),
+                    },
+                )
+            })
             .collect();
         let only_app = (by_id.len() == 1).then(|| config.apps[0].id.clone());
         let page_apps = config.pages.iter().map(|p| (p.id.clone(), p.app.clone())).collect();
@@ -81,6 +93,28 @@ impl WebhookApps {
 
     fn current(&self) -> Arc<Apps> {
         self.0.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// The verifier of app `app_id`'s signatures, if it is configured.
+    pub fn verifier(&self, app_id: &str) -> Option<SignatureVerifier> {
+        self.current().by_id.get(app_id).map(|a| a.verifier.clone())
+    }
+
+    /// App `app_id`'s access token (`{id}|{secret}`) and its
+    /// `appsecret_proof`, if it is configured.
+    pub fn app_token(&self, app_id: &str) -> Option<(Secret, String)> {
+        let apps = self.current();
+        let app = apps.by_id.get(app_id)?;
+        let token = format!("{app_id}|{}", app.secret.expose());
+        let proof = hex::encode(app.verifier.sha256(token.as_bytes()));
+        Some((Secret::new(token), proof))
+    }
+
+    /// The Pages configured under app `app_id`.
+    pub fn pages_of(&self, app_id: &str) -> Vec<String> {
+        let mut pages: Vec<String> = self.current().page_apps.iter().filter(|(_, app)| *app == app_id).map(|(p, _)| p.clone()).collect();
+        pages.sort();
+        pages
     }
 }
 

@@ -254,6 +254,9 @@ pub mod v0_1 {
             Kind::PolicyEnforcement => EventKind::PolicyEnforcement(policy_enforcement(e)),
             Kind::GamePlay => EventKind::GamePlay(game_play(e)),
             Kind::ResponseFeedback => EventKind::ResponseFeedback(response_feedback(e)),
+            // 0.1 has no case for it: its plugins see the kind's name as
+            // an unknown event's key.
+            Kind::PersonErased => EventKind::Unknown(Kind::PersonErased.as_str().to_string()),
             Kind::Unknown => EventKind::Unknown(event.unknown_key.clone().unwrap_or_default()),
         };
         Event {

@@ -22,6 +22,9 @@
 //! several hosts can follow; [`sqlite::SqliteBackend`] (WAL,
 //! `synchronous=FULL`) is the embedded default.
 //!
+//! A person's rows can be erased together ([`WriteOp::ErasePerson`]) or
+//! read together ([`Backend::person`]).
+//!
 //! Invariants:
 //! * An event is acknowledged to Messenger only after `append` returned, so
 //!   an acknowledged event is on disk.
@@ -73,8 +76,10 @@ pub enum WriteOp {
     DeadLetter { seq: InboxSeq, attempts: u32, error: String },
     /// A send of this event succeeded; `slot` identifies it within the event.
     OutboxSent { page_id: String, event_id: String, slot: String, response: String },
-    /// Delete finished events and outbox rows older than `before_ms`.
-    Prune { before_ms: i64 },
+    /// Delete finished events and outbox rows older than `before_ms`,
+    /// conversations not updated since `conversations_before_ms` (0: keep
+    /// them), expired tokens and expired key-value entries.
+    Prune { before_ms: i64, conversations_before_ms: i64 },
     /// Replace a conversation's state (JSON of
     /// the conversation state the host keeps).
     ConversationPut { page_id: String, psid: String, state: String },
@@ -95,6 +100,78 @@ pub enum WriteOp {
     /// Problems for the recent-problems ring, each with how many similar
     /// ones were not recorded before it (see [`problems`]).
     Problems(Vec<(problems::Problem, u32)>),
+    /// Delete everything kept about a person on a Page (their events and
+    /// dead letters, sends, conversation state, tokens, problems) except
+    /// the erasure event `except`, and note what went under `request`. The
+    /// result is a [`WriteResult::Erased`].
+    ErasePerson { page_id: String, psid: String, request: String, except: String },
+    /// Record (or update) a request of Meta's data deletion callback.
+    DeletionRequest(DeletionRequest),
+}
+
+/// What erasing a person removed, by kind of record.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Erased {
+    /// Inbox rows, dead letters included.
+    pub events: usize,
+    pub dead_letters: usize,
+    pub sends: usize,
+    pub conversations: usize,
+    pub tokens: usize,
+    pub problems: usize,
+}
+
+/// One Page's part of an erasure, done.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Erasure {
+    pub page_id: String,
+    pub erased_ms: i64,
+    pub erased: Erased,
+}
+
+/// Where a request of Meta's data deletion callback stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeletionState {
+    /// The person's PSIDs are not known yet (Meta has not answered the
+    /// ID-matching call, or refused it); tried again later.
+    Pending,
+    /// Each Page's erasure is queued (see `pages`), in the person's
+    /// conversation; [`Erasure`]s say which are done.
+    Erasing,
+}
+
+impl DeletionState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeletionState::Pending => "pending",
+            DeletionState::Erasing => "erasing",
+        }
+    }
+
+    pub fn parse(s: &str) -> DeletionState {
+        if s == "erasing" {
+            DeletionState::Erasing
+        } else {
+            DeletionState::Pending
+        }
+    }
+}
+
+/// A request of Meta's data deletion callback.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeletionRequest {
+    /// The confirmation code given to Meta, and the status page's name.
+    pub code: String,
+    pub app_id: String,
+    /// The app-scoped user id, kept only while it is not matched to PSIDs.
+    pub user_id: Option<String>,
+    pub received_ms: i64,
+    pub state: DeletionState,
+    /// Why it is pending, or what was found.
+    pub note: String,
+    /// The Pages whose erasure was queued.
+    pub pages: Vec<String>,
+    pub resolved_ms: Option<i64>,
 }
 
 /// Where the inbox keeps an event: its arrival number, given by `Append`.
@@ -172,6 +249,7 @@ pub enum WriteResult {
     Kv(KvOutcome),
     /// For `KvAdopt`: keys moved (0 when the Page was done before).
     Adopted(usize),
+    Erased(Erased),
     Done,
 }
 
@@ -236,6 +314,12 @@ pub trait Backend: Send + 'static {
     fn kv_keys(&mut self, page_id: &str, plugin: &str, prefix: &str, limit: usize) -> anyhow::Result<Vec<String>>;
     /// Recent problems matching `query`, oldest first.
     fn problems(&mut self, query: &problems::ProblemQuery) -> anyhow::Result<Vec<problems::RecordedProblem>>;
+    /// Everything kept about a person on a Page, as JSON (an export).
+    fn person(&mut self, page_id: &str, psid: &str) -> anyhow::Result<serde_json::Value>;
+    /// A Page's part of erasure `request`, if it is done.
+    fn erasure(&mut self, request: &str, page_id: &str) -> anyhow::Result<Option<Erasure>>;
+    /// The data deletion request `code`, or with `None` every pending one.
+    fn deletion_requests(&mut self, code: Option<&str>) -> anyhow::Result<Vec<DeletionRequest>>;
 }
 
 /// Writes waiting for the writer thread, with their reply channels.

@@ -34,6 +34,10 @@ pub enum EventKind {
     ResponseFeedback(ResponseFeedback),
     /// Not from Messenger: see [`BusinessEvent`].
     Business(BusinessEvent),
+    /// Not from Messenger: the host erased what it kept about the event's
+    /// person ([`Event::psid`]), on an operator's or Meta's request; delete
+    /// what this plugin keeps about them (its key-value entries).
+    PersonErased,
     /// A kind this SDK does not model: the event's JSON key
     /// (`messaging_feedback`...), or the name a newer host gave it.
     Unknown(String),
@@ -63,6 +67,7 @@ impl EventKind {
             EventKind::GamePlay(_) => "game-play",
             EventKind::ResponseFeedback(_) => "response-feedback",
             EventKind::Business(_) => "business",
+            EventKind::PersonErased => "person-erased",
             EventKind::Unknown(_) => "unknown",
         }
     }
@@ -89,6 +94,7 @@ impl EventKind {
             "game-play" => event.game_play().map(EventKind::GamePlay),
             "response-feedback" => event.response_feedback().map(EventKind::ResponseFeedback),
             "business" => event.business().map(EventKind::Business),
+            "person-erased" => Some(EventKind::PersonErased),
             "unknown" => event.unknown_key().map(EventKind::Unknown),
             _ => None,
         };

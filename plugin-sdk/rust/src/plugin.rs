@@ -96,6 +96,7 @@ pub trait Plugin {
             EventKind::RequestThreadControl(r) => Self::on_handover(cx, Handover::Request(r)),
             EventKind::AppRoles(roles) => Self::on_handover(cx, Handover::AppRoles(roles)),
             EventKind::Business(b) => Self::on_business(cx, b),
+            EventKind::PersonErased => Self::on_person_erased(cx),
             _ => Self::on_other(cx, event),
         }
     }
@@ -137,6 +138,13 @@ pub trait Plugin {
     /// `POST /api/pages/{page}/events` (see [`BusinessEvent::json`] for the
     /// body). [`Context::psid`] is set when the caller named a person.
     fn on_business(_cx: &Context, _event: &BusinessEvent) -> Result<Verdict, Error> {
+        Ok(Verdict::Continue)
+    }
+    /// The host erased what it kept about [`Context::psid`] (an operator's
+    /// `switchboard people erase`, or Meta's data deletion callback): delete
+    /// what this plugin keeps about them. Declare `person-erased` in
+    /// [`PluginInfo::event_kinds`] (or declare none) to receive it.
+    fn on_person_erased(_cx: &Context) -> Result<Verdict, Error> {
         Ok(Verdict::Continue)
     }
     /// Every other kind (account linking, message edits, game plays...),

@@ -69,6 +69,12 @@ export type EventBody =
   /** Not from Messenger: posted to the host's `POST /api/pages/{page}/events`. */
   | { kind: "business"; business: BusinessEvent }
   /**
+   * Not from Messenger: the host erased what it kept about the event's
+   * person (`psid`), on an operator's or Meta's request; delete what the
+   * plugin keeps about them (its key-value entries).
+   */
+  | { kind: "person-erased" }
+  /**
    * A kind this SDK does not model: `name` is the event's JSON key
    * (`messaging_feedback`...) or the name a newer host gave it.
    */
@@ -119,6 +125,7 @@ function body(event: wit.Event): EventBody {
     case "game-play": known = of(name, "gamePlay", event.gamePlay()); break;
     case "response-feedback": known = of(name, "responseFeedback", event.responseFeedback()); break;
     case "business": known = of(name, "business", event.business()); break;
+    case "person-erased": known = { kind: "person-erased" }; break;
     case "unknown": {
       const key = event.unknownKey();
       if (key !== undefined) known = { kind: "unknown", name: key };

@@ -93,6 +93,12 @@ export interface PluginSpec {
    * its top-level `"type"`. `cx.psid` is set when the caller named a person.
    */
   onBusiness?(cx: Context, event: BusinessEvent): Outcome;
+  /**
+   * The host erased what it kept about `cx.psid` (an operator's `switchboard
+   * people erase`, or Meta's data deletion callback): delete what the plugin
+   * keeps about them. Add `person-erased` to `eventKinds` (or list none).
+   */
+  onPersonErased?(cx: Context): Outcome;
   /** Every other kind (account linking, message edits, game plays...), and kinds newer than this SDK (`unknown`). */
   onOther?(cx: Context, event: Event): Outcome;
 }
@@ -123,6 +129,7 @@ export function dispatch(spec: PluginSpec, cx: Context, event: Event): Outcome {
     case "request-thread-control": return spec.onHandover?.(cx, { kind: "request", request: event.requestThreadControl });
     case "app-roles": return spec.onHandover?.(cx, { kind: "app-roles", roles: event.appRoles });
     case "business": return spec.onBusiness?.(cx, event.business);
+    case "person-erased": return spec.onPersonErased?.(cx);
     default: return spec.onOther?.(cx, event);
   }
 }

@@ -6,6 +6,8 @@
   button, whose SHOW_COUNT postback answers "You have sent n messages."
 * A business event {"type": "announce", "psid": "...", "text": "..."}
   sends that text to that person as an UPDATE.
+* When the host erases a person (``switchboard people erase``), their count
+  goes too.
 """
 
 import json
@@ -19,7 +21,7 @@ def count_key(psid: str) -> str:
 
 class Tally(Plugin):
     name, version = "tally", "0.1.0"
-    event_kinds = ["message", "postback", "business"]
+    event_kinds = ["message", "postback", "business", "person-erased"]
 
     def on_message(self, cx: Context, message: Message) -> None:
         if cx.standby or cx.psid is None:
@@ -41,6 +43,11 @@ class Tally(Plugin):
         elif postback.payload == "SHOW_COUNT":
             n = int(kv.get_str(count_key(cx.psid)) or 0)
             cx.reply(f"You have sent {n} messages.")
+
+    def on_person_erased(self, cx: Context) -> None:
+        # The host erased what it kept about this person: so does the plugin.
+        if cx.psid is not None:
+            kv.delete(count_key(cx.psid))
 
     def on_business(self, cx: Context, event: BusinessEvent) -> None:
         if event.kind != "announce":

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 /// crate of its own cannot use the host at all.
 const LAYERS: &[&str] = &["model", "config", "bounds", "send_api", "telemetry", "store", "messenger", "sandbox", "engine", "ingress"];
 /// Assembling and running the host: above every layer.
-const TOP: &[&str] = &["background", "reload", "server", "authoring", "main", "lib"];
+const TOP: &[&str] = &["background", "reload", "server", "authoring", "tools", "main", "lib"];
 
 fn sources(dir: &Path, out: &mut Vec<PathBuf>) {
     for entry in std::fs::read_dir(dir).expect("host/src is readable") {

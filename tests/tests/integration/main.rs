@@ -11,6 +11,7 @@ mod config_reload;
 mod connections;
 mod contract;
 mod durability;
+mod erasure;
 mod examples;
 mod fake_graph;
 mod isolation;

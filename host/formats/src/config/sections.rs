@@ -146,6 +146,9 @@ pub struct StoreConfig {
     pub path: PathBuf,
     /// Finished events (and so their de-duplication keys) are kept this long.
     pub retention_hours: u64,
+    /// What the host knows of a conversation (window, owner, account link)
+    /// is deleted this long after it last changed; 0 keeps it.
+    pub conversation_retention_days: u64,
     /// Under concurrent writes, how long the writer waits for more of them
     /// to share a commit (0: commit at once). Adds at most this much to an
     /// acknowledgement.
@@ -179,7 +182,13 @@ impl StoreConfig {
 
 impl Default for StoreConfig {
     fn default() -> Self {
-        StoreConfig { path: PathBuf::from("data"), retention_hours: 24, commit_delay_us: 300, compile_cache: None }
+        StoreConfig {
+            path: PathBuf::from("data"),
+            retention_hours: 24,
+            conversation_retention_days: 365,
+            commit_delay_us: 300,
+            compile_cache: None,
+        }
     }
 }
 

@@ -37,12 +37,15 @@ pub enum EventKind {
     GamePlay,
     ResponseFeedback,
     Business,
+    /// Not from Messenger: the host erased what it kept about the person
+    /// (see [`InboundEvent::person_erased`]).
+    PersonErased,
     Unknown,
 }
 
 impl EventKind {
     /// Every kind, in WIT order.
-    pub const ALL: [EventKind; 19] = [
+    pub const ALL: [EventKind; 20] = [
         EventKind::Message,
         EventKind::Echo,
         EventKind::Postback,
@@ -61,6 +64,7 @@ impl EventKind {
         EventKind::GamePlay,
         EventKind::ResponseFeedback,
         EventKind::Business,
+        EventKind::PersonErased,
         EventKind::Unknown,
     ];
 
@@ -86,6 +90,7 @@ impl EventKind {
             EventKind::GamePlay => "game-play",
             EventKind::ResponseFeedback => "response-feedback",
             EventKind::Business => "business",
+            EventKind::PersonErased => "person-erased",
             EventKind::Unknown => "unknown",
         }
     }
@@ -146,6 +151,10 @@ pub struct ConversationKey {
 /// sends it, and webhook events that carry it are refused.
 pub(crate) const BUSINESS_KEY: &str = "switchboard_business_event";
 
+/// The key of person-erased events ([`InboundEvent::person_erased`]);
+/// refused in webhooks like [`BUSINESS_KEY`].
+pub(crate) const PERSON_ERASED_KEY: &str = "switchboard_person_erased";
+
 impl InboundEvent {
     /// An event from the business-events API, shaped like a messaging event
     /// so it is stored, ordered and replayed like one. With a `psid` it joins
@@ -160,6 +169,26 @@ impl InboundEvent {
             raw["sender"] = serde_json::json!({ "id": psid });
         }
         parse_event(page_id, false, &raw.to_string())
+    }
+
+    /// The host erased what it kept about `psid` on `page_id`
+    /// (`request`: the erasure's id, from an operator or Meta's data
+    /// deletion callback). In the person's conversation, so it is handled
+    /// after everything they sent before; plugins that want it delete what
+    /// they keep about the person.
+    pub fn person_erased(page_id: &str, psid: &str, request: &str, timestamp: u64) -> Result<InboundEvent, String> {
+        let raw = serde_json::json!({
+            "sender": { "id": psid },
+            "recipient": { "id": page_id },
+            "timestamp": timestamp,
+            PERSON_ERASED_KEY: { "request": request },
+        });
+        parse_event(page_id, false, &raw.to_string())
+    }
+
+    /// For a person-erased event, the erasure's request id.
+    pub fn erasure_request(&self) -> Option<&str> {
+        self.value[PERSON_ERASED_KEY]["request"].as_str()
     }
 
     /// The posted body of a business event.
@@ -226,6 +255,7 @@ fn kind_of(obj: &serde_json::Map<String, Value>) -> (EventKind, Option<String>) 
         ("game_play", EventKind::GamePlay),
         ("response_feedback", EventKind::ResponseFeedback),
         (BUSINESS_KEY, EventKind::Business),
+        (PERSON_ERASED_KEY, EventKind::PersonErased),
     ];
     for (key, kind) in KINDS {
         if obj.contains_key(*key) {
@@ -266,6 +296,11 @@ fn event_id(
         EventKind::Business => {
             let id = field(BUSINESS_KEY, "id").unwrap_or_default();
             return format!("business:{id}");
+        }
+        EventKind::PersonErased => {
+            // One person per Page and request: the id need not name them.
+            let request = field(PERSON_ERASED_KEY, "request").unwrap_or_default();
+            return format!("person-erased:{request}");
         }
         EventKind::MessageEdit => {
             let mid = field("message_edit", "mid").unwrap_or_default();

@@ -15,7 +15,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::Value;
 
-use crate::model::{id_string, parse_event, EventKind, InboundEvent, BUSINESS_KEY};
+use crate::model::{id_string, parse_event, EventKind, InboundEvent, BUSINESS_KEY, PERSON_ERASED_KEY};
 
 /// The result of parsing a webhook body.
 #[derive(Debug, Default)]
@@ -78,6 +78,9 @@ pub fn parse(body: &[u8]) -> Result<Parsed, MalformedBody> {
                     Ok(event) if event.kind == EventKind::Business => {
                         parsed.skipped.push(format!("entry[{i}]: `{BUSINESS_KEY}` is reserved for the business-events API"))
                     }
+                    Ok(event) if event.kind == EventKind::PersonErased => {
+                        parsed.skipped.push(format!("entry[{i}]: `{PERSON_ERASED_KEY}` is reserved for the host's own erasures"))
+                    }
                     Ok(event) => parsed.events.push(event),
                     Err(e) => parsed.skipped.push(format!("entry[{i}].{}[{j}]: {e}", if standby { "standby" } else { "messaging" })),
                 }
@@ -129,6 +132,23 @@ mod tests {
         assert_eq!(parsed.events.len(), 1);
         assert_eq!(parsed.skipped.len(), 2);
         assert_eq!(parsed.events[0].id, "messaging:read:U:1458668856253");
+    }
+
+    /// Only the host makes business and person-erased events: a webhook
+    /// carrying their keys (signed or not) cannot erase anyone.
+    #[test]
+    fn host_only_kinds_are_refused_in_webhooks() {
+        let body = br#"{"object":"page","entry":[{"id":"P","messaging":[
+            {"sender":{"id":"U"},"recipient":{"id":"P"},"timestamp":1,"switchboard_person_erased":{"request":"x"}},
+            {"sender":{"id":"U"},"recipient":{"id":"P"},"timestamp":2,"switchboard_business_event":{"id":"x","body":{}}},
+            {"sender":{"id":"U"},"recipient":{"id":"P"},"timestamp":3,"postback":{"payload":"ok"}}]}]}"#;
+        let parsed = parse(body).expect("valid");
+        assert_eq!(parsed.events.iter().map(|e| e.kind).collect::<Vec<_>>(), [EventKind::Postback]);
+        assert_eq!(parsed.skipped.len(), 2, "{:?}", parsed.skipped);
+        let erased = InboundEvent::person_erased("P", "U", "req1", 5).expect("event");
+        assert_eq!((erased.kind, erased.id.as_str(), erased.psid.as_deref()), (EventKind::PersonErased, "person-erased:req1", Some("U")));
+        assert_eq!(erased.erasure_request(), Some("req1"));
+        assert_eq!(erased.facts.interaction, None, "an erasure is not an interaction");
     }
 
     #[test]

@@ -42,9 +42,7 @@ impl SignatureVerifier {
     pub fn verify(&self, body: &[u8], sha256_header: Option<&str>, sha1_header: Option<&str>) -> Result<(), SignatureError> {
         if let Some(header) = sha256_header {
             let digest = parse(header, "sha256").ok_or(SignatureError::Malformed("X-Hub-Signature-256"))?;
-            let mut mac = Hmac::<Sha256>::new_from_slice(self.secret.expose().as_bytes()).expect("HMAC accepts keys of any length");
-            mac.update(body);
-            return mac.verify_slice(&digest).map_err(|_| SignatureError::Mismatch("X-Hub-Signature-256"));
+            return self.verify_sha256_digest(body, &digest).then_some(()).ok_or(SignatureError::Mismatch("X-Hub-Signature-256"));
         }
         if let Some(header) = sha1_header {
             let digest = parse(header, "sha1").ok_or(SignatureError::Malformed("X-Hub-Signature"))?;
@@ -53,6 +51,21 @@ impl SignatureVerifier {
             return mac.verify_slice(&digest).map_err(|_| SignatureError::Mismatch("X-Hub-Signature"));
         }
         Err(SignatureError::Missing)
+    }
+
+    /// The HMAC-SHA256 of `data` with the app secret (what `signed_request`
+    /// and `appsecret_proof` are made of).
+    pub fn sha256(&self, data: &[u8]) -> [u8; 32] {
+        let mut mac = Hmac::<Sha256>::new_from_slice(self.secret.expose().as_bytes()).expect("HMAC accepts keys of any length");
+        mac.update(data);
+        mac.finalize().into_bytes().into()
+    }
+
+    /// Whether `digest` is the HMAC-SHA256 of `data`, compared in constant time.
+    pub fn verify_sha256_digest(&self, data: &[u8], digest: &[u8]) -> bool {
+        let mut mac = Hmac::<Sha256>::new_from_slice(self.secret.expose().as_bytes()).expect("HMAC accepts keys of any length");
+        mac.update(data);
+        mac.verify_slice(digest).is_ok()
     }
 }
 

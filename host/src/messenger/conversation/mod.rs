@@ -198,6 +198,31 @@ impl Conversations {
         }
     }
 
+    /// Erases what the host keeps about the person of `event` (a
+    /// person-erased event, handled in their conversation after everything
+    /// they sent before it): their stored rows but that event, and their
+    /// conversation in memory. Durable when it returns.
+    pub async fn erase(&self, event: &InboundEvent) -> anyhow::Result<crate::store::Erased> {
+        let (Some(psid), Some(request)) = (event.psid.as_deref(), event.erasure_request()) else {
+            anyhow::bail!("a person-erased event without a person or a request");
+        };
+        let op = WriteOp::ErasePerson {
+            page_id: event.page_id.clone(),
+            psid: psid.to_string(),
+            request: request.to_string(),
+            except: event.id.clone(),
+        };
+        let erased = match self.inner.store.write(op).await? {
+            crate::store::WriteResult::Erased(erased) => erased,
+            other => anyhow::bail!("unexpected store answer to an erasure: {other:?}"),
+        };
+        let key = (event.page_id.clone(), psid.to_string());
+        let mut cache = self.inner.cache.lock().unwrap_or_else(|p| p.into_inner());
+        cache.hot.remove(&key);
+        cache.cold.remove(&key);
+        Ok(erased)
+    }
+
     /// This host's app role on `page_id`.
     pub async fn role(&self, page_id: &str) -> ReceiverRole {
         if let Some(role) = self.inner.roles.lock().unwrap_or_else(|p| p.into_inner()).get(page_id) {
@@ -395,6 +420,15 @@ mod tests {
         fn problems(&mut self, _: &crate::store::problems::ProblemQuery) -> anyhow::Result<Vec<crate::store::problems::RecordedProblem>> {
             Ok(Vec::new())
         }
+        fn person(&mut self, _: &str, _: &str) -> anyhow::Result<serde_json::Value> {
+            Err(anyhow::anyhow!("disk I/O error"))
+        }
+        fn erasure(&mut self, _: &str, _: &str) -> anyhow::Result<Option<crate::store::Erasure>> {
+            Ok(None)
+        }
+        fn deletion_requests(&mut self, _: Option<&str>) -> anyhow::Result<Vec<crate::store::DeletionRequest>> {
+            Ok(Vec::new())
+        }
     }
 
     /// A failed read is an error, and nothing is written over the state
@@ -424,7 +458,7 @@ mod tests {
         .events
         .remove(0);
         assert!(conversations.observe(&event, "app").await.is_err(), "the event fails, to be tried again");
-        store.write(WriteOp::Prune { before_ms: 0 }).await.expect("the writer is past anything queued");
+        store.write(WriteOp::Prune { before_ms: 0, conversations_before_ms: 0 }).await.expect("the writer is past anything queued");
         let writes = writes.lock().unwrap_or_else(|p| p.into_inner()).clone();
         assert!(writes.iter().all(|w| !w.contains("ConversationPut")), "{writes:?}");
     }

@@ -76,6 +76,14 @@ pub fn apply(tx: &Transaction<'_>, op: &WriteOp, now_ms: i64) -> rusqlite::Resul
     Ok(WriteResult::Done)
 }
 
+/// Deletes conversations last updated before `before_ms` (0: none) and
+/// tokens that expired before `now_ms`.
+pub fn prune(tx: &Transaction<'_>, before_ms: i64, now_ms: i64) -> rusqlite::Result<usize> {
+    let conversations = if before_ms > 0 { tx.execute("DELETE FROM conversations WHERE updated_ms < ?1", params![before_ms])? } else { 0 };
+    let tokens = tx.execute("DELETE FROM notification_tokens WHERE expires_ms < ?1", params![now_ms])?;
+    Ok(conversations + tokens)
+}
+
 pub fn conversation_get(conn: &Connection, page_id: &str, psid: &str) -> anyhow::Result<Option<String>> {
     Ok(conn
         .prepare_cached("SELECT state FROM conversations WHERE page_id = ?1 AND psid = ?2")?

@@ -12,6 +12,7 @@
 //!   [`conversations`].
 //! * `kv`: plugins' key-value state, see [`kv`].
 //! * `problems`: the recent problems, see [`problems`].
+//! * `erasures`, `deletion_requests`: see [`people`].
 
 use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -21,6 +22,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 
 mod conversations;
 mod kv;
+mod people;
 mod problems;
 
 use super::{Backend, DeadLetter, InboxSeq, PendingEvent, TokenQuery, WriteOp, WriteResult};
@@ -159,6 +161,7 @@ impl SqliteBackend {
         writer.conn.execute_batch(conversations::SCHEMA).context("creating the store schema")?;
         writer.conn.execute_batch(kv::SCHEMA).context("creating the store schema")?;
         writer.conn.execute_batch(problems::SCHEMA).context("creating the store schema")?;
+        writer.conn.execute_batch(people::SCHEMA).context("creating the store schema")?;
         let reader = open()?;
         Ok((writer, reader))
     }
@@ -225,11 +228,12 @@ impl SqliteBackend {
                 .execute(params![page_id, event_id, slot, response, now])?;
                 WriteResult::Done
             }
-            WriteOp::Prune { before_ms } => {
+            WriteOp::Prune { before_ms, conversations_before_ms } => {
                 let outbox = tx.execute(PRUNE_OUTBOX, params![before_ms])?;
                 let inbox = tx.execute(PRUNE_INBOX, params![before_ms])?;
                 let kv = kv::prune_expired(tx, now)?;
-                WriteResult::Pruned(outbox + inbox + kv)
+                let conversations = conversations::prune(tx, *conversations_before_ms, now)?;
+                WriteResult::Pruned(outbox + inbox + kv + conversations)
             }
             WriteOp::ConversationPut { .. } | WriteOp::PageStatePut { .. } | WriteOp::TokenIssued { .. } | WriteOp::TokenUsed { .. } => {
                 conversations::apply(tx, op, now)?
@@ -238,6 +242,13 @@ impl SqliteBackend {
             WriteOp::KvAdopt { page_id, moves } => kv::adopt(tx, page_id, moves)?,
             WriteOp::Problems(recorded) => {
                 problems::record(tx, recorded)?;
+                WriteResult::Done
+            }
+            WriteOp::ErasePerson { page_id, psid, request, except } => {
+                WriteResult::Erased(people::erase(tx, page_id, psid, request, except, now)?)
+            }
+            WriteOp::DeletionRequest(request) => {
+                people::record_deletion_request(tx, request)?;
                 WriteResult::Done
             }
         })
@@ -398,6 +409,18 @@ impl Backend for SqliteBackend {
     fn problems(&mut self, query: &crate::store::problems::ProblemQuery) -> anyhow::Result<Vec<crate::store::problems::RecordedProblem>> {
         problems::select(&self.conn, query)
     }
+
+    fn person(&mut self, page_id: &str, psid: &str) -> anyhow::Result<serde_json::Value> {
+        people::export(&self.conn, page_id, psid)
+    }
+
+    fn erasure(&mut self, request: &str, page_id: &str) -> anyhow::Result<Option<crate::store::Erasure>> {
+        people::erasure(&self.conn, request, page_id)
+    }
+
+    fn deletion_requests(&mut self, code: Option<&str>) -> anyhow::Result<Vec<crate::store::DeletionRequest>> {
+        people::deletion_requests(&self.conn, code)
+    }
 }
 
 #[cfg(test)]
@@ -409,7 +432,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("temp dir");
         let data = dir.path().join("data");
         let (mut w, _r) = SqliteBackend::open_pair(&data).expect("opens");
-        w.write_batch(&[WriteOp::Prune { before_ms: 0 }]).expect("writes");
+        w.write_batch(&[WriteOp::Prune { before_ms: 0, conversations_before_ms: 0 }]).expect("writes");
         let mode = |p: &std::path::Path| std::fs::metadata(p).expect("exists").permissions().mode() & 0o777;
         assert_eq!(mode(&data), 0o700);
         for file in ["switchboard.db", "switchboard.db-wal", "switchboard.db-shm"] {
@@ -462,7 +485,7 @@ mod tests {
 
         // Pruning removes finished events (and their outbox rows), so a
         // redelivery after the retention window is new again.
-        let pruned = w.write_batch(&[WriteOp::Prune { before_ms: now_ms() + 1000 }]).expect("prunes");
+        let pruned = w.write_batch(&[WriteOp::Prune { before_ms: now_ms() + 1000, conversations_before_ms: 0 }]).expect("prunes");
         assert_eq!(pruned, [WriteResult::Pruned(2)]);
         assert_eq!(r.outbox_get("P", &id("m1"), "0:0").expect("reads"), None);
         let again = w.write_batch(&[WriteOp::Append(events(TWO).into())]).expect("writes");

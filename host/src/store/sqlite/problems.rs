@@ -87,34 +87,53 @@ fn trim(tx: &Transaction<'_>, page: &str) -> rusqlite::Result<()> {
 pub fn select(conn: &Connection, query: &ProblemQuery) -> anyhow::Result<Vec<RecordedProblem>> {
     let next = query.after_id > 0;
     let mut stmt = conn.prepare_cached(&format!("SELECT {COLUMNS} {}", if next { NEXT } else { NEWEST }))?;
-    let rows = stmt.query_map(params![query.page_id, query.after_id, query.since_ms.saturating_mul(1000), query.limit as i64], |r| {
-        let page: String = r.get(2)?;
-        let kind: String = r.get(3)?;
-        let at_us: i64 = r.get(1)?;
-        Ok(RecordedProblem {
-            id: r.get(0)?,
-            at_ms: at_us / 1000,
-            repeated: r.get(11)?,
-            problem: Problem {
-                at_us,
-                page_id: (!page.is_empty()).then_some(page),
-                // Written by this module from `ProblemKind::as_str`.
-                kind: ProblemKind::parse(&kind).unwrap_or(ProblemKind::WebhookRefused),
-                class: r.get(4)?,
-                plugin: r.get(5)?,
-                event_id: r.get(6)?,
-                message: r.get(7)?,
-                code: r.get(8)?,
-                subcode: r.get(9)?,
-                fbtrace_id: r.get(10)?,
-            },
-        })
-    })?;
+    let rows = stmt.query_map(params![query.page_id, query.after_id, query.since_ms.saturating_mul(1000), query.limit as i64], row)?;
     let mut out: Vec<RecordedProblem> = rows.collect::<Result<_, _>>()?;
     if !next {
         out.reverse();
     }
     Ok(out)
+}
+
+fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RecordedProblem> {
+    let page: String = r.get(2)?;
+    let kind: String = r.get(3)?;
+    let at_us: i64 = r.get(1)?;
+    Ok(RecordedProblem {
+        id: r.get(0)?,
+        at_ms: at_us / 1000,
+        repeated: r.get(11)?,
+        problem: Problem {
+            at_us,
+            page_id: (!page.is_empty()).then_some(page),
+            // Written by this module from `ProblemKind::as_str`.
+            kind: ProblemKind::parse(&kind).unwrap_or(ProblemKind::WebhookRefused),
+            class: r.get(4)?,
+            plugin: r.get(5)?,
+            event_id: r.get(6)?,
+            message: r.get(7)?,
+            code: r.get(8)?,
+            subcode: r.get(9)?,
+            fbtrace_id: r.get(10)?,
+        },
+    })
+}
+
+/// A person's problems on a Page: those of their events still in the
+/// inbox, and those whose id or text names their PSID (ids of events
+/// without a message id contain it).
+const OF_PERSON: &str = "FROM problems WHERE page_id = ?1 AND (instr(event_id, ?2) > 0 OR instr(message, ?2) > 0
+     OR event_id IN (SELECT event_id FROM inbox WHERE page_id = ?1 AND user_key = ?2))";
+
+pub fn of_person(conn: &Connection, page_id: &str, psid: &str) -> anyhow::Result<Vec<RecordedProblem>> {
+    let mut stmt = conn.prepare(&format!("SELECT {COLUMNS} {OF_PERSON} ORDER BY id"))?;
+    let rows = stmt.query_map(params![page_id, psid], row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Deletes a person's problems on a Page (before their inbox rows go).
+pub fn erase_person(tx: &Transaction<'_>, page_id: &str, psid: &str) -> rusqlite::Result<usize> {
+    tx.execute(&format!("DELETE {OF_PERSON}"), params![page_id, psid])
 }
 
 #[cfg(test)]

@@ -96,10 +96,13 @@ class Event:
             ``pass-thread-control``, ``take-thread-control``,
             ``request-thread-control``, ``app-roles``,
             ``policy-enforcement``, ``game-play``, ``response-feedback``,
-            ``business``, ``unknown``, or a newer name).
+            ``business``, ``person-erased``, ``unknown``, or a newer name).
+            ``person-erased`` is the host's: it erased what it kept about
+            ``psid``; delete what the plugin keeps about them.
         data: the kind's content (a :class:`Message`, :class:`Postback`...,
             a list of :class:`AppRole` for ``app-roles``), or ``None`` for a
-            kind this SDK does not model.
+            kind without content (``person-erased``) or that this SDK does
+            not model.
         unknown_key: for ``unknown``, the event's JSON key (``messaging_feedback``...).
     """
 

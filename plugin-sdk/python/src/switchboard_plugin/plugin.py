@@ -87,6 +87,8 @@ class Plugin:
         event = cx.event
         data = event.data
         kind = event.kind
+        if kind == "person-erased":
+            return self.on_person_erased(cx)
         if data is None:
             return self.on_other(cx, event)
         if kind == "message":
@@ -156,6 +158,13 @@ class Plugin:
         ``POST /api/pages/{page}/events``: ``event.json`` is the body,
         ``event.kind`` its top-level ``"type"``. ``cx.psid`` is set when the
         caller named a person (``?psid=``)."""
+        return None
+
+    def on_person_erased(self, cx: Context) -> Result:
+        """The host erased what it kept about ``cx.psid`` (an operator's
+        ``switchboard people erase``, or Meta's data deletion callback):
+        delete what the plugin keeps about them. Add ``person-erased`` to
+        ``event_kinds`` (or list none) to receive it."""
         return None
 
     def on_other(self, cx: Context, event: Event) -> Result:

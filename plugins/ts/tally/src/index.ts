@@ -12,6 +12,8 @@
 //     curl -X POST -H "Authorization: Bearer $API_TOKEN" \
 //       -d '{"type":"announce","psid":"42","text":"hello"}' \
 //       http://127.0.0.1:8080/api/pages/$PAGE_ID/events
+// * When the host erases a person (`switchboard people erase`), their
+//   counter goes too.
 
 import { Outgoing, QuickReply, Recipient, Template, definePlugin, kv, log } from "@switchboard/plugin-sdk";
 
@@ -20,7 +22,7 @@ const counter = (psid: string) => `count:${psid}`;
 export const handler = definePlugin({
   name: "tally",
   version: "0.1.0",
-  eventKinds: ["message", "postback", "business"],
+  eventKinds: ["message", "postback", "business", "person-erased"],
 
   onMessage(cx, message) {
     if (cx.standby || !cx.psid) return;
@@ -42,6 +44,11 @@ export const handler = definePlugin({
       const n = Number(kv.getString(counter(cx.psid)) ?? 0);
       cx.reply(`You have sent ${n} messages.`);
     }
+  },
+
+  // The host erased what it kept about this person: so does the plugin.
+  onPersonErased(cx) {
+    if (cx.psid) kv.delete(counter(cx.psid));
   },
 
   onBusiness(cx, event) {

@@ -31,6 +31,9 @@
 //!   reports `http: {status} {body bytes}` or `http: error {wasi error code}`;
 //! * `https {authority} {path}`: the same over HTTPS, reported as `https: ...`.
 //!
+//! On a person-erased event it deletes its keys starting `{psid}:` and
+//! reports `erased {psid}: {n} keys`.
+//!
 //! On an optin it reports `optin: {payload}`. On a business event with a
 //! `"token"` it sends `{"text"}` with that one-time-notification token;
 //! with a `"topic"`, to every open token of the topic; it reports
@@ -180,6 +183,16 @@ impl Plugin for Probe {
                 Ok(Verdict::Continue)
             }
             EventKind::Business(b) => Self::on_business(cx, b),
+            EventKind::PersonErased => {
+                // What it kept about the person: the keys under their PSID.
+                let psid = cx.psid().unwrap_or_default().to_string();
+                let keys = kv::list_keys(&format!("{psid}:"), 100)?;
+                for key in &keys {
+                    kv::delete(key)?;
+                }
+                report(cx, format!("erased {psid}: {} keys", keys.len()))?;
+                Ok(Verdict::Continue)
+            }
             _ => Ok(Verdict::Continue),
         }
     }
