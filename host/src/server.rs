@@ -50,7 +50,7 @@ use crate::reload::{HotReload, LiveConfig};
 use crate::sandbox::PluginRuntime;
 use crate::store::problems::ProblemLog;
 use crate::store::{Store, WriteOp};
-use crate::telemetry::Metrics;
+use crate::telemetry::{Alerts, Metrics};
 
 pub struct Server {
     listener: TcpListener,
@@ -74,7 +74,9 @@ impl Server {
         let store = Store::open_sqlite(&config.store.path, config.store.commit_delay(), metrics.clone())?;
         let workers = WorkerRuntime::start(config.dispatch.worker_threads, config.dispatch.worker_nice)?;
         let tasks = BackgroundTasks::new(workers.handle());
-        let (problems, record_problems) = ProblemLog::start(store.clone());
+        let (alerts, deliver_alerts) = Alerts::start(&config.alerts);
+        tasks.spawn_here(deliver_alerts);
+        let (problems, record_problems) = ProblemLog::start(store.clone(), alerts);
         tasks.spawn_here(record_problems);
         // Pool slots fit the largest memory any plugin may get.
         let pool_limits = PluginLimits { memory_mib: config.largest_memory_mib(), ..config.limits.clone() };

@@ -298,6 +298,7 @@ impl Dispatcher {
                 Disposition::DeadLetter => {
                     tracing::error!(page = %page_id, event = %event_id, attempts, %error,
                         "event failed in a way a retry would repeat; moved to the dead letters (`switchboard dlq retry` once the plugin is fixed)");
+                    self.inner.registry.health().problems().dead_lettered(page_id, &error);
                     store.write_later(WriteOp::DeadLetter { seq, attempts, error });
                     done(EventOutcome::DeadLetter);
                     return;
@@ -306,6 +307,7 @@ impl Dispatcher {
             if attempts >= self.inner.retry.max_attempts {
                 tracing::error!(page = %page_id, event = %event_id, attempts, %error,
                     "event failed for good; moved to the dead letters (`switchboard dlq list`)");
+                self.inner.registry.health().problems().dead_lettered(page_id, &error);
                 store.write_later(WriteOp::DeadLetter { seq, attempts, error });
                 done(EventOutcome::DeadLetter);
                 return;

@@ -100,6 +100,11 @@ impl PluginHealth {
         PluginHealth { policy, plugins: Arc::default(), rejected: Arc::default(), problems }
     }
 
+    /// Where problems are filed (the dispatcher files dead letters there).
+    pub fn problems(&self) -> &ProblemLog {
+        &self.problems
+    }
+
     fn with<T>(&self, page_id: &str, id: &str, plugin: &CompiledPlugin, f: impl FnOnce(&mut Health) -> T) -> T {
         let mut plugins = self.plugins.lock().unwrap_or_else(|p| p.into_inner());
         let health = plugins.entry((page_id.to_string(), id.to_string())).or_default();

@@ -18,6 +18,10 @@
 //!
 //! Dead letters are written by the store itself, in the transaction that
 //! makes the event dead, so none is missing from the record.
+//!
+//! The drain also raises the alerts problems call for
+//! ([`crate::telemetry::alerts`]): circuits opened, a token refused, and
+//! dead letters (filed here for that alone), before any rate limit.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -26,6 +30,7 @@ use serde::Serialize;
 use tokio::sync::mpsc;
 
 use super::{Store, WriteOp};
+use crate::telemetry::{Alert, AlertKind, Alerts};
 
 /// Problems kept per Page (and for the host), the oldest dropped first.
 pub const KEPT_PER_PAGE: usize = 500;
@@ -242,23 +247,54 @@ impl RecordedProblem {
 /// Where the host files problems. Cheap to clone; `ProblemLog::default()`
 /// files nothing (tools, and tests that build parts of a host alone).
 #[derive(Clone, Default)]
-pub struct ProblemLog(Option<mpsc::Sender<Problem>>);
+pub struct ProblemLog(Option<mpsc::Sender<Filed>>);
+
+/// What goes through the log's queue.
+enum Filed {
+    Problem(Problem),
+    /// A dead letter, which the store records itself: for the alerts only.
+    DeadLetter {
+        page_id: String,
+        error: String,
+    },
+}
 
 impl ProblemLog {
-    /// The log, and the task that moves its problems into `store` (run it
-    /// for as long as the host runs).
-    pub fn start(store: Store) -> (ProblemLog, impl std::future::Future<Output = ()> + Send + 'static) {
+    /// The log, and the task that moves its problems into `store` and
+    /// raises the alerts they call for (run it for as long as the host runs).
+    pub fn start(store: Store, alerts: Alerts) -> (ProblemLog, impl std::future::Future<Output = ()> + Send + 'static) {
         let (tx, rx) = mpsc::channel(QUEUE);
-        (ProblemLog(Some(tx)), drain(rx, store))
+        (ProblemLog(Some(tx)), drain(rx, store, alerts))
     }
 
     /// Files `problem`; never waits.
     pub fn record(&self, problem: Problem) {
+        self.file(Filed::Problem(problem));
+    }
+
+    /// Says an event of `page_id` became a dead letter (the store records
+    /// the problem in that transaction); never waits.
+    pub fn dead_lettered(&self, page_id: &str, error: &str) {
+        self.file(Filed::DeadLetter { page_id: page_id.to_string(), error: capped(error.to_string()) });
+    }
+
+    fn file(&self, filed: Filed) {
         let Some(tx) = &self.0 else { return };
-        if let Err(mpsc::error::TrySendError::Full(p)) = tx.try_send(problem) {
-            tracing::debug!(kind = p.kind.as_str(), "problem log full; a problem was not recorded");
+        if let Err(mpsc::error::TrySendError::Full(_)) = tx.try_send(filed) {
+            tracing::debug!("problem log full; a problem was not recorded");
         }
     }
+}
+
+/// The alert `problem` calls for, if any.
+fn alert_for(problem: &Problem) -> Option<Alert> {
+    let kind = match (problem.kind, problem.class.as_deref()) {
+        (ProblemKind::PageCircuitOpened, _) => AlertKind::PageCircuitOpened,
+        (ProblemKind::PluginCircuitOpened, _) => AlertKind::PluginCircuitOpened,
+        (ProblemKind::GraphError, Some("auth")) => AlertKind::TokenRefused,
+        _ => return None,
+    };
+    Some(Alert { kind, page_id: problem.page_id.clone(), plugin: problem.plugin.clone(), message: problem.message.clone() })
 }
 
 /// Per Page and kind: how many were recorded in the current second, and
@@ -273,7 +309,7 @@ struct Window {
 /// forgeries, does not hide another's problems.
 type WindowKey = (Option<String>, ProblemKind, Option<String>, Option<String>);
 
-async fn drain(mut rx: mpsc::Receiver<Problem>, store: Store) {
+async fn drain(mut rx: mpsc::Receiver<Filed>, store: Store, alerts: Alerts) {
     let mut windows: HashMap<WindowKey, Window> = HashMap::new();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -288,8 +324,18 @@ async fn drain(mut rx: mpsc::Receiver<Problem>, store: Store) {
                     return;
                 }
                 let now = Instant::now();
-                for problem in incoming.drain(..) {
-                    admit(&mut windows, problem, now, &mut out);
+                for filed in incoming.drain(..) {
+                    match filed {
+                        Filed::Problem(problem) => {
+                            if let Some(alert) = alert_for(&problem) {
+                                alerts.raise(alert);
+                            }
+                            admit(&mut windows, problem, now, &mut out);
+                        }
+                        Filed::DeadLetter { page_id, error } => {
+                            alerts.raise(Alert { kind: AlertKind::DeadLetter, page_id: Some(page_id), plugin: None, message: error })
+                        }
+                    }
                 }
             }
             _ = tick.tick() => flush(&mut windows, &mut out, Some(Instant::now())),

@@ -174,7 +174,8 @@ async fn metas_data_deletion_callback_erases_the_person_on_every_page_of_the_app
     host.wait_sent(3).await;
     host.settle().await;
 
-    let (status, answer) = callback(&host, APP_ID, &signed("8800112233", APP_SECRET)).await;
+    let form = signed("8800112233", APP_SECRET);
+    let (status, answer) = callback(&host, APP_ID, &form).await;
     assert_eq!(status, 200, "{answer}");
     let code = answer["confirmation_code"].as_str().expect("a code").to_string();
     let url = answer["url"].as_str().expect("a url");
@@ -199,8 +200,8 @@ async fn metas_data_deletion_callback_erases_the_person_on_every_page_of_the_app
     assert!(matched[0].query.contains_key("appsecret_proof"));
 
     // Meta sending it again gets the same code, and nothing runs twice.
-    let (_, again) = callback(&host, APP_ID, &signed("8800112233", APP_SECRET)).await;
-    assert_eq!(again["confirmation_code"], answer["confirmation_code"], "issued in the same second: the same request");
+    let (_, again) = callback(&host, APP_ID, &form).await;
+    assert_eq!(again["confirmation_code"], answer["confirmation_code"]);
     let page = host
         .http
         .get(url.replace("https://", "http://"))
@@ -235,7 +236,8 @@ async fn a_request_meta_cannot_match_stays_pending_and_says_why() {
     let restricted = GraphErrorSpec::new(400, 10, None, "(#10) This API is not available in your region");
     host.fake.inject_error(ErrorRule::new(restricted).path("/ids_for_pages"));
 
-    let (status, answer) = callback(&host, APP_ID, &signed("77001", APP_SECRET)).await;
+    let form = signed("77001", APP_SECRET);
+    let (status, answer) = callback(&host, APP_ID, &form).await;
     assert_eq!(status, 200);
     let code = answer["confirmation_code"].as_str().expect("code").to_string();
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
@@ -251,7 +253,7 @@ async fn a_request_meta_cannot_match_stays_pending_and_says_why() {
     assert_eq!(psids(&people), ["555"], "nothing erased while pending");
 
     host.fake.clear_injections();
-    let (_, again) = callback(&host, APP_ID, &signed("77001", APP_SECRET)).await;
+    let (_, again) = callback(&host, APP_ID, &form).await;
     assert_eq!(again["confirmation_code"], code.as_str());
     status_of(&host, &code, "done").await;
     let (_, people) = admin(&host, reqwest::Method::GET, "/admin/pages/1001/people").await;

@@ -5,6 +5,7 @@
 
 mod harness;
 
+mod alerts;
 mod authoring;
 mod cli;
 mod config_reload;

@@ -22,7 +22,8 @@ pub use limits::{CircuitMode, LimitOverrides, Network, PluginCircuitConfig, Plug
 pub use messenger_profile::{MenuItem, MessengerProfileConfig};
 pub use pages::{AppConfig, PageConfig, PluginEntry};
 pub use sections::{
-    ApiConfig, DispatchConfig, GraphConfig, LogConfig, LogFormat, MessagingConfig, MetricsConfig, ServerConfig, StoreConfig, WebhookConfig,
+    AlertsConfig, ApiConfig, DispatchConfig, GraphConfig, LogConfig, LogFormat, MessagingConfig, MetricsConfig, ServerConfig, StoreConfig,
+    WebhookConfig,
 };
 
 /// A value that must never reach a log line.
@@ -87,6 +88,8 @@ pub struct Config {
     pub metrics: MetricsConfig,
     #[serde(default)]
     pub log: LogConfig,
+    #[serde(default)]
+    pub alerts: AlertsConfig,
     #[serde(default)]
     pub plugin_circuit: PluginCircuitConfig,
     /// Limits for one plugin (by its id) on every Page.
@@ -165,6 +168,7 @@ impl Config {
         check("[messaging]", self.messaging != new.messaging);
         check("[api] max_body_bytes", self.api.max_body_bytes != new.api.max_body_bytes);
         check("[plugin_circuit]", self.plugin_circuit != new.plugin_circuit);
+        check("[alerts]", self.alerts != new.alerts);
         changed
     }
 
@@ -265,6 +269,7 @@ impl Config {
         self.messaging.validate(problems);
         self.metrics.validate(problems);
         self.api.validate(problems);
+        self.alerts.validate(problems);
         if self.graph.retry_deadline_secs * 1000 >= self.limits.wall_ms {
             problems.push(format!(
                 "graph.retry_deadline_secs ({}) must be under limits.wall_ms ({} ms): a plugin waiting on a retried send would time out first",
@@ -369,6 +374,7 @@ fn deserialize(text: &str) -> Result<Config, Vec<String>> {
             "api" => check::<ApiConfig>(key, value, &mut problems),
             "metrics" => check::<MetricsConfig>(key, value, &mut problems),
             "log" => check::<LogConfig>(key, value, &mut problems),
+            "alerts" => check::<AlertsConfig>(key, value, &mut problems),
             "plugin_circuit" => check::<PluginCircuitConfig>(key, value, &mut problems),
             "plugin_limits" => check::<std::collections::BTreeMap<String, LimitOverrides>>(key, value, &mut problems),
             _ => problems.push(format!("unknown field `{key}` at the top level")),

@@ -319,6 +319,39 @@ impl Default for MetricsConfig {
     }
 }
 
+/// `[alerts]`: a webhook the host POSTs JSON to when something needs an
+/// operator (read at start).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct AlertsConfig {
+    /// Without one, no alerts are sent.
+    pub webhook_url: Option<String>,
+    /// Dead letters on one Page within an hour that raise an alert.
+    pub dead_letters_per_hour: u32,
+    /// The same alert (kind, Page, plugin) is sent at most once in this
+    /// many seconds; the ones in between are counted in the next.
+    pub repeat_after_secs: u64,
+}
+
+impl AlertsConfig {
+    pub(super) fn validate(&self, problems: &mut Vec<String>) {
+        if let Some(url) = &self.webhook_url {
+            if !(url.starts_with("https://") || url.starts_with("http://")) {
+                problems.push(format!("alerts.webhook_url = {url:?} must be an http:// or https:// URL"));
+            }
+        }
+        if self.dead_letters_per_hour == 0 {
+            problems.push("alerts.dead_letters_per_hour must be at least 1".into());
+        }
+    }
+}
+
+impl Default for AlertsConfig {
+    fn default() -> Self {
+        AlertsConfig { webhook_url: None, dead_letters_per_hour: 10, repeat_after_secs: 300 }
+    }
+}
+
 /// `[log]`: how the host writes its log lines (to stdout), read at start.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
