@@ -131,6 +131,12 @@ fn refuse(status: StatusCode, why: impl Into<String>) -> Response {
     (status, Json(json!({ "error": why.into() }))).into_response()
 }
 
+/// A store read that failed: logged as `what`, answered 500.
+fn read_failed(what: &str, e: anyhow::Error) -> Response {
+    tracing::error!(error = %e, "{what}");
+    refuse(StatusCode::INTERNAL_SERVER_ERROR, "could not read the store")
+}
+
 /// Why a caller was turned away.
 #[derive(Debug, Clone, Copy)]
 enum Unauthorized {
@@ -226,10 +232,7 @@ async fn admin_errors(State(state): State<Arc<ApiState>>, headers: HeaderMap, Qu
             let errors: Vec<Value> = problems.iter().map(RecordedProblem::to_json).collect();
             Json(json!({ "errors": errors, "next_after": next_after })).into_response()
         }
-        Err(e) => {
-            tracing::error!(error = %e, "could not read the recent problems");
-            refuse(StatusCode::INTERNAL_SERVER_ERROR, "could not read the store")
-        }
+        Err(e) => read_failed("could not read the recent problems", e),
     }
 }
 
@@ -258,10 +261,7 @@ async fn admin_people(
     let listed = state.store.read(move |b| people::list(b, &page_id, &app_id, &policy, &query, now_ms())).await;
     match listed {
         Ok(people) => Json(json!(people)).into_response(),
-        Err(e) => {
-            tracing::error!(error = %e, "could not list a Page's people");
-            refuse(StatusCode::INTERNAL_SERVER_ERROR, "could not read the store")
-        }
+        Err(e) => read_failed("could not list a Page's people", e),
     }
 }
 
@@ -292,10 +292,7 @@ async fn admin_person(State(state): State<Arc<ApiState>>, Path((page_id, psid)):
     }
     match state.store.read(move |b| b.person(&page_id, &psid)).await {
         Ok(record) => Json(record).into_response(),
-        Err(e) => {
-            tracing::error!(error = %e, "could not read a person's records");
-            refuse(StatusCode::INTERNAL_SERVER_ERROR, "could not read the store")
-        }
+        Err(e) => read_failed("could not read a person's records", e),
     }
 }
 
@@ -313,7 +310,7 @@ async fn admin_erase_person(
 
 /// Queues the erasure of `psid` on `page_id` as a person-erased event;
 /// 202 once it is durable.
-pub async fn queue_erasure(inbox: &Inbox, page_id: &str, psid: &str, request: &str) -> Response {
+async fn queue_erasure(inbox: &Inbox, page_id: &str, psid: &str, request: &str) -> Response {
     let event = match InboundEvent::person_erased(page_id, psid, request, now_ms()) {
         Ok(e) => e,
         Err(e) => return refuse(StatusCode::BAD_REQUEST, e),
@@ -343,10 +340,7 @@ async fn admin_erasure(
     match state.store.read(move |b| b.erasure(&request, &page_id)).await {
         Ok(Some(done)) => Json(json!({ "page_id": done.page_id, "erased_ms": done.erased_ms, "erased": done.erased })).into_response(),
         Ok(None) => refuse(StatusCode::NOT_FOUND, "not erased yet (or no such erasure)"),
-        Err(e) => {
-            tracing::error!(error = %e, "could not read an erasure");
-            refuse(StatusCode::INTERNAL_SERVER_ERROR, "could not read the store")
-        }
+        Err(e) => read_failed("could not read an erasure", e),
     }
 }
 

@@ -62,6 +62,11 @@ pub fn erase(tx: &Transaction<'_>, page_id: &str, psid: &str, request: &str, exc
     Ok(erased)
 }
 
+/// Stored JSON as JSON; text that does not parse, as a string.
+fn json_or_text(text: String) -> Value {
+    serde_json::from_str(&text).unwrap_or(Value::String(text))
+}
+
 /// Everything kept about `psid` on `page_id`, as JSON.
 pub fn export(conn: &Connection, page_id: &str, psid: &str) -> anyhow::Result<Value> {
     let conversation = conn
@@ -69,7 +74,7 @@ pub fn export(conn: &Connection, page_id: &str, psid: &str) -> anyhow::Result<Va
             Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
         })
         .optional()?
-        .map(|(state, updated_ms)| json!({ "state": serde_json::from_str::<Value>(&state).unwrap_or(Value::String(state)), "updated_ms": updated_ms }));
+        .map(|(state, updated_ms)| json!({ "state": json_or_text(state), "updated_ms": updated_ms }));
     let tokens: Vec<Value> = conversations::tokens(conn, page_id, &TokenQuery::Psid(psid.to_string()))?
         .into_iter()
         .map(|t| json!({ "token": t.token, "topic": t.topic, "issued_ms": t.issued_ms, "expires_ms": t.expires_ms, "used_ms": t.used_ms }))
@@ -89,7 +94,7 @@ pub fn export(conn: &Connection, page_id: &str, psid: &str) -> anyhow::Result<Va
                 "error": r.get::<_, Option<String>>(5)?,
                 "received_ms": r.get::<_, i64>(6)?,
                 "finished_ms": r.get::<_, Option<i64>>(7)?,
-                "event": serde_json::from_str::<Value>(&raw).unwrap_or(Value::String(raw)),
+                "event": json_or_text(raw),
             }))
         })?
         .collect::<Result<_, _>>()?;
@@ -102,7 +107,7 @@ pub fn export(conn: &Connection, page_id: &str, psid: &str) -> anyhow::Result<Va
             Ok(json!({
                 "event_id": r.get::<_, String>(0)?,
                 "slot": r.get::<_, String>(1)?,
-                "response": serde_json::from_str::<Value>(&response).unwrap_or(Value::String(response)),
+                "response": json_or_text(response),
                 "sent_ms": r.get::<_, i64>(3)?,
             }))
         })?
